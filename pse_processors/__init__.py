@@ -1,0 +1,60 @@
+"""pse_processors: structured generation inside the frameworks' own generation loops.
+
+The core (vocabulary, JSON Schema compiler, compiled grammar, caches) needs only numpy and
+outlines-core. Framework pieces are imported on first use, so ``import pse_processors``
+works with no ML framework installed::
+
+    >>> import pse_processors as pse
+    >>> vocab = pse.Vocabulary([b"yes", b"no", b"y", b"es", None], eos_token_ids=[4])
+    >>> grammar = pse.compile(pse.Choice(["yes", "no"]), vocab)
+    >>> grammar.accepts([0, 4]), grammar.accepts([2, 3, 4]), grammar.accepts([2, 4])
+    (True, True, False)
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from .cache import cache_dir, clear_memory_cache, compile
+from .constraints import Choice, Regex
+from .errors import (
+    CompileLimitError,
+    ConstraintConflictError,
+    InvalidLogitsError,
+    InvalidOutputError,
+    PSEError,
+    SchemaError,
+    UnsatisfiableConstraintError,
+    UnsupportedSchemaError,
+    VocabularyError,
+)
+from .grammar import CompiledGrammar
+from .json_schema import SchemaOptions, json_schema_to_regex
+from .vocabulary import Vocabulary
+
+__version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+# Framework-specific names, imported lazily: name -> module.
+_LAZY = {
+    "PSELogitsProcessor": ".torch",
+    "StructuringEngine": ".engine",
+    "PyTorchAdapter": ".adapters",
+}
+
+__all__ = [
+    "Choice", "CompileLimitError", "CompiledGrammar", "ConstraintConflictError", "InvalidLogitsError",
+    "InvalidOutputError", "PSEError", "Regex", "SchemaError", "SchemaOptions", "UnsatisfiableConstraintError",
+    "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_dir", "clear_memory_cache", "compile",
+    "json_schema_to_regex", *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pse_processors' has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

@@ -1,0 +1,166 @@
+"""One process-wide grammar cache, backed by an on-disk cache of outlines-core indexes.
+
+- In memory: key (regex, vocabulary fingerprint) → :class:`CompiledGrammar`, so every
+  processor for the same constraint and tokenizer shares one grammar and its masks.
+- On disk: ``$PSE_PROCESSORS_CACHE_DIR`` (default: the user cache directory, e.g.
+  ``~/.cache/pse-processors``) holds pickled indexes. Set the variable to ``off`` (or ``0``,
+  or an empty string) to disable it. A file that fails validation is recompiled and replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import sys
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+from .constraints import Constraint, normalize
+from .errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
+from .grammar import CompiledGrammar
+from .json_schema import SchemaOptions
+from .vocabulary import Vocabulary
+
+logger = logging.getLogger(__name__)
+
+CACHE_ENV = "PSE_PROCESSORS_CACHE_DIR"
+_FORMAT = 1
+_MEMORY_CAPACITY = 64
+_memory: "OrderedDict[str, CompiledGrammar]" = OrderedDict()
+_lock = threading.Lock()
+
+
+def user_cache_dir() -> Path:
+    """The platform's per-user cache folder for this package."""
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    elif os.name == "nt":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "pse-processors"
+
+
+def cache_dir() -> Optional[Path]:
+    """The on-disk cache folder, or ``None`` when ``PSE_PROCESSORS_CACHE_DIR`` disables it."""
+    value = os.environ.get(CACHE_ENV)
+    if value is None:
+        return user_cache_dir()
+    if value.strip().lower() in ("", "0", "off", "false", "none"):
+        return None
+    return Path(value).expanduser()
+
+
+def clear_memory_cache() -> None:
+    """Forget every grammar compiled in this process (the disk cache is kept)."""
+    with _lock:
+        _memory.clear()
+
+
+def compile(  # noqa: A001 - the public name the docs promise
+    constraint: Constraint,
+    tokenizer: Any,
+    *,
+    eos_token_ids: Optional[Iterable[int]] = None,
+    generation_config: Any = None,
+    whitespace: str = "default",
+    max_recursion_depth: int = 3,
+    any_value_depth: int = 2,
+) -> CompiledGrammar:
+    """Compile ``constraint`` for ``tokenizer``, through the memory and disk caches.
+
+    Args:
+        constraint: a JSON Schema (dict or JSON string), a Pydantic model class,
+            ``Regex("...")`` or ``Choice([...])``.
+        tokenizer: a Hugging Face tokenizer or a :class:`~pse_processors.Vocabulary`.
+        eos_token_ids: extra EOS ids, added to the tokenizer's and ``generation_config``'s.
+        generation_config: a ``GenerationConfig`` whose ``eos_token_id`` also ends generation.
+        whitespace, max_recursion_depth, any_value_depth: JSON Schema compiler options,
+            see :class:`~pse_processors.json_schema.SchemaOptions`.
+
+    Example:
+        >>> import pse_processors as pse
+        >>> vocab = pse.Vocabulary([b"t", b"rue", b"true", b"false", None], eos_token_ids=[4])
+        >>> grammar = pse.compile({"type": "boolean"}, vocab)
+        >>> grammar.accepts([0, 1, 4]), grammar is pse.compile({"type": "boolean"}, vocab)
+        (True, True)
+    """
+    options = SchemaOptions(whitespace=whitespace, max_recursion_depth=max_recursion_depth, any_value_depth=any_value_depth)
+    spec = normalize(constraint, options)
+    vocabulary = Vocabulary.from_tokenizer(tokenizer, eos_token_ids, generation_config)
+    key = hashlib.sha256(f"{_FORMAT}\0{spec.key}\0{vocabulary.fingerprint}".encode()).hexdigest()[:40]
+    with _lock:
+        grammar = _memory.get(key)
+        if grammar is not None:
+            _memory.move_to_end(key)
+            if grammar.spec != spec:  # same automaton, other result type (e.g. two Pydantic classes)
+                grammar = CompiledGrammar(grammar.index, vocabulary, spec, grammar._index_eos)
+            return grammar
+    index, index_eos = _load_or_build(key, spec.regex, vocabulary)
+    grammar = CompiledGrammar(index, vocabulary, spec, index_eos)
+    with _lock:
+        _memory[key] = grammar
+        while len(_memory) > _MEMORY_CAPACITY:
+            _memory.popitem(last=False)
+    return grammar
+
+
+def _build_index(regex: str, vocabulary: Vocabulary) -> tuple[Any, int]:
+    from outlines_core import Index
+    from outlines_core import Vocabulary as OCVocabulary
+
+    by_bytes: dict[bytes, list[int]] = {}
+    for token_id, token in enumerate(vocabulary.token_bytes):
+        if token is not None:
+            by_bytes.setdefault(token, []).append(token_id)
+    index_eos = min(vocabulary.eos_token_ids)
+    start = time.perf_counter()
+    try:
+        index = Index(regex, OCVocabulary(index_eos, by_bytes))
+    except ValueError as exc:
+        message = str(exc)
+        if "incompatible with the regex" in message:
+            raise UnsatisfiableConstraintError(
+                "the tokenizer cannot spell the constraint: either no text satisfies it, or some token "
+                "leads to a point where no token can continue "
+                f"(outlines-core: {message.split('. ')[1] if '. ' in message else message})"
+            ) from exc
+        if "DFA" in message or "regex" in message.lower():
+            raise SchemaError(f"the constraint's regex cannot be compiled: {message}", "") from exc
+        raise CompileLimitError(f"the automaton could not be built: {message}") from exc
+    logger.info("compiled an index in %.2fs", time.perf_counter() - start)
+    return index, index_eos
+
+
+def _load_or_build(key: str, regex: str, vocabulary: Vocabulary) -> tuple[Any, int]:
+    folder = cache_dir()
+    path = folder / f"{key}.pkl" if folder is not None else None
+    if path is not None and path.exists():
+        try:
+            with open(path, "rb") as handle:
+                payload = pickle.load(handle)
+            if payload.get("format") != _FORMAT or payload.get("key") != key or payload.get("regex") != regex:
+                raise ValueError("the file belongs to another grammar or format")
+            index = payload["index"]
+            if not hasattr(index, "get_next_state") or index.get_initial_state() is None:
+                raise ValueError("the file holds no index")
+            return index, int(payload["index_eos"])
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is recompiled
+            logger.warning("ignoring the corrupt grammar cache file %s (%s); recompiling", path, exc)
+    index, index_eos = _build_index(regex, vocabulary)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            payload = {"format": _FORMAT, "key": key, "regex": regex, "index_eos": index_eos, "index": index}
+            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
+                pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(handle.name, path)
+        except OSError as exc:
+            logger.warning("could not write the grammar cache file %s: %s", path, exc)
+    return index, index_eos

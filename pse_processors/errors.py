@@ -1,0 +1,62 @@
+"""Exceptions raised by pse_processors.
+
+Every error a caller can cause derives from :class:`PSEError`, so ``except PSEError`` catches
+all of them; each also derives from the built-in type a Python user would expect
+(``ValueError`` for bad input, ``RuntimeError`` for a failure during generation).
+"""
+
+from __future__ import annotations
+
+
+class PSEError(Exception):
+    """Base class of every pse_processors error."""
+
+
+class SchemaError(PSEError, ValueError):
+    """The constraint is malformed (not valid JSON, not a JSON Schema, a bad regex...)."""
+
+    def __init__(self, message: str, pointer: str = "") -> None:
+        self.pointer = pointer
+        super().__init__(f"{message} (at {pointer or '#'})" if pointer is not None else message)
+
+
+class UnsupportedSchemaError(SchemaError):
+    """A JSON Schema keyword cannot be enforced exactly, so it is refused rather than ignored.
+
+    Attributes:
+        keyword: the refused keyword, e.g. ``"uniqueItems"``.
+        pointer: the JSON pointer of the schema that holds it, e.g. ``"#/properties/tags"``.
+    """
+
+    def __init__(self, keyword: str, pointer: str, reason: str = "") -> None:
+        self.keyword = keyword
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"unsupported JSON Schema keyword {keyword!r}{detail}", pointer)
+
+
+class UnsatisfiableConstraintError(PSEError, ValueError):
+    """No string (or no string the tokenizer can spell) satisfies the constraint."""
+
+
+class CompileLimitError(PSEError, ValueError):
+    """The constraint is too large to compile within the configured limits."""
+
+
+class VocabularyError(PSEError, ValueError):
+    """The tokenizer cannot be turned into a byte-exact vocabulary, or does not fit the model."""
+
+
+class InvalidLogitsError(PSEError, ValueError):
+    """The scores handed to a processor are unusable (NaN, wrong shape, wrong dtype)."""
+
+
+class ConstraintConflictError(PSEError, RuntimeError):
+    """Another logits processor or generation setting forbids every token the constraint allows.
+
+    Typical causes: ``min_new_tokens`` forbids EOS when the structure is complete, or
+    ``forced_eos_token_id`` forces EOS while the structure is still open.
+    """
+
+
+class InvalidOutputError(PSEError, ValueError):
+    """A generated output does not satisfy the constraint (e.g. it was cut off by ``max_new_tokens``)."""

@@ -1,0 +1,106 @@
+"""Regex building blocks for JSON text, in the syntax outlines-core's regex engine accepts.
+
+A fragment is a ``str`` regex, or ``None`` for the empty language (nothing matches). The
+combinators below propagate ``None`` so that ``false`` schemas, exhausted recursion and
+unsatisfiable branches drop out of alternations instead of breaking the whole regex.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Optional
+
+Fragment = Optional[str]
+
+_META = set("\\.+*?()|[]{}^$#&-~")
+
+# One JSON string character = one code point: a raw character other than '"', '\' and
+# controls; a simple escape; a \u escape of a non-surrogate; or an escaped surrogate pair.
+# Lone surrogate escapes are excluded: they decode to strings that cannot be re-encoded.
+_HEX = "[0-9a-fA-F]"
+STRING_CHAR = (
+    r'(?:[^"\\\x00-\x1f]'
+    r'|\\["\\/bfnrt]'
+    rf"|\\u(?:[0-9a-cA-CefEF]{_HEX}{{3}}|[dD][0-7]{_HEX}{{2}})"
+    rf"|\\u[dD][89abAB]{_HEX}{{2}}\\u[dD][c-fC-F]{_HEX}{{2}})"
+)
+INTEGER = r"-?(?:0|[1-9][0-9]*)"
+NUMBER = INTEGER + r"(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
+BOOLEAN = r"(?:true|false)"
+NULL = "null"
+
+
+def escape(text: str) -> str:
+    """Escape ``text`` so that the regex matches it literally."""
+    out = []
+    for ch in text:
+        if ch in _META:
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{{{ord(ch):x}}}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def group(fragment: str) -> str:
+    """Wrap a fragment in a non-capturing group."""
+    return f"(?:{fragment})"
+
+
+def alternation(fragments: Iterable[Fragment]) -> Fragment:
+    """Any of the fragments; ``None`` branches are dropped, duplicates removed."""
+    kept: list[str] = []
+    for fragment in fragments:
+        if fragment is not None and fragment not in kept:
+            kept.append(fragment)
+    if not kept:
+        return None
+    if len(kept) == 1:
+        return kept[0]
+    return group("|".join(kept))
+
+
+def sequence(*fragments: Fragment) -> Fragment:
+    """The fragments one after another; ``None`` if any of them is ``None``."""
+    if any(fragment is None for fragment in fragments):
+        return None
+    return "".join(fragments)  # type: ignore[arg-type]
+
+
+def optional(fragment: Fragment) -> str:
+    """The fragment or nothing."""
+    return "" if fragment is None or fragment == "" else group(fragment) + "?"
+
+
+def repeat(fragment: str, low: int, high: Optional[int]) -> str:
+    """``fragment`` repeated between ``low`` and ``high`` (``None``: unbounded) times."""
+    if high is not None and high == 0:
+        return ""
+    if low == high == 1:
+        return fragment
+    upper = "" if high is None else str(high)
+    if low == 0 and high is None:
+        return group(fragment) + "*"
+    if low == 1 and high is None:
+        return group(fragment) + "+"
+    if low == high:
+        return group(fragment) + f"{{{low}}}"
+    return group(fragment) + f"{{{low},{upper}}}"
+
+
+def json_literal(value: Any, item_sep: str, key_sep: str) -> str:
+    """A regex matching ``value`` serialized as JSON under the whitespace policy.
+
+    Strings use the ``json.dumps(..., ensure_ascii=False)`` spelling; numbers their
+    ``json.dumps`` spelling.
+    """
+    if isinstance(value, dict):
+        members = [
+            escape(json.dumps(key, ensure_ascii=False)) + key_sep + json_literal(val, item_sep, key_sep)
+            for key, val in value.items()
+        ]
+        return r"\{" + item_sep.join(members) + r"\}"
+    if isinstance(value, list):
+        return r"\[" + item_sep.join(json_literal(v, item_sep, key_sep) for v in value) + r"\]"
+    return escape(json.dumps(value, ensure_ascii=False))

@@ -1,0 +1,177 @@
+"""PyTorch: a Hugging Face ``LogitsProcessor`` for ``model.generate``.
+
+This module only moves tensors; the grammar, its masks and the per-row state live in the
+framework-free core.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Iterable, Optional, Union
+
+import numpy as np
+import torch
+from transformers import LogitsProcessor
+
+from .cache import compile as compile_grammar
+from .constraints import Constraint
+from .errors import ConstraintConflictError, InvalidLogitsError, VocabularyError
+from .grammar import DEAD, DONE, CompiledGrammar
+from .prefix_states import PrefixStates
+from .results import parse_output
+
+logger = logging.getLogger(__name__)
+
+_CACHE_NAMESPACE = "torch"
+
+
+class PSELogitsProcessor(LogitsProcessor):
+    r"""[`LogitsProcessor`] that only lets the model produce text matching a constraint: a JSON
+    Schema, a Pydantic model, a `Regex` or a `Choice`.
+
+    Each row's state is derived from its token prefix, so the processor is safe with beam search,
+    `num_return_sequences`, left-padded batches and assisted generation, and one instance can be
+    reused across `generate` calls. After the structure is complete, only EOS is allowed, so
+    `generate` stops by itself.
+
+    Args:
+        constraint: a JSON Schema (`dict` or JSON `str`), a Pydantic model class, `Regex("...")` or
+            `Choice([...])`.
+        tokenizer: the model's tokenizer (or a `pse_processors.Vocabulary`).
+        generation_config: the model's `GenerationConfig`; its `eos_token_id`s also end the output.
+        eos_token_ids: more ids that end the output.
+        **compile_options: options of `pse_processors.compile` (`whitespace`, `max_recursion_depth`...).
+
+    Examples:
+
+    ```python
+    >>> import torch
+    >>> from transformers import AutoModelForCausalLM, AutoTokenizer
+    >>> from pse_processors import PSELogitsProcessor
+    >>> from pse_processors.embedded import smollm2_dir
+    >>> tokenizer = AutoTokenizer.from_pretrained(smollm2_dir())
+    >>> model = AutoModelForCausalLM.from_pretrained(smollm2_dir())
+    >>> schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20}}, "required": ["name"]}
+    >>> processor = PSELogitsProcessor(schema, tokenizer, generation_config=model.generation_config)
+    >>> messages = [{"role": "user", "content": "Extract a name from this text: John Smith is a developer."}]
+    >>> inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    >>> out = model.generate(**inputs, logits_processor=[processor], max_new_tokens=30, do_sample=False)
+    >>> processor.parse(out[0], prompt_length=inputs["input_ids"].shape[1])
+    {'name': 'John Smith'}
+    ```
+    """
+
+    def __init__(
+        self,
+        constraint: Union[Constraint, CompiledGrammar],
+        tokenizer: Any = None,
+        *,
+        generation_config: Any = None,
+        eos_token_ids: Optional[Iterable[int]] = None,
+        **compile_options: Any,
+    ) -> None:
+        if isinstance(constraint, CompiledGrammar):
+            self.grammar = constraint
+        else:
+            if tokenizer is None:
+                raise TypeError("PSELogitsProcessor needs the model's tokenizer (or a Vocabulary)")
+            self.grammar = compile_grammar(
+                constraint, tokenizer, eos_token_ids=eos_token_ids, generation_config=generation_config, **compile_options
+            )
+        self._prefix = PrefixStates(self.grammar)
+        self._masks: dict = self.grammar.device_cache.setdefault(_CACHE_NAMESPACE, {})
+        self._checked_widths: set[int] = set()
+        self._warned_dead = False
+
+    def reset(self) -> None:
+        """Forget all tracked prompts: the next call starts a new generation.
+
+        Only needed when a new prompt is an earlier prompt plus one generated token."""
+        self._prefix.reset()
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if scores.dim() != 2 or input_ids.dim() != 2 or scores.shape[0] != input_ids.shape[0]:
+            raise InvalidLogitsError(
+                f"expected input_ids [batch, length] and scores [batch, vocab], got {tuple(input_ids.shape)} "
+                f"and {tuple(scores.shape)}"
+            )
+        if not scores.is_floating_point():
+            raise InvalidLogitsError(f"scores must be a floating-point tensor, not {scores.dtype}")
+        width = scores.shape[-1]
+        if width not in self._checked_widths:
+            self._check_width(width)
+        states = self._prefix.states(input_ids.detach().cpu().numpy())
+        if not self._warned_dead and DEAD in states:
+            self._warned_dead = True
+            logger.info("a row left the constraint (a -inf beam or a rejected candidate); it is closed with EOS")
+        disallowed = self._disallowed(states, width, scores.device)
+        processed = scores.masked_fill(disallowed, -math.inf)
+        best = processed.amax(dim=-1).tolist()
+        for row, value in enumerate(best):
+            if value != value or value == -math.inf:
+                self._raise_bad_row(row, value, states[row], scores)
+        return processed
+
+    def _disallowed(self, states: list[int], width: int, device: torch.device) -> torch.Tensor:
+        masks = [self._mask(state, width, device) for state in states]
+        return masks[0].unsqueeze(0) if len(masks) == 1 else torch.stack(masks)
+
+    def _mask(self, state: int, width: int, device: torch.device) -> torch.Tensor:
+        key = (device, width, state)
+        mask = self._masks.get(key)
+        if mask is None:
+            allowed = self.grammar.allowed_mask(state, width)
+            mask = torch.from_numpy(~allowed).to(device)
+            self._masks[key] = mask
+        return mask
+
+    def _check_width(self, width: int) -> None:
+        vocabulary = self.grammar.vocabulary
+        if vocabulary.size > width:
+            usable = [i for i in range(width, vocabulary.size) if vocabulary.token_bytes[i] is not None]
+            usable += [i for i in vocabulary.eos_token_ids if i >= width]
+            if usable:
+                raise VocabularyError(
+                    f"the tokenizer has {vocabulary.size} tokens but the logits are only {width} wide "
+                    f"(token ids {usable[:5]} have no logit): this tokenizer does not belong to this model"
+                )
+        self._checked_widths.add(width)
+
+    def _raise_bad_row(self, row: int, value: float, state: int, scores: torch.Tensor) -> None:
+        if value != value:
+            raise InvalidLogitsError(
+                f"the scores of row {row} are NaN where the constraint allows tokens; "
+                "the model or an earlier logits processor produced NaN (try float32, or check the inputs)"
+            )
+        allowed = self.grammar.allowed_token_ids(state)
+        only_eos = state == DONE or set(allowed.tolist()) <= set(self.grammar.vocabulary.eos_token_ids)
+        cause = (
+            "the output is complete and only EOS is allowed, but EOS was forbidden (min_new_tokens / "
+            "min_length, or suppress_tokens / bad_words_ids containing EOS)"
+            if only_eos
+            else "an earlier processor forced a token the constraint does not allow here (forced_eos_token_id "
+            "cutting the structure short at max_length, forced_bos/forced_decoder_ids, or bad_words_ids / "
+            "suppress_tokens banning every allowed token)"
+        )
+        raise ConstraintConflictError(
+            f"row {row}: every token the constraint allows ({len(allowed)} ids) was set to -inf before this "
+            f"processor ran: {cause}. Remove the conflicting generation setting, or raise max_new_tokens."
+        )
+
+    def parse(self, output: Any, prompt_length: int = 0) -> Any:
+        """Parse one generated row into a Python value (a dict, a Pydantic instance, or a string).
+
+        Args:
+            output: a 1-D tensor/list of token ids as returned by `generate` (prompt included, then
+                pass `prompt_length`), or the generated text.
+            prompt_length: how many leading ids are the (padded) prompt.
+
+        Raises:
+            InvalidOutputError: the output is incomplete or invalid.
+        """
+        if isinstance(output, torch.Tensor):
+            output = output.detach().cpu().numpy()
+        if not isinstance(output, (str, bytes)):
+            output = np.asarray(output).reshape(-1)[prompt_length:]
+        return parse_output(self.grammar, output)
