@@ -30,7 +30,9 @@ from .vocabulary import Vocabulary
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "PSE_PROCESSORS_CACHE_DIR"
-_FORMAT = 1
+_FORMAT = 2
+_SENTINEL = "\U0010FFFF".encode()  # a noncharacter; see _build_index
+_SENTINEL_LEAD = 0xF4  # UTF-8 lead byte of U+100000..U+10FFFF
 _MEMORY_CAPACITY = 64
 _memory: "OrderedDict[str, CompiledGrammar]" = OrderedDict()
 _lock = threading.Lock()
@@ -100,10 +102,9 @@ def compile(  # noqa: A001 - the public name the docs promise
         if grammar is not None:
             _memory.move_to_end(key)
             if grammar.spec != spec:  # same automaton, other result type (e.g. two Pydantic classes)
-                grammar = CompiledGrammar(grammar.index, vocabulary, spec, grammar._index_eos)
+                grammar = CompiledGrammar(grammar.index, vocabulary, spec)
             return grammar
-    index, index_eos = _load_or_build(key, spec.regex, vocabulary)
-    grammar = CompiledGrammar(index, vocabulary, spec, index_eos)
+    grammar = CompiledGrammar(_load_or_build(key, spec.regex, vocabulary), vocabulary, spec)
     with _lock:
         _memory[key] = grammar
         while len(_memory) > _MEMORY_CAPACITY:
@@ -111,18 +112,27 @@ def compile(  # noqa: A001 - the public name the docs promise
     return grammar
 
 
-def _build_index(regex: str, vocabulary: Vocabulary) -> tuple[Any, int]:
+def _build_index(regex: str, vocabulary: Vocabulary) -> Any:
+    """Build the outlines-core index of ``regex`` followed by an end sentinel byte.
+
+    outlines-core 0.2.14 drops a token whose last byte follows a complete match (after
+    ``0`` in ``0(\\.5)?``, the single-byte token ``.`` is missing). Appending a sentinel
+    character U+10FFFF means no complete match exists before the end, so no token is dropped.
+    The sentinel gets a token id of its own (the vocabulary size); real tokens holding its
+    lead byte 0xF4 (only plane-16 private-use characters use it) are left out, so no real
+    token can spell the sentinel. "Accepting" becomes "the sentinel leads to a final state".
+    """
     from outlines_core import Index
     from outlines_core import Vocabulary as OCVocabulary
 
     by_bytes: dict[bytes, list[int]] = {}
     for token_id, token in enumerate(vocabulary.token_bytes):
-        if token is not None:
+        if token is not None and _SENTINEL_LEAD not in token:
             by_bytes.setdefault(token, []).append(token_id)
-    index_eos = min(vocabulary.eos_token_ids)
+    by_bytes.setdefault(_SENTINEL, []).append(vocabulary.size)  # id of the sentinel: vocab size
     start = time.perf_counter()
     try:
-        index = Index(regex, OCVocabulary(index_eos, by_bytes))
+        index = Index(f"(?:{regex})\\x{{10FFFF}}", OCVocabulary(vocabulary.size + 1, by_bytes))
     except ValueError as exc:
         message = str(exc)
         if "incompatible with the regex" in message:
@@ -135,10 +145,10 @@ def _build_index(regex: str, vocabulary: Vocabulary) -> tuple[Any, int]:
             raise SchemaError(f"the constraint's regex cannot be compiled: {message}", "") from exc
         raise CompileLimitError(f"the automaton could not be built: {message}") from exc
     logger.info("compiled an index in %.2fs", time.perf_counter() - start)
-    return index, index_eos
+    return index
 
 
-def _load_or_build(key: str, regex: str, vocabulary: Vocabulary) -> tuple[Any, int]:
+def _load_or_build(key: str, regex: str, vocabulary: Vocabulary) -> Any:
     folder = cache_dir()
     path = folder / f"{key}.pkl" if folder is not None else None
     if path is not None and path.exists():
@@ -150,17 +160,17 @@ def _load_or_build(key: str, regex: str, vocabulary: Vocabulary) -> tuple[Any, i
             index = payload["index"]
             if not hasattr(index, "get_next_state") or index.get_initial_state() is None:
                 raise ValueError("the file holds no index")
-            return index, int(payload["index_eos"])
+            return index
         except Exception as exc:  # noqa: BLE001 - any unreadable file is recompiled
             logger.warning("ignoring the corrupt grammar cache file %s (%s); recompiling", path, exc)
-    index, index_eos = _build_index(regex, vocabulary)
+    index = _build_index(regex, vocabulary)
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            payload = {"format": _FORMAT, "key": key, "regex": regex, "index_eos": index_eos, "index": index}
+            payload = {"format": _FORMAT, "key": key, "regex": regex, "index": index}
             with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
                 pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(handle.name, path)
         except OSError as exc:
             logger.warning("could not write the grammar cache file %s: %s", path, exc)
-    return index, index_eos
+    return index

@@ -39,13 +39,15 @@ class CompiledGrammar:
         (True, False)
     """
 
-    def __init__(self, index: Any, vocabulary: Vocabulary, spec: ConstraintSpec, index_eos: int) -> None:
+    def __init__(self, index: Any, vocabulary: Vocabulary, spec: ConstraintSpec) -> None:
         self.index = index
         self.vocabulary = vocabulary
         self.spec = spec
         self.initial_state: int = index.get_initial_state()
-        self._index_eos = index_eos
-        self._final = frozenset(index.get_final_states())
+        # The index was built over the regex plus an end sentinel, whose token id is the
+        # vocabulary size (see cache._build_index): accepting = the sentinel is allowed.
+        self._sentinel = vocabulary.size
+        self._accepting: dict[int, bool] = {}
         self._eos = np.array(sorted(vocabulary.eos_token_ids), dtype=np.int64)
         self._allowed: dict[int, np.ndarray] = {}
         self._bitmask: dict[int, np.ndarray] = {}
@@ -60,7 +62,14 @@ class CompiledGrammar:
 
     def is_accepting(self, state: int) -> bool:
         """True when the text so far is complete: EOS is allowed."""
-        return state == DONE or state in self._final
+        if state == DONE:
+            return True
+        cached = self._accepting.get(state)
+        if cached is None:
+            after = self.index.get_next_state(state, self._sentinel) if state >= 0 else None
+            cached = after is not None and self.index.is_final_state(after)
+            self._accepting[state] = cached
+        return cached
 
     def allowed_token_ids(self, state: int) -> np.ndarray:
         """Sorted ids allowed in ``state`` (EOS ids included when accepting)."""
@@ -69,10 +78,9 @@ class CompiledGrammar:
             if state in (DONE, DEAD):
                 cached = self._eos
             else:
-                ids = np.fromiter(
-                    (t for t in self.index.get_allowed_tokens(state) if t != self._index_eos), dtype=np.int64
-                )
-                if state in self._final:
+                ids = np.fromiter(self.index.get_allowed_tokens(state), dtype=np.int64)
+                ids = ids[ids < self._sentinel]  # drop the sentinel and outlines' own EOS
+                if self.is_accepting(state):
                     ids = np.concatenate([ids, self._eos])
                 cached = np.unique(ids)
             cached.setflags(write=False)

@@ -27,6 +27,18 @@ ANNOTATIONS = frozenset(
         "contentSchema", "$defs", "definitions", "discriminator", "xml", "externalDocs", "example",
     }
 )
+# Every keyword that asserts something; anything else is an annotation or unknown (ignored).
+ASSERTIONS = frozenset(
+    {
+        "type", "enum", "const", "nullable", "properties", "required", "additionalProperties",
+        "patternProperties", "propertyNames", "minProperties", "maxProperties", "items", "prefixItems",
+        "additionalItems", "minItems", "maxItems", "uniqueItems", "contains", "minContains", "maxContains",
+        "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
+        "exclusiveMaximum", "multipleOf", "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
+        "dependentRequired", "dependentSchemas", "dependencies", "unevaluatedProperties",
+        "unevaluatedItems", "$ref", "$dynamicRef", "$recursiveRef",
+    }
+)
 # Assertion keywords that this version refuses wherever they would constrain the output.
 _REFUSED_ANYWHERE = ("not", "if", "then", "else", "dependentRequired", "dependentSchemas",
                      "dependencies", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef",
@@ -44,6 +56,9 @@ _TYPE_KEYWORDS = {
     "object": ("properties", "required", "additionalProperties") + _OBJECT_REFUSED,
 }
 ALL_TYPES = ("object", "array", "string", "number", "integer", "boolean", "null")
+# An absent items/additionalProperties: any value, one nesting level shallower than a top-level
+# `true`, so that {"type": "object"} nests no deeper than {}.
+_ANY_NESTED = object()
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,8 @@ class _Compiler:
 
     # -- entry -----------------------------------------------------------------
     def compile(self, schema: Any, pointer: str) -> Fragment:
+        if schema is _ANY_NESTED:
+            return self.any_value(max(self.options.any_value_depth - 1, 0))
         if schema is True:
             return self.any_value(self.options.any_value_depth)
         if schema is False:
@@ -104,6 +121,8 @@ class _Compiler:
         if "enum" in schema or "const" in schema:
             return self._compile_enum(schema, pointer)
         types = self._types(schema, pointer)
+        if not types:
+            return self.any_value(self.options.any_value_depth)
         if schema.get("nullable") is True and "null" not in types:
             types.append("null")
         return fx.alternation(self._compile_type(t, schema, pointer) for t in types)
@@ -248,9 +267,9 @@ class _Compiler:
                 raise SchemaError("enum must be an array", pointer)
         if "const" in schema and "enum" in schema:
             values = [v for v in values if any(_json_equal(v, e) for e in schema["enum"])]
-        rest = {k: v for k, v in schema.items() if k not in ("enum", "const", "type", "nullable") and k not in ANNOTATIONS}
+        rest = {k: v for k, v in schema.items() if k not in ("enum", "const", "type", "nullable")}
         if _has_assertions(rest):
-            other = sorted(rest)[0]
+            other = sorted(k for k in rest if k in ASSERTIONS)[0]
             raise UnsupportedSchemaError(other, pointer, f"combined with {keyword}")
         if "type" in schema:
             types = self._types(schema, pointer)
@@ -273,7 +292,7 @@ class _Compiler:
         implied = [t for t in ("object", "array", "string") if any(k in schema for k in _TYPE_KEYWORDS[t])]
         if any(k in schema for k in _NUMERIC_REFUSED):
             implied.append("number")
-        return implied or list(ALL_TYPES[:-2]) + ["boolean", "null"]
+        return implied  # empty: any value
 
     def _compile_type(self, type_name: str, schema: dict, pointer: str) -> Fragment:
         if type_name == "null":
@@ -312,7 +331,7 @@ class _Compiler:
             raise SchemaError("prefixItems must be an array", pointer)
         if "additionalItems" in schema and "items" not in schema and not prefix_schemas:
             pass  # draft-7 additionalItems without tuple items has no effect
-        items = schema.get("items", True)
+        items = schema.get("items", _ANY_NESTED)
         if isinstance(items, list):  # draft 4-7 tuple form
             prefix_schemas, items = items, schema.get("additionalItems", True)
         prefix = [self.compile(s, _pointer_join(pointer, "prefixItems", i)) for i, s in enumerate(prefix_schemas)]
@@ -355,7 +374,7 @@ class _Compiler:
         required = schema.get("required", [])
         if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
             raise SchemaError("required must be an array of strings", pointer)
-        additional = schema.get("additionalProperties", True)
+        additional = schema.get("additionalProperties", _ANY_NESTED)
         entries: list[tuple[str, Fragment, bool]] = []
         for name, sub in properties.items():
             value = self.compile(sub, _pointer_join(pointer, "properties", name))
@@ -368,7 +387,7 @@ class _Compiler:
         if any(value is None and is_required for _, value, is_required in entries):
             return None
         entries = [(n, v, r) for n, v, r in entries if v is not None]
-        if entries or additional is False:
+        if "properties" in schema or entries or additional is False:
             # Declared properties only, in schema order (README: "Property order").
             members = [(self._key(name) + self.key_sep + value, req) for name, value, req in entries]
             return r"\{" + self._members(members, 0, True) + r"\}"
@@ -420,7 +439,7 @@ def _non_negative_int(schema: dict, keyword: str, pointer: str, default: Optiona
 
 
 def _has_assertions(schema: dict) -> bool:
-    return any(k not in ANNOTATIONS for k in schema)
+    return any(k in ASSERTIONS for k in schema)
 
 
 def _json_type(value: Any) -> str:
