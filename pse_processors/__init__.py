@@ -57,4 +57,11 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'pse_processors' has no attribute {name!r}")
-    return getattr(importlib.import_module(module, __name__), name)
+    try:
+        imported = importlib.import_module(module, __name__)
+    except ImportError as exc:
+        raise ImportError(
+            f"pse_processors.{name} needs PyTorch and transformers ({exc}); install them with "
+            "`pip install 'pse-processors[torch]'`"
+        ) from exc
+    return getattr(imported, name)

@@ -1,0 +1,108 @@
+"""The matcher API of CompiledGrammar, and the shared memory and disk caches."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+
+import numpy as np
+import pytest
+
+import pse_processors as pse
+import pse_processors.cache as cache_module
+from pse_processors.grammar import DEAD, DONE
+
+VOCAB = pse.Vocabulary([b"{", b"}", b'"a"', b":", b" ", b"1", b"2", b",", b"-", None, b"x"], eos_token_ids=[9])
+SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+
+
+@pytest.fixture()
+def disk_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(cache_module.CACHE_ENV, str(tmp_path))
+    pse.clear_memory_cache()
+    yield tmp_path
+    pse.clear_memory_cache()
+
+
+def test_matcher_api(disk_cache):
+    grammar = pse.compile(SCHEMA, VOCAB)
+    state = grammar.initial_state
+    assert grammar.allowed_token_ids(state).tolist() == [0]
+    assert not grammar.is_accepting(state)
+    for token in [0, 2, 3, 4, 5, 6]:
+        assert token in grammar.allowed_token_ids(state)
+        state = grammar.advance(state, token)
+        assert state is not None
+    assert grammar.advance(state, 10) is None
+    assert 9 not in grammar.allowed_token_ids(state)
+    state = grammar.advance(state, 1)
+    assert grammar.is_accepting(state)
+    assert grammar.allowed_token_ids(state).tolist() == [9]
+    assert grammar.advance(state, 9) == DONE and grammar.allowed_token_ids(DONE).tolist() == [9]
+    assert grammar.advance(grammar.initial_state, 9) is None
+    assert grammar.accepts([0, 2, 3, 5, 1]) and grammar.accepts([0, 2, 3, 5, 1, 9])
+    assert not grammar.accepts([0, 2, 3, 5]) and not grammar.accepts([0, 2, 3, 1])
+    assert grammar.walk([0, 10]) == DEAD and grammar.allowed_token_ids(DEAD).tolist() == [9]
+
+
+def test_bitmask_matches_allowed_ids(disk_cache):
+    grammar = pse.compile(SCHEMA, VOCAB)
+    state = grammar.walk([0, 2, 3])
+    mask = grammar.bitmask(state)
+    assert mask.dtype == np.int32 and mask.shape == ((VOCAB.size + 31) // 32,)
+    bits = np.unpackbits(mask.view(np.uint8), bitorder="little")
+    assert np.flatnonzero(bits).tolist() == grammar.allowed_token_ids(state).tolist() == [4, 5, 6, 8]
+    wide = grammar.allowed_mask(state, 40)
+    assert wide.shape == (40,) and np.flatnonzero(wide).tolist() == [4, 5, 6, 8]
+
+
+def test_memory_cache_shares_one_grammar(disk_cache):
+    a = pse.compile(SCHEMA, VOCAB)
+    b = pse.compile(dict(SCHEMA), VOCAB)
+    assert a is b
+    assert pse.compile(SCHEMA, VOCAB, whitespace="compact") is not a
+
+
+def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
+    grammar = pse.compile(SCHEMA, VOCAB)
+    files = list(disk_cache.glob("*.pkl"))
+    assert len(files) == 1
+    pse.clear_memory_cache()
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("should have been loaded from disk")
+
+    monkeypatch.setattr(cache_module, "_build_index", no_build)
+    loaded = pse.compile(SCHEMA, VOCAB)
+    assert loaded is not grammar and loaded.accepts([0, 2, 3, 5, 1])
+    monkeypatch.undo()
+
+    monkeypatch.setenv(cache_module.CACHE_ENV, str(disk_cache))
+    for corrupt in (b"not a pickle", pickle.dumps({"format": 2, "key": "other"})):
+        files[0].write_bytes(corrupt)
+        pse.clear_memory_cache()
+        with caplog.at_level(logging.WARNING, logger="pse_processors.cache"):
+            again = pse.compile(SCHEMA, VOCAB)
+        assert "corrupt grammar cache file" in caplog.text
+        assert again.accepts([0, 2, 3, 5, 1]) and not again.accepts([0, 2, 3, 1])
+        caplog.clear()
+    assert pickle.loads(files[0].read_bytes())["format"] == 2  # rewritten
+
+
+def test_disk_cache_can_be_disabled(tmp_path, monkeypatch):
+    monkeypatch.setenv(cache_module.CACHE_ENV, "off")
+    pse.clear_memory_cache()
+    assert pse.cache_dir() is None
+    pse.compile(SCHEMA, VOCAB)
+    assert not list(tmp_path.iterdir())
+    monkeypatch.delenv(cache_module.CACHE_ENV)
+    assert pse.cache_dir() == cache_module.user_cache_dir()
+
+
+def test_device_masks_are_shared_between_processors(smol_tokenizer):
+    torch = pytest.importorskip("torch")
+    a = pse.PSELogitsProcessor(SCHEMA, smol_tokenizer)
+    b = pse.PSELogitsProcessor(SCHEMA, smol_tokenizer)
+    assert a.grammar is b.grammar
+    a(torch.tensor([[5]]), torch.zeros(1, len(smol_tokenizer)))
+    assert b._masks is a._masks and len(b._masks) == 1

@@ -1,0 +1,44 @@
+"""`import pse_processors` and the whole core work with no ML framework importable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent(
+    """
+    import importlib.abc, sys
+
+    class Block(importlib.abc.MetaPathFinder):
+        BLOCKED = {"torch", "transformers", "tensorflow", "tf_keras", "jax", "jaxlib", "flax", "mlx", "mlx_lm"}
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in self.BLOCKED:
+                raise ImportError(f"blocked: {name}")
+            return None
+
+    sys.meta_path.insert(0, Block())
+    import pse_processors as pse
+    vocab = pse.Vocabulary([b'{"a":', b"1", b"}", b" ", None], eos_token_ids=[4])
+    grammar = pse.compile({"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}, vocab)
+    assert grammar.accepts([0, 1, 2, 4])
+    assert grammar.bitmask(grammar.initial_state).dtype.name == "int32"
+    try:
+        pse.PSELogitsProcessor
+    except ImportError as exc:
+        assert "pip install 'pse-processors[torch]'" in str(exc), exc
+    else:
+        raise AssertionError("PSELogitsProcessor imported without torch")
+    loaded = [m for m in sys.modules if m.split(".")[0] in Block.BLOCKED]
+    assert not loaded, loaded
+    print("ok")
+    """
+)
+
+
+def test_core_imports_without_any_framework(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env={"PSE_PROCESSORS_CACHE_DIR": str(tmp_path), "PATH": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
