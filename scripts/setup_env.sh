@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Create (or update) a test environment: scripts/setup_env.sh main
+# The venv lives outside the clone, under $PSE_ENV_ROOT (default ~/.cache/pse-processors/envs),
+# so that reruns and CI on the same machine reuse it; a stamp of the requirements decides
+# whether pip runs again. Prints the venv's python path on the last line.
+set -euo pipefail
+name="${1:?usage: setup_env.sh main}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+req="$root/requirements/$name.txt"
+[ -f "$req" ] || { echo "no requirements file $req" >&2; exit 2; }
+envs="${PSE_ENV_ROOT:-$HOME/.cache/pse-processors/envs}"
+venv="$envs/$name"
+stamp="$venv/.pse-stamp"
+want="$(cat "$req" "$root/pyproject.toml" | sha256sum | cut -c1-16) $root"
+if [ ! -x "$venv/bin/python" ]; then
+  mkdir -p "$envs"
+  python3 -m venv "$venv"
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setting up the '$name' environment in $venv" >&2
+  "$venv/bin/python" -m pip install -q --upgrade pip >&2
+  # torch==2.13.0 resolves to the local CPU wheel; never let pip pick another torch.
+  "$venv/bin/python" -m pip install -q -r "$req" >&2
+  "$venv/bin/python" -m pip install -q --no-deps -e "$root" >&2
+  echo "$want" > "$stamp"
+fi
+echo "$venv/bin/python"
