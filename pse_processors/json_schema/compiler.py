@@ -109,9 +109,7 @@ class _Compiler:
             return None
         if not isinstance(schema, dict):
             raise SchemaError(f"a schema must be an object or a boolean, not {type(schema).__name__}", pointer)
-        for keyword in _REFUSED_ANYWHERE:
-            if keyword in schema:
-                raise UnsupportedSchemaError(keyword, pointer)
+        _refuse(schema, _REFUSED_ANYWHERE, pointer)
         if "$ref" in schema:
             return self._compile_ref(schema, pointer)
         if "allOf" in schema:
@@ -300,9 +298,7 @@ class _Compiler:
         if type_name == "boolean":
             return fx.BOOLEAN
         if type_name in ("integer", "number"):
-            for keyword in _NUMERIC_REFUSED:
-                if keyword in schema:
-                    raise UnsupportedSchemaError(keyword, pointer)
+            _refuse(schema, _NUMERIC_REFUSED, pointer)
             return fx.INTEGER if type_name == "integer" else fx.NUMBER
         if type_name == "string":
             return self._compile_string(schema, pointer)
@@ -311,26 +307,18 @@ class _Compiler:
         return self._compile_object(schema, pointer)
 
     def _compile_string(self, schema: dict, pointer: str) -> Fragment:
-        for keyword in _STRING_REFUSED:
-            if keyword in schema:
-                raise UnsupportedSchemaError(keyword, pointer)
-        low = _non_negative_int(schema, "minLength", pointer, 0)
-        high = _non_negative_int(schema, "maxLength", pointer, None)
+        _refuse(schema, _STRING_REFUSED, pointer)
+        low, high = _bounds(schema, "minLength", "maxLength", pointer)
         if high is not None and high < low:
             return None
         return '"' + fx.repeat(fx.STRING_CHAR, low, high) + '"'
 
     def _compile_array(self, schema: dict, pointer: str) -> Fragment:
-        for keyword in _ARRAY_REFUSED:
-            if keyword in schema:
-                raise UnsupportedSchemaError(keyword, pointer)
-        low = _non_negative_int(schema, "minItems", pointer, 0)
-        high = _non_negative_int(schema, "maxItems", pointer, None)
+        _refuse(schema, _ARRAY_REFUSED, pointer)
+        low, high = _bounds(schema, "minItems", "maxItems", pointer)
         prefix_schemas = schema.get("prefixItems", [])
         if not isinstance(prefix_schemas, list):
             raise SchemaError("prefixItems must be an array", pointer)
-        if "additionalItems" in schema and "items" not in schema and not prefix_schemas:
-            pass  # draft-7 additionalItems without tuple items has no effect
         items = schema.get("items", _ANY_NESTED)
         if isinstance(items, list):  # draft 4-7 tuple form
             prefix_schemas, items = items, schema.get("additionalItems", True)
@@ -365,9 +353,7 @@ class _Compiler:
         return fx.repeat(sep + rest, need, most)
 
     def _compile_object(self, schema: dict, pointer: str) -> Fragment:
-        for keyword in _OBJECT_REFUSED:
-            if keyword in schema:
-                raise UnsupportedSchemaError(keyword, pointer)
+        _refuse(schema, _OBJECT_REFUSED, pointer)
         properties = schema.get("properties", {})
         if not isinstance(properties, dict):
             raise SchemaError("properties must be an object", pointer)
@@ -425,6 +411,17 @@ class _Compiler:
 
 def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def _refuse(schema: dict, keywords: tuple, pointer: str) -> None:
+    for keyword in keywords:
+        if keyword in schema:
+            raise UnsupportedSchemaError(keyword, pointer)
+
+
+def _bounds(schema: dict, low_keyword: str, high_keyword: str, pointer: str) -> tuple[int, Optional[int]]:
+    low = _non_negative_int(schema, low_keyword, pointer, 0)
+    return low, _non_negative_int(schema, high_keyword, pointer, None)  # type: ignore[return-value]
 
 
 def _non_negative_int(schema: dict, keyword: str, pointer: str, default: Optional[int]) -> Optional[int]:
