@@ -156,8 +156,9 @@ def pse_source() -> str:
 class Contender:
     """One processor under test: ``fresh()`` starts a new generation and returns the callable."""
 
-    def __init__(self, name: str, fresh, peer: bool, note: str = "", finish=None) -> None:
+    def __init__(self, name: str, fresh, peer: bool, note: str = "", finish=None, setup_s: float = 0.0) -> None:
         self.name, self.fresh, self.peer, self.note = name, fresh, peer, note
+        self.setup_s = setup_s  # building the processor: compiling the schema for the tokenizer
         self.finish = finish or (lambda proc: None)  # post-generation check (outside timing)
 
 
@@ -171,23 +172,27 @@ def build_contenders(model, tokenizer, schema_json: str, only: set[str] | None) 
         return only is None or name in only
 
     # ours: one processor reused across generations (its documented use); reset() per generation.
+    start = time.perf_counter()
     ours = PSELogitsProcessor(json.loads(schema_json), tokenizer, generation_config=model.generation_config)
+    setup = time.perf_counter() - start
 
     def ours_fresh():
         ours.reset()
         return ours
 
-    contenders.append(Contender("pse_processors", ours_fresh, peer=False, note="PSELogitsProcessor"))
+    contenders.append(Contender("pse_processors", ours_fresh, peer=False, note="PSELogitsProcessor", setup_s=setup))
 
     if want("xgrammar"):
         import xgrammar as xgr
         import xgrammar.contrib.hf  # noqa: F401
 
+        start = time.perf_counter()
         info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size)
         compiled = xgr.GrammarCompiler(info).compile_json_schema(schema_json)
+        setup = time.perf_counter() - start
         # "can only be used once ... for each generate() call, instantiate a new one"
         contenders.append(Contender("xgrammar", lambda: xgr.contrib.hf.LogitsProcessor(compiled), peer=True,
-                                    note="xgrammar.contrib.hf.LogitsProcessor"))
+                                    note="xgrammar.contrib.hf.LogitsProcessor", setup_s=setup))
 
     if want("outlines") or want("outlines+llguidance") or want("outlines+xgrammar"):
         import outlines
@@ -202,22 +207,26 @@ def build_contenders(model, tokenizer, schema_json: str, only: set[str] | None) 
             return fresh
 
         if want("outlines"):
+            start = time.perf_counter()
             proc = OutlinesCoreBackend(omodel).get_json_schema_logits_processor(schema_json)
-            contenders.append(Contender("outlines", reusable(proc), peer=True,
+            contenders.append(Contender("outlines", reusable(proc), peer=True, setup_s=time.perf_counter() - start,
                                         note="outlines JSON default backend (outlines-core), OutlinesCoreLogitsProcessor"))
         if want("outlines+llguidance"):
+            start = time.perf_counter()
             proc = LLGuidanceBackend(omodel).get_json_schema_logits_processor(schema_json)
+            setup = time.perf_counter() - start
 
             def llg_check(p):
                 for m in p.ll_matchers:
                     if m.is_error():
                         raise RuntimeError(f"llguidance rejected a forced token: {m.get_error()}")
 
-            contenders.append(Contender("outlines+llguidance", reusable(proc), peer=True, finish=llg_check,
+            contenders.append(Contender("outlines+llguidance", reusable(proc), peer=True, finish=llg_check, setup_s=setup,
                                         note="outlines LLGuidanceLogitsProcessor (llguidance has no HF processor of its own)"))
         if want("outlines+xgrammar"):
+            start = time.perf_counter()
             proc = XGrammarBackend(omodel).get_json_schema_logits_processor(schema_json)
-            contenders.append(Contender("outlines+xgrammar", reusable(proc), peer=True,
+            contenders.append(Contender("outlines+xgrammar", reusable(proc), peer=True, setup_s=time.perf_counter() - start,
                                         note="outlines XGrammarLogitsProcessor"))
     return contenders
 
@@ -325,6 +334,9 @@ def main() -> int:
     args = parser.parse_args()
     reexec_if_needed()
 
+    # No grammar disk cache: ours compiles in this run like every peer (its setup time is comparable),
+    # and a cache file left by another version of the library cannot leak into the measurement.
+    os.environ.setdefault("PSE_PROCESSORS_CACHE_DIR", "off")
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
     import torch
@@ -387,6 +399,7 @@ def main() -> int:
         "instance_tokens": {"min": min(lengths), "max": max(lengths), "mean": statistics.fmean(lengths)},
         "schema": SCHEMA,
         "notes": {c.name: c.note for c in contenders},
+        "setup_s": {c.name: round(c.setup_s, 2) for c in contenders},
         "results": results,
         "wall_s": round(time.perf_counter() - started, 1),
     }
@@ -421,6 +434,8 @@ def print_table(report: dict) -> None:
                    if ratio["fastest_peer"] else "n/a")
         print(f"| {r['batch']} | {r['forward']['median_ms']:.2f} | {r['forward']['p90_ms']:.2f} | {vs_peer} | "
               f"{ratio['ours_percent_of_forward']:.2f}% |")
+    print("\nsetup (compile the schema for the tokenizer), s: "
+          + ", ".join(f"{name} {t:.2f}" for name, t in report["setup_s"].items()))
     print(f"\n(wall time {report['wall_s']} s)")
 
 

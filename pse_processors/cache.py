@@ -150,7 +150,7 @@ def _build_index(regex: str, vocabulary: Vocabulary) -> Any:
 
 def _load_or_build(key: str, regex: str, vocabulary: Vocabulary) -> Any:
     folder = cache_dir()
-    path = folder / f"{key}.pkl" if folder is not None else None
+    path = folder / "grammars" / f"{key}.pkl" if folder is not None else None
     if path is not None and path.exists():
         try:
             with open(path, "rb") as handle:

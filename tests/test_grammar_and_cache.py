@@ -65,7 +65,7 @@ def test_memory_cache_shares_one_grammar(disk_cache):
 
 def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
     grammar = pse.compile(SCHEMA, VOCAB)
-    files = list(disk_cache.glob("*.pkl"))
+    files = list(disk_cache.glob("grammars/*.pkl"))
     assert len(files) == 1
     pse.clear_memory_cache()
 
