@@ -104,6 +104,7 @@ class StructuringEngine:
         model = self.adapter.prepare_model(model)
         input_ids = self.adapter.to_input(input_ids, model)
         processor = self.logits_processor(tokenizer, getattr(model, "generation_config", None))
+        processor.reset()  # a new generation, whatever the prompts look like
         extra = list(generate_kwargs.pop("logits_processor", None) or [])
         if "max_new_tokens" not in generate_kwargs and "max_length" not in generate_kwargs:
             generate_kwargs["max_new_tokens"] = DEFAULT_MAX_NEW_TOKENS

@@ -86,9 +86,10 @@ class PSELogitsProcessor(LogitsProcessor):
         self._warned_dead = False
 
     def reset(self) -> None:
-        """Forget all tracked prompts: the next call starts a new generation.
+        """Forget all tracked prefixes: the next call starts a new generation.
 
-        Only needed when a new prompt is an earlier prompt plus one generated token."""
+        Needed only when a new prompt equals a row this processor saw plus exactly one token,
+        which would otherwise look like a continuation."""
         self._prefix.reset()
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
