@@ -86,7 +86,7 @@ def test_pipeline(smol_tokenizer, tiny_llama):
     pipe = pipeline("text-generation", model=tiny_llama, tokenizer=smol_tokenizer)
     processor = PSELogitsProcessor(PERSON, smol_tokenizer, generation_config=tiny_llama.generation_config)
     torch.manual_seed(0)
-    for text in ["Person:", "Another person:", "Person:"]:
+    for text in ["Person:", "Person: Bob", "Another person:", "Person:"]:  # prompts sharing prefixes
         result = pipe(
             text, logits_processor=[processor], max_new_tokens=40, do_sample=True, temperature=1.5,
             return_full_text=False, pad_token_id=0,
