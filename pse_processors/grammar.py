@@ -3,8 +3,8 @@
 States are outlines-core state ids, plus two of ours:
 
 - :data:`DONE`, reached by EOS from an accepting state; it allows only EOS.
-- :data:`DEAD`, reached by a token the constraint rejects (a beam that fell to -inf, a
-  rejected speculative candidate); it allows only EOS so that the row ends cleanly.
+- :data:`DEAD`, where :meth:`CompiledGrammar.walk` ends after a token the constraint
+  rejects; it allows only EOS.
 """
 
 from __future__ import annotations

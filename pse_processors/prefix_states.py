@@ -3,19 +3,24 @@
 Beam search reorders rows and assisted decoding rolls back, so a row's index says nothing
 about its history. Each row's state is looked up by the bytes of its whole token sequence
 (prompt included). A miss is derived from the parent prefix (the row minus its last token),
-which an earlier call stored; a row whose parent is unknown is a new prompt (initial state).
+which an earlier call stored. A row is a new prompt (initial state) when its parent is
+unknown, or when the constraint rejects its last token: generate never samples a masked
+token, so such a row is a new prompt that extends an earlier one (or a beam already at -inf,
+or a rejected speculative candidate, whose scores no longer matter).
 
-Ambiguity: a new prompt that equals an earlier row plus one token looks like a continuation.
-Call :meth:`PrefixStates.reset` between such ``generate`` calls.
+Ambiguity: a new prompt that equals an earlier row plus one token *that the constraint
+allows there* looks like a continuation. Call :meth:`PrefixStates.reset` between such
+``generate`` calls.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Optional
 
 import numpy as np
 
-from .grammar import DEAD, DONE, CompiledGrammar
+from .grammar import DONE, CompiledGrammar
 
 
 class PrefixStates:
@@ -57,7 +62,9 @@ class PrefixStates:
             state = self._states.get(key)
             if state is None:
                 parent = self._states.get(key[:-8]) if width else None
-                state = self.grammar.initial_state if parent is None else self._step(parent, int(row[-1]))
+                state = self._step(parent, int(row[-1])) if parent is not None else None
+                if state is None:
+                    state = self.grammar.initial_state
                 self._states[key] = state
                 self._bytes += width
             else:
@@ -68,8 +75,7 @@ class PrefixStates:
             self._bytes -= len(dropped)
         return out
 
-    def _step(self, state: int, token: int) -> int:
+    def _step(self, state: int, token: int) -> Optional[int]:
         if state == DONE:
             return DONE  # generate pads finished rows
-        nxt = self.grammar.advance(state, token)
-        return DEAD if nxt is None else nxt
+        return self.grammar.advance(state, token)

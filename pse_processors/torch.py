@@ -17,7 +17,7 @@ from transformers import LogitsProcessor
 from .cache import compile as compile_grammar
 from .constraints import Constraint
 from .errors import ConstraintConflictError, InvalidLogitsError, VocabularyError
-from .grammar import DEAD, DONE, CompiledGrammar
+from .grammar import DONE, CompiledGrammar
 from .prefix_states import PrefixStates
 from .results import parse_output
 
@@ -83,13 +83,12 @@ class PSELogitsProcessor(LogitsProcessor):
         self._prefix = PrefixStates(self.grammar)
         self._masks: dict = self.grammar.device_cache.setdefault(_CACHE_NAMESPACE, {})
         self._checked_widths: set[int] = set()
-        self._warned_dead = False
 
     def reset(self) -> None:
         """Forget all tracked prefixes: the next call starts a new generation.
 
-        Needed only when a new prompt equals a row this processor saw plus exactly one token,
-        which would otherwise look like a continuation."""
+        Needed only when a new prompt equals a row this processor saw plus exactly one token
+        that the constraint allows there, which would otherwise look like a continuation."""
         self._prefix.reset()
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
@@ -104,9 +103,6 @@ class PSELogitsProcessor(LogitsProcessor):
         if width not in self._checked_widths:
             self._check_width(width)
         states = self._prefix.states(input_ids.detach().cpu().numpy())
-        if not self._warned_dead and DEAD in states:
-            self._warned_dead = True
-            logger.info("a row left the constraint (a -inf beam or a rejected candidate); it is closed with EOS")
         # Adding a cached 0/-inf mask is ~15x faster than masked_fill on CPU.
         processed = scores + self._additive_mask(states, width, scores.device, scores.dtype)
         best = processed.amax(dim=-1).tolist()

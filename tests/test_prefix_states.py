@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import pse_processors as pse
-from pse_processors.grammar import DEAD, DONE
+from pse_processors.grammar import DONE
 from pse_processors.prefix_states import PrefixStates
 
 # tokens: 0 "[" 1 "]" 2 "1" 3 "," 4 "7" (prompt filler) 5 EOS
@@ -45,14 +45,15 @@ def test_rollback_and_pruning():
         assert tracker.states(rows(seq)) == [g.walk(seq[1:])]
     assert tracker._bytes <= 8 * 40
     # Assisted decoding rolls back to a recent, shorter prefix.
-    assert tracker.states(rows(seq[:-1] + [1])) == [g.walk(seq[1:-1] + [1])]
+    assert tracker.states(rows(seq[:-2] + [1])) == [g.walk(seq[1:-2] + [1])]
+    assert g.is_accepting(g.walk(seq[1:-2] + [1]))
 
 
-def test_rejected_tokens_give_dead_and_pad_after_eos_stays_done():
+def test_rejected_token_means_new_prompt_and_pad_after_eos_stays_done():
     g = grammar()
     tracker = PrefixStates(g)
     tracker.states(rows([4]))
-    assert tracker.states(rows([4, 1])) == [DEAD]
+    assert tracker.states(rows([4, 1])) == [g.initial_state]  # "]" cannot follow: a new prompt
     tracker.states(rows([4, 0]))
     tracker.states(rows([4, 0, 1]))
     assert tracker.states(rows([4, 0, 1, 5])) == [DONE]
