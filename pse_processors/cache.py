@@ -1,10 +1,11 @@
-"""One process-wide grammar cache, backed by an on-disk cache of outlines-core indexes.
+"""One process-wide grammar cache, backed by an on-disk cache of grammar tables.
 
 - In memory: key (regex, vocabulary fingerprint) → :class:`CompiledGrammar`, so every
   processor for the same constraint and tokenizer shares one grammar and its masks.
 - On disk: ``$PSE_PROCESSORS_CACHE_DIR`` (default: the user cache directory, e.g.
-  ``~/.cache/pse-processors``) holds pickled indexes. Set the variable to ``off`` (or ``0``,
-  or an empty string) to disable it. A file that fails validation is recompiled and replaced.
+  ``~/.cache/pse-processors``) holds the grammar tables as ``.npz`` files (no pickle). Set the
+  variable to ``off`` (or ``0``, or an empty string) to disable it. A file that fails
+  validation is recompiled and replaced.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import pickle
 import sys
 import tempfile
 import threading
@@ -25,12 +25,13 @@ from .constraints import Constraint, normalize
 from .errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
 from .grammar import CompiledGrammar
 from .json_schema import SchemaOptions
+from .tables import GrammarTables, build_tables
 from .vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "PSE_PROCESSORS_CACHE_DIR"
-_FORMAT = 2
+_FORMAT = 3  # bump whenever the tables or the way they are built change
 _SENTINEL = "\U0010FFFF".encode()  # a noncharacter; see _build_index
 _SENTINEL_LEAD = 0xF4  # UTF-8 lead byte of U+100000..U+10FFFF
 _MEMORY_CAPACITY = 64
@@ -96,13 +97,13 @@ def compile(  # noqa: A001 - the public name the docs promise
     options = SchemaOptions(whitespace=whitespace, max_recursion_depth=max_recursion_depth, any_value_depth=any_value_depth)
     spec = normalize(constraint, options)
     vocabulary = Vocabulary.from_tokenizer(tokenizer, eos_token_ids, generation_config)
-    key = hashlib.sha256(f"{_FORMAT}\0{spec.key}\0{vocabulary.fingerprint}".encode()).hexdigest()[:40]
+    key = hashlib.sha256(f"{_FORMAT}\0{_version()}\0{spec.key}\0{vocabulary.fingerprint}".encode()).hexdigest()[:40]
     with _lock:
         grammar = _memory.get(key)
         if grammar is not None:
             _memory.move_to_end(key)
             if grammar.spec != spec:  # same automaton, other result type (e.g. two Pydantic classes)
-                grammar = CompiledGrammar(grammar.index, vocabulary, spec)
+                grammar = CompiledGrammar(grammar.tables, vocabulary, spec)
             return grammar
     grammar = CompiledGrammar(_load_or_build(key, spec.regex, vocabulary), vocabulary, spec)
     with _lock:
@@ -113,7 +114,7 @@ def compile(  # noqa: A001 - the public name the docs promise
 
 
 def _build_index(regex: str, vocabulary: Vocabulary) -> Any:
-    """Build the outlines-core index of ``regex`` followed by an end sentinel byte.
+    """Build the outlines-core index of ``regex`` followed by an end sentinel character.
 
     outlines-core 0.2.14 drops a token whose last byte follows a complete match (after
     ``0`` in ``0(\\.5)?``, the single-byte token ``.`` is missing). Appending a sentinel
@@ -148,29 +149,28 @@ def _build_index(regex: str, vocabulary: Vocabulary) -> Any:
     return index
 
 
-def _load_or_build(key: str, regex: str, vocabulary: Vocabulary) -> Any:
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _load_or_build(key: str, regex: str, vocabulary: Vocabulary) -> GrammarTables:
     folder = cache_dir()
-    path = folder / "grammars" / f"{key}.pkl" if folder is not None else None
+    path = folder / "grammars" / f"{key}.npz" if folder is not None else None
+    meta = {"format": _FORMAT, "key": key, "regex_sha256": hashlib.sha256(regex.encode()).hexdigest()}
     if path is not None and path.exists():
         try:
-            with open(path, "rb") as handle:
-                payload = pickle.load(handle)
-            if payload.get("format") != _FORMAT or payload.get("key") != key or payload.get("regex") != regex:
-                raise ValueError("the file belongs to another grammar or format")
-            index = payload["index"]
-            if not hasattr(index, "get_next_state") or index.get_initial_state() is None:
-                raise ValueError("the file holds no index")
-            return index
+            return GrammarTables.load(path, meta, vocabulary.size)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is recompiled
             logger.warning("ignoring the corrupt grammar cache file %s (%s); recompiling", path, exc)
-    index = _build_index(regex, vocabulary)
+    tables = build_tables(_build_index(regex, vocabulary), vocabulary.size)
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            payload = {"format": _FORMAT, "key": key, "regex": regex, "index": index}
             with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
-                pickle.dump(payload, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                tables.save(handle, meta)
             os.replace(handle.name, path)
         except OSError as exc:
             logger.warning("could not write the grammar cache file %s: %s", path, exc)
-    return index
+    return tables

@@ -1,6 +1,6 @@
-"""The compiled grammar: an outlines-core token automaton plus cached masks.
+"""The compiled grammar: dense state tables with token classes, plus cached masks.
 
-States are outlines-core state ids, plus two of ours:
+States are dense ints ``0..num_states-1``, plus two of ours:
 
 - :data:`DONE`, reached by EOS from an accepting state; it allows only EOS.
 - :data:`DEAD`, where :meth:`CompiledGrammar.walk` ends after a token the constraint
@@ -9,18 +9,19 @@ States are outlines-core state ids, plus two of ours:
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Iterable, Optional
 
 import numpy as np
 
 from .constraints import ConstraintSpec
+from .lru import SizedLRU
+from .tables import GrammarTables
 from .vocabulary import Vocabulary
-
-logger = logging.getLogger(__name__)
 
 DONE = -1
 DEAD = -2
+
+_MASK_CACHE_BYTES = 64 << 20
 
 
 class CompiledGrammar:
@@ -39,89 +40,77 @@ class CompiledGrammar:
         (True, False)
     """
 
-    def __init__(self, index: Any, vocabulary: Vocabulary, spec: ConstraintSpec) -> None:
-        self.index = index
+    def __init__(self, tables: GrammarTables, vocabulary: Vocabulary, spec: ConstraintSpec) -> None:
+        self.tables = tables
         self.vocabulary = vocabulary
         self.spec = spec
-        self.initial_state: int = index.get_initial_state()
-        # The index was built over the regex plus an end sentinel, whose token id is the
-        # vocabulary size (see cache._build_index): accepting = the sentinel is allowed.
-        self._sentinel = vocabulary.size
-        self._accepting: dict[int, bool] = {}
+        self.initial_state: int = tables.initial
+        self._token_class = tables.token_class
+        self._transitions = tables.transitions
+        self._accepting = tables.accepting
         self._eos = np.array(sorted(vocabulary.eos_token_ids), dtype=np.int64)
-        self._allowed: dict[int, np.ndarray] = {}
-        self._bitmask: dict[int, np.ndarray] = {}
-        self._bool_masks: dict[tuple[int, int], np.ndarray] = {}
-        #: Per-framework device caches, keyed by the framework module; shared by every
-        #: processor built on this grammar.
-        self.device_cache: dict[Any, dict] = {}
+        self._eos_set = vocabulary.eos_token_ids
+        self._masks = SizedLRU(_MASK_CACHE_BYTES, lambda mask: mask.nbytes)
+        #: Per-framework device caches, keyed by framework name; shared by every processor
+        #: built on this grammar.
+        self.device_cache: dict[Any, Any] = {}
 
     @property
     def vocab_size(self) -> int:
         return self.vocabulary.size
 
+    @property
+    def num_states(self) -> int:
+        return self.tables.num_states
+
+    def __repr__(self) -> str:
+        return (
+            f"CompiledGrammar({self.spec.kind}, {self.num_states} states, {self.tables.num_classes} token classes, "
+            f"vocab {self.vocab_size})"
+        )
+
     def is_accepting(self, state: int) -> bool:
         """True when the text so far is complete: EOS is allowed."""
-        if state == DONE:
-            return True
-        cached = self._accepting.get(state)
-        if cached is None:
-            after = self.index.get_next_state(state, self._sentinel) if state >= 0 else None
-            cached = after is not None and self.index.is_final_state(after)
-            self._accepting[state] = cached
-        return cached
+        return state == DONE or (state >= 0 and bool(self._accepting[state]))
+
+    def allowed_mask(self, state: int, width: Optional[int] = None) -> np.ndarray:
+        """Allowed tokens as a read-only bool array of ``width`` (default: vocab size).
+
+        Ids past the vocabulary are False; EOS ids are True in accepting states.
+        """
+        width = self.vocab_size if width is None else width
+        key = (state, width)
+        mask = self._masks.get(key)
+        if mask is not None:
+            return mask
+        mask = np.zeros(width, dtype=bool)
+        n = min(width, self.vocab_size)
+        if state >= 0:
+            mask[:n] = (self._transitions[state] >= 0)[self._token_class[:n]]
+        if self.is_accepting(state) or state == DEAD:
+            mask[self._eos[self._eos < width]] = True
+        mask.setflags(write=False)
+        self._masks.put(key, mask)
+        return mask
 
     def allowed_token_ids(self, state: int) -> np.ndarray:
         """Sorted ids allowed in ``state`` (EOS ids included when accepting)."""
-        cached = self._allowed.get(state)
-        if cached is None:
-            if state in (DONE, DEAD):
-                cached = self._eos
-            else:
-                ids = np.fromiter(self.index.get_allowed_tokens(state), dtype=np.int64)
-                ids = ids[ids < self._sentinel]  # drop the sentinel and outlines' own EOS
-                if self.is_accepting(state):
-                    ids = np.concatenate([ids, self._eos])
-                cached = np.unique(ids)
-            cached.setflags(write=False)
-            self._allowed[state] = cached
-        return cached
+        return np.flatnonzero(self.allowed_mask(state))
 
     def bitmask(self, state: int) -> np.ndarray:
         """Allowed tokens as a packed little-endian int32 bitmask of ``ceil(vocab/32)`` words."""
-        cached = self._bitmask.get(state)
-        if cached is None:
-            words = (self.vocab_size + 31) // 32
-            bits = np.zeros(words * 32, dtype=bool)
-            bits[self.allowed_token_ids(state)] = True
-            cached = np.packbits(bits, bitorder="little").view(np.int32)
-            cached.setflags(write=False)
-            self._bitmask[state] = cached
-        return cached
-
-    def allowed_mask(self, state: int, width: Optional[int] = None) -> np.ndarray:
-        """Allowed tokens as a bool array of ``width`` (default: vocab size); ids past the vocabulary are False."""
-        width = self.vocab_size if width is None else width
-        cached = self._bool_masks.get((state, width))
-        if cached is None:
-            bits = np.unpackbits(self.bitmask(state).view(np.uint8), bitorder="little").astype(bool)
-            cached = np.zeros(width, dtype=bool)
-            n = min(width, self.vocab_size)
-            cached[:n] = bits[:n]
-            cached.setflags(write=False)
-            self._bool_masks[(state, width)] = cached
-        return cached
+        words = (self.vocab_size + 31) // 32
+        return np.packbits(self.allowed_mask(state, words * 32), bitorder="little").view(np.int32)
 
     def advance(self, state: int, token_id: int) -> Optional[int]:
         """The state after ``token_id``, or ``None`` if the constraint rejects it."""
         token_id = int(token_id)
-        if token_id in self.vocabulary.eos_token_ids:
+        if token_id in self._eos_set:
             return DONE if self.is_accepting(state) else None
-        if state in (DONE, DEAD) or not 0 <= token_id < self.vocab_size:
+        if state < 0 or not 0 <= token_id < self.vocab_size:
             return None
-        if self.vocabulary.token_bytes[token_id] is None:
-            return None
-        return self.index.get_next_state(state, token_id)
+        nxt = int(self._transitions[state, self._token_class[token_id]])
+        return None if nxt < 0 else nxt
 
     def accepts(self, token_ids: Iterable[int]) -> bool:
         """True when ``token_ids`` (optionally ending in EOS) is a complete, valid output."""

@@ -18,12 +18,15 @@ from .cache import compile as compile_grammar
 from .constraints import Constraint
 from .errors import ConstraintConflictError, InvalidLogitsError, VocabularyError
 from .grammar import DONE, CompiledGrammar
+from .lru import SizedLRU
 from .prefix_states import PrefixStates
 from .results import parse_output
 
 logger = logging.getLogger(__name__)
 
 _CACHE_NAMESPACE = "torch"
+#: Upper bound of the device memory held by one grammar's cached masks (all devices and dtypes).
+DEVICE_MASK_CACHE_BYTES = 256 << 20
 
 
 class PSELogitsProcessor(LogitsProcessor):
@@ -81,7 +84,9 @@ class PSELogitsProcessor(LogitsProcessor):
                 constraint, tokenizer, eos_token_ids=eos_token_ids, generation_config=generation_config, **compile_options
             )
         self._prefix = PrefixStates(self.grammar)
-        self._masks: dict = self.grammar.device_cache.setdefault(_CACHE_NAMESPACE, {})
+        self._masks: SizedLRU = self.grammar.device_cache.setdefault(
+            _CACHE_NAMESPACE, SizedLRU(DEVICE_MASK_CACHE_BYTES, lambda t: t.numel() * t.element_size())
+        )
         self._checked_widths: set[int] = set()
 
     def reset(self) -> None:
@@ -124,7 +129,7 @@ class PSELogitsProcessor(LogitsProcessor):
         if mask is None:
             allowed = torch.from_numpy(self.grammar.allowed_mask(state, width).copy())
             mask = torch.zeros(width, dtype=dtype).masked_fill_(~allowed, -math.inf).to(device)
-            self._masks[key] = mask
+            self._masks.put(key, mask)
         return mask
 
     def _check_width(self, width: int) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
 import logging
-import pickle
 
 import numpy as np
 import pytest
@@ -65,7 +66,7 @@ def test_memory_cache_shares_one_grammar(disk_cache):
 
 def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
     grammar = pse.compile(SCHEMA, VOCAB)
-    files = list(disk_cache.glob("grammars/*.pkl"))
+    files = list(disk_cache.glob("grammars/*.npz"))
     assert len(files) == 1
     pse.clear_memory_cache()
 
@@ -78,7 +79,13 @@ def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
     monkeypatch.undo()
 
     monkeypatch.setenv(cache_module.CACHE_ENV, str(disk_cache))
-    for corrupt in (b"not a pickle", pickle.dumps({"format": 2, "key": "other"})):
+    other = io.BytesIO()
+    grammar.tables.save(other, {"format": 3, "key": "another grammar"})
+    damaged = io.BytesIO()
+    type(grammar.tables)(grammar.tables.token_class + 1000, grammar.tables.transitions, grammar.tables.accepting, 0).save(
+        damaged, json.loads(bytes(np.load(files[0])["meta"]))  # right meta, bad contents
+    )
+    for corrupt in (b"not an npz file", other.getvalue(), damaged.getvalue(), files[0].read_bytes()[:100]):
         files[0].write_bytes(corrupt)
         pse.clear_memory_cache()
         with caplog.at_level(logging.WARNING, logger="pse_processors.cache"):
@@ -86,7 +93,7 @@ def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
         assert "corrupt grammar cache file" in caplog.text
         assert again.accepts([0, 2, 3, 5, 1]) and not again.accepts([0, 2, 3, 1])
         caplog.clear()
-    assert pickle.loads(files[0].read_bytes())["format"] == 2  # rewritten
+    assert np.load(files[0])["token_class"].max() < 1000  # rewritten
 
 
 def test_disk_cache_can_be_disabled(tmp_path, monkeypatch):
