@@ -182,6 +182,17 @@ def build_contenders(model, tokenizer, schema_json: str, only: set[str] | None) 
 
     contenders.append(Contender("pse_processors", ours_fresh, peer=False, note="PSELogitsProcessor", setup_s=setup))
 
+    # The same grammar, adding the mask in place like the peers do (inplace=True).
+    ours_inplace = PSELogitsProcessor(ours.grammar, inplace=True)
+
+    def ours_inplace_fresh():
+        ours_inplace.reset()
+        return ours_inplace
+
+    if want("pse_processors[inplace]"):
+        contenders.append(Contender("pse_processors[inplace]", ours_inplace_fresh, peer=False,
+                                    note="PSELogitsProcessor(inplace=True)", setup_s=0.0))
+
     if want("xgrammar"):
         import xgrammar as xgr
         import xgrammar.contrib.hf  # noqa: F401

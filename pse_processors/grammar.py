@@ -20,6 +20,7 @@ from .vocabulary import Vocabulary
 
 DONE = -1
 DEAD = -2
+REJECTED = -3  # only in advance_many's result
 
 _MASK_CACHE_BYTES = 64 << 20
 
@@ -51,6 +52,19 @@ class CompiledGrammar:
         self._eos = np.array(sorted(vocabulary.eos_token_ids), dtype=np.int64)
         self._eos_set = vocabulary.eos_token_ids
         self._masks = SizedLRU(_MASK_CACHE_BYTES, lambda mask: mask.nbytes)
+        # Many states allow the same tokens (every position inside a string, say): masks are
+        # cached per distinct allowed set, not per state.
+        signature = np.concatenate([self._transitions >= 0, self._accepting[:, None]], axis=1)
+        _, mask_ids = np.unique(signature, axis=0, return_inverse=True)
+        self._mask_ids = mask_ids.reshape(-1).astype(np.int64)
+        self.num_masks = int(self._mask_ids.max()) + 1 if self._mask_ids.size else 0
+        self._build_step_tables()
+        # Pure-Python views for the per-token hot path: on the cold caches that a forward pass
+        # leaves behind, numpy scalar indexing costs microseconds per call, list indexing not.
+        self._token_class_list: list[int] = self._token_class.tolist()
+        self._accepting_list: list[bool] = self._accepting.tolist()
+        self._mask_id_list: list[int] = self._mask_ids.tolist() + [self.num_masks]  # [-1]: DONE
+        self._rows: dict[int, list[int]] = {}
         #: Per-framework device caches, keyed by framework name; shared by every processor
         #: built on this grammar.
         self.device_cache: dict[Any, Any] = {}
@@ -73,13 +87,42 @@ class CompiledGrammar:
         """True when the text so far is complete: EOS is allowed."""
         return state == DONE or (state >= 0 and bool(self._accepting[state]))
 
+    def mask_id(self, state: int) -> int:
+        """Id of the allowed-token set of ``state``: states with equal sets share it.
+
+        ``DONE`` and ``DEAD`` (EOS only) share the id ``num_masks``."""
+        return self._mask_id_list[state] if state >= 0 else self.num_masks
+
+    def _build_step_tables(self) -> None:
+        """Tables for :meth:`advance_many`: one gather per call, whatever the rows hold.
+
+        Extra column ``C`` is the EOS class, ``C+1`` invalid ids; the extra last row is DONE,
+        so that numpy's index -1 (DONE) lands on it. Entries: a state, DONE or REJECTED.
+        """
+        states, classes = self._transitions.shape
+        step = np.full((states + 1, classes + 2), REJECTED, dtype=np.int64)
+        step[:states, :classes] = np.where(self._transitions >= 0, self._transitions, REJECTED)
+        step[:states, classes] = np.where(self._accepting, DONE, REJECTED)
+        step[states, :] = DONE  # generate pads finished rows: any token keeps DONE
+        token_class = np.empty(self.vocab_size + 1, dtype=np.int64)
+        token_class[: self.vocab_size] = self._token_class
+        token_class[self._eos] = classes
+        token_class[self.vocab_size:] = classes + 1  # out-of-range ids are mapped to vocab_size
+        self._step = step
+        self._step_class = token_class
+        self._step_mask_ids = np.append(self._mask_ids, self.num_masks)  # index -1: DONE
+
+    def mask_ids(self, states: np.ndarray) -> np.ndarray:
+        """Vectorized :meth:`mask_id` for states >= 0 and ``DONE``."""
+        return self._step_mask_ids[states]
+
     def allowed_mask(self, state: int, width: Optional[int] = None) -> np.ndarray:
         """Allowed tokens as a read-only bool array of ``width`` (default: vocab size).
 
         Ids past the vocabulary are False; EOS ids are True in accepting states.
         """
         width = self.vocab_size if width is None else width
-        key = (state, width)
+        key = (self.mask_id(state), width)
         mask = self._masks.get(key)
         if mask is not None:
             return mask
@@ -104,13 +147,40 @@ class CompiledGrammar:
 
     def advance(self, state: int, token_id: int) -> Optional[int]:
         """The state after ``token_id``, or ``None`` if the constraint rejects it."""
-        token_id = int(token_id)
+        if state == DONE:
+            return DONE if token_id in self._eos_set else None
+        return self.step(state, int(token_id))
+
+    def step(self, state: int, token_id: int) -> Optional[int]:
+        """The hot-path :meth:`advance` for a live state (>= 0) or ``DONE`` and a Python int.
+
+        ``DONE`` stays ``DONE`` whatever the token (generate pads finished rows).
+        """
+        if state < 0:
+            return DONE if state == DONE else None
         if token_id in self._eos_set:
-            return DONE if self.is_accepting(state) else None
-        if state < 0 or not 0 <= token_id < self.vocab_size:
+            return DONE if self._accepting_list[state] else None
+        if not 0 <= token_id < self.vocab_size:
             return None
-        nxt = int(self._transitions[state, self._token_class[token_id]])
-        return None if nxt < 0 else nxt
+        row = self._rows.get(state)
+        if row is None:
+            row = self._rows[state] = self._transitions[state].tolist()
+        nxt = row[self._token_class_list[token_id]]
+        return nxt if nxt >= 0 else None
+
+    def advance_many(self, states: Any, tokens: Any) -> Any:
+        """Vectorized :meth:`advance` for states >= 0 and ``DONE`` (arrays, or one state and one
+        token): the next states, ``REJECTED`` where rejected.
+
+        ``DONE`` stays ``DONE`` whatever the token (generate pads finished rows).
+        """
+        if np.ndim(tokens) == 0:  # one pair: scalar indexing is much cheaper than array calls
+            token = int(tokens)
+            return self._step[states, self._step_class[token if 0 <= token < self.vocab_size else self.vocab_size]]
+        tokens = np.asarray(tokens)
+        # np.where, not np.clip: clip costs ~50 us on small arrays.
+        inside = np.where((tokens >= 0) & (tokens < self.vocab_size), tokens, self.vocab_size)
+        return self._step[states, self._step_class[inside]]
 
     def accepts(self, token_ids: Iterable[int]) -> bool:
         """True when ``token_ids`` (optionally ending in EOS) is a complete, valid output."""

@@ -24,10 +24,11 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-# Two independent multiplicative hashes of each token's column of next states (128 bits:
-# a collision is astronomically unlikely, and _check_classes would still catch it).
-_P1 = np.uint64(0x9E3779B97F4A7C15)
-_P2 = np.uint64(0xC2B2AE3D27D4EB4F)
+# Each token's column of next states is hashed as sum over states of R[state] * (next + 1),
+# twice with independent random odd weights (128 bits): work grows with the number of
+# transitions, not states x vocabulary. A collision is astronomically unlikely, and
+# _check_classes would still catch it.
+_SEED = 0x5EED_CAFE
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,9 @@ def build_tables(index: Any, vocab_size: int) -> GrammarTables:
     raw: dict = index.get_transitions()
     initial = index.get_initial_state()
     states = [initial] + sorted(s for s in raw if s != initial)
-    lut = np.full(max(max(states), max((max(d.values(), default=0) for d in raw.values()), default=0)) + 1, -1, np.int32)
-    lut[states] = np.arange(len(states), dtype=np.int32)
     sentinel = vocab_size
     accepting = np.zeros(len(states), dtype=bool)
-    rows: list[tuple[np.ndarray, np.ndarray]] = []
-    h1 = np.zeros(vocab_size, dtype=np.uint64)
-    h2 = np.zeros(vocab_size, dtype=np.uint64)
-    column = np.empty(vocab_size, dtype=np.uint64)
+    pairs = []
     for dense, state in enumerate(states):
         targets = raw.get(state, {})
         after_sentinel = targets.get(sentinel)
@@ -105,15 +101,23 @@ def build_tables(index: Any, vocab_size: int) -> GrammarTables:
         keys = np.fromiter(targets.keys(), dtype=np.int64, count=len(targets))
         values = np.fromiter(targets.values(), dtype=np.int64, count=len(targets))
         keep = keys < vocab_size
-        keys, values = keys[keep], lut[values[keep]]
+        pairs.append((keys[keep], values[keep]))
+    del raw
+    top = max([max(states)] + [int(values.max()) for _, values in pairs if values.size])
+    lut = np.full(top + 1, -1, np.int32)
+    lut[states] = np.arange(len(states), dtype=np.int32)
+    rows: list[tuple[np.ndarray, np.ndarray]] = []
+    h1 = np.zeros(vocab_size, dtype=np.uint64)
+    h2 = np.zeros(vocab_size, dtype=np.uint64)
+    weights = np.random.default_rng(_SEED).integers(0, 2**63, size=(len(states), 2), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    for dense, (keys, targets) in enumerate(pairs):
+        values = lut[targets]
         if (values < 0).any():
             raise ValueError("the index leads to a state it does not describe")
         rows.append((keys, values))
-        column.fill(0)
-        column[keys] = values.astype(np.uint64) + np.uint64(1)
-        h1 = h1 * _P1 + column
-        h2 = (h2 ^ column) * _P2
-    del raw
+        code = values.astype(np.uint64) + np.uint64(1)
+        h1[keys] += weights[dense, 0] * code  # keys are unique within a state
+        h2[keys] += weights[dense, 1] * (code * code + np.uint64(0x632BE59BD9B4E019))
     _, token_class = np.unique(np.stack([h1, h2], axis=1), axis=0, return_inverse=True)
     token_class = token_class.reshape(-1).astype(np.int32)
     transitions = np.full((len(states), int(token_class.max()) + 1 if vocab_size else 1), -1, dtype=np.int32)
@@ -129,8 +133,13 @@ def build_tables(index: Any, vocab_size: int) -> GrammarTables:
 
 
 def _check_classes(tables: GrammarTables, rows: list) -> None:
-    """Every token must behave exactly as its class: catch a hash collision, never trust it."""
+    """Every token must behave exactly as its class: catch a hash collision, never trust it.
+
+    Per state: the allowed tokens' classes lead where the tokens do, and the allowed classes
+    hold exactly as many tokens as the state allows (so no disallowed token shares a class
+    with an allowed one)."""
+    class_size = np.bincount(tables.token_class, minlength=tables.num_classes)
     for dense, (keys, values) in enumerate(rows):
-        per_token = tables.transitions[dense][tables.token_class]
-        if int((per_token >= 0).sum()) != len(keys) or not np.array_equal(per_token[keys], values):
+        row = tables.transitions[dense]
+        if int(class_size[row >= 0].sum()) != len(keys) or not np.array_equal(row[tables.token_class[keys]], values):
             raise RuntimeError("token equivalence classes collided; please report this schema")

@@ -25,6 +25,7 @@ from .results import parse_output
 logger = logging.getLogger(__name__)
 
 _CACHE_NAMESPACE = "torch"
+_CPU = torch.device("cpu")
 #: Upper bound of the device memory held by one grammar's cached masks (all devices and dtypes).
 DEVICE_MASK_CACHE_BYTES = 256 << 20
 
@@ -44,6 +45,8 @@ class PSELogitsProcessor(LogitsProcessor):
         tokenizer: the model's tokenizer (or a `pse_processors.Vocabulary`).
         generation_config: the model's `GenerationConfig`; its `eos_token_id`s also end the output.
         eos_token_ids: more ids that end the output.
+        inplace: add the mask to `scores` in place (about 2x faster on a CPU, as xgrammar and outlines do), which
+            also changes the raw logits that `generate(output_logits=True)` returns; off by default.
         **compile_options: options of `pse_processors.compile` (`whitespace`, `max_recursion_depth`...).
 
     Examples:
@@ -73,6 +76,7 @@ class PSELogitsProcessor(LogitsProcessor):
         *,
         generation_config: Any = None,
         eos_token_ids: Optional[Iterable[int]] = None,
+        inplace: bool = False,
         **compile_options: Any,
     ) -> None:
         if isinstance(constraint, CompiledGrammar):
@@ -83,10 +87,11 @@ class PSELogitsProcessor(LogitsProcessor):
             self.grammar = compile_grammar(
                 constraint, tokenizer, eos_token_ids=eos_token_ids, generation_config=generation_config, **compile_options
             )
+        self.inplace = inplace
         self._prefix = PrefixStates(self.grammar)
-        self._masks: SizedLRU = self.grammar.device_cache.setdefault(
-            _CACHE_NAMESPACE, SizedLRU(DEVICE_MASK_CACHE_BYTES, lambda t: t.numel() * t.element_size())
-        )
+        # (device, dtype, width) -> SizedLRU of additive masks by mask id, shared by every
+        # processor of this grammar.
+        self._contexts: dict = self.grammar.device_cache.setdefault(_CACHE_NAMESPACE, {})
         self._checked_widths: set[int] = set()
 
     def reset(self) -> None:
@@ -104,32 +109,44 @@ class PSELogitsProcessor(LogitsProcessor):
             )
         if not scores.is_floating_point():
             raise InvalidLogitsError(f"scores must be a floating-point tensor, not {scores.dtype}")
-        width = scores.shape[-1]
-        if width not in self._checked_widths:
-            self._check_width(width)
-        states = self._prefix.states(input_ids.detach().cpu().numpy())
-        # Adding a cached 0/-inf mask is ~15x faster than masked_fill on CPU.
-        processed = scores + self._additive_mask(states, width, scores.device, scores.dtype)
+        # `is_cpu` is cheaper than building a torch.device on every call.
+        context = (_CPU if scores.is_cpu else scores.device, scores.dtype, scores.shape[-1])
+        masks = self._contexts.get(context)
+        if masks is None:
+            masks = self._open_context(context)
+        states = self._prefix.states((input_ids if input_ids.is_cpu else input_ids.cpu()).numpy())
+        mask_id = self.grammar.mask_id
+        mask_ids = [mask_id(state) for state in states]
+        first = mask_ids[0]
+        if all(m == first for m in mask_ids):  # one allowed set: broadcast, no copy
+            mask = self._mask(masks, first, states[0], context)
+        else:
+            mask = torch.stack([self._mask(masks, m, state, context) for m, state in zip(mask_ids, states)])
+        # Adding a cached 0/-inf mask is many times faster than masked_fill on a CPU.
+        processed = scores.add_(mask) if self.inplace else scores + mask
         best = processed.amax(dim=-1).tolist()
         for row, value in enumerate(best):
             if value != value or value == -math.inf:
-                self._raise_bad_row(row, value, states[row], scores)
+                self._raise_bad_row(row, value, states[row])
         return processed
 
-    def _additive_mask(self, states: list[int], width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        first = states[0]
-        if all(state == first for state in states):  # one state: broadcast, no copy
-            return self._mask(first, width, device, dtype).unsqueeze(0)
-        return torch.stack([self._mask(state, width, device, dtype) for state in states])
+    def _open_context(self, context: tuple) -> SizedLRU:
+        width = context[2]
+        if width not in self._checked_widths:
+            self._check_width(width)
+        return self._contexts.setdefault(
+            context, SizedLRU(DEVICE_MASK_CACHE_BYTES, lambda t: t.numel() * t.element_size())
+        )
 
-    def _mask(self, state: int, width: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """0 where ``state`` allows the token, -inf elsewhere; cached per device and dtype."""
-        key = (device, dtype, width, state)
-        mask = self._masks.get(key)
-        if mask is None:
-            allowed = torch.from_numpy(self.grammar.allowed_mask(state, width).copy())
-            mask = torch.zeros(width, dtype=dtype).masked_fill_(~allowed, -math.inf).to(device)
-            self._masks.put(key, mask)
+    def _mask(self, masks: SizedLRU, mask_id: int, state: int, context: tuple) -> torch.Tensor:
+        """0 where ``state`` allows the token, -inf elsewhere; cached per device, dtype and width."""
+        mask = masks.get(mask_id)
+        if mask is not None:
+            return mask
+        device, dtype, width = context
+        allowed = torch.from_numpy(self.grammar.allowed_mask(state, width).copy())
+        mask = torch.zeros(width, dtype=dtype).masked_fill_(~allowed, -math.inf).to(device)
+        masks.put(mask_id, mask)
         return mask
 
     def _check_width(self, width: int) -> None:
@@ -144,7 +161,7 @@ class PSELogitsProcessor(LogitsProcessor):
                 )
         self._checked_widths.add(width)
 
-    def _raise_bad_row(self, row: int, value: float, state: int, scores: torch.Tensor) -> None:
+    def _raise_bad_row(self, row: int, value: float, state: int) -> None:
         if value != value:
             raise InvalidLogitsError(
                 f"the scores of row {row} are NaN where the constraint allows tokens; "

@@ -112,4 +112,25 @@ def test_device_masks_are_shared_between_processors(smol_tokenizer):
     b = pse.PSELogitsProcessor(SCHEMA, smol_tokenizer)
     assert a.grammar is b.grammar
     a(torch.tensor([[5]]), torch.zeros(1, len(smol_tokenizer)))
-    assert b._masks is a._masks and len(b._masks) == 1
+    assert b._contexts is a._contexts and len(b._contexts) == 1
+    assert len(next(iter(b._contexts.values()))) == 1
+
+
+def test_advance_many_agrees_with_advance(disk_cache):
+    from pse_processors.grammar import REJECTED
+
+    grammar = pse.compile(SCHEMA, VOCAB)
+    rng = np.random.default_rng(0)
+    states = [grammar.initial_state, DONE] + list(range(grammar.num_states))
+    for _ in range(20):
+        batch = np.array(rng.choice(states, 64), dtype=np.int64)
+        tokens = rng.integers(-1, VOCAB.size + 2, 64)
+        expected = []
+        for state, token in zip(batch.tolist(), tokens.tolist()):
+            if state == DONE:
+                expected.append(DONE)
+                continue
+            nxt = grammar.advance(state, token)
+            expected.append(REJECTED if nxt is None else nxt)
+        assert grammar.advance_many(batch, tokens).tolist() == expected
+        assert grammar.mask_ids(batch).tolist() == [grammar.mask_id(s) for s in batch.tolist()]
