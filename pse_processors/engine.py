@@ -98,13 +98,19 @@ class StructuringEngine:
         """Run ``model.generate`` under the constraint and return its output unchanged.
 
         ``max_new_tokens`` defaults to 256 (transformers' default ``max_length=20`` would cut
-        most structures short); ``pad_token_id`` defaults to the tokenizer's pad or EOS.
+        most structures short); ``pad_token_id`` defaults to the tokenizer's pad or EOS. The mask
+        is added to the scores in place unless ``output_logits=True`` is asked for.
         """
         tokenizer = tokenizer or self.tokenizer or _load_tokenizer(model)
         model = self.adapter.prepare_model(model)
         input_ids = self.adapter.to_input(input_ids, model)
         processor = self.logits_processor(tokenizer, getattr(model, "generation_config", None))
         processor.reset()  # a new generation, whatever the prompts look like
+        # In place is about twice as fast; it is only visible in the raw logits that
+        # output_logits=True returns, so the engine uses it unless those are asked for.
+        processor.inplace = not (
+            generate_kwargs.get("output_logits") or getattr(model.generation_config, "output_logits", False)
+        )
         extra = list(generate_kwargs.pop("logits_processor", None) or [])
         if "max_new_tokens" not in generate_kwargs and "max_length" not in generate_kwargs:
             generate_kwargs["max_new_tokens"] = DEFAULT_MAX_NEW_TOKENS

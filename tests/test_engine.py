@@ -53,3 +53,27 @@ def test_engine_rejects_bad_input_shape(smol_tokenizer, tiny_llama):
     engine = StructuringEngine.from_json_schema(SCHEMA, tokenizer=smol_tokenizer)
     with pytest.raises(ValueError, match=r"input_ids must be \[batch, length\]"):
         engine.generate(tiny_llama, torch.zeros(1, 1, 2, dtype=torch.long))
+
+
+def test_inplace_only_when_raw_logits_are_not_returned(smol_tokenizer, tiny_llama):
+    engine = StructuringEngine.from_json_schema(SCHEMA, tokenizer=smol_tokenizer)
+    ids = smol_tokenizer("x", return_tensors="pt")["input_ids"]
+    engine.generate(tiny_llama, ids, max_new_tokens=4)
+    assert engine._last_processor.inplace
+    out = engine.generate(tiny_llama, ids, max_new_tokens=4, output_logits=True, output_scores=True, return_dict_in_generate=True)
+    assert not engine._last_processor.inplace
+    # The raw logits stay raw: the constraint's -inf shows only in the processed scores.
+    assert torch.isfinite(out.logits[0]).all() and not torch.isfinite(out.scores[0]).all()
+
+
+def test_inplace_processor_masks_like_the_default(smol_tokenizer):
+    from pse_processors import PSELogitsProcessor
+
+    default = PSELogitsProcessor(SCHEMA, smol_tokenizer)
+    inplace = PSELogitsProcessor(default.grammar, inplace=True)
+    scores = torch.randn(2, len(smol_tokenizer))
+    ids = torch.tensor([[5, 6], [5, 7]])
+    expected = default(ids, scores)
+    assert torch.isfinite(scores).all()  # the default leaves its input alone
+    result = inplace(ids, scores)
+    assert result is scores and torch.equal(result, expected)
