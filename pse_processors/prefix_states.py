@@ -19,7 +19,6 @@ states advance without dictionary lookups; the rows are still recorded for later
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Optional
 
 import numpy as np
 
