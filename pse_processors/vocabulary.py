@@ -110,7 +110,7 @@ class Vocabulary:
             eos = set(tokenizer.eos_token_ids) | _eos_from(None, eos_token_ids, generation_config)
             return cls(tokenizer.token_bytes, eos)
         eos = _eos_from(tokenizer, eos_token_ids, generation_config)
-        key = tuple(sorted(eos))
+        key = (tuple(sorted(eos)), len(tokenizer) if hasattr(tokenizer, "__len__") else 0)  # add_tokens() grows it
         try:
             per_tokenizer = _CACHE.setdefault(tokenizer, {})
         except TypeError:  # not weak-referenceable

@@ -64,3 +64,41 @@ def test_sampling_twenty_schemas_temperature_1_5(smol_model, smol_tokenizer):
         )
         finished += check_rows(processor, schema, out, inputs["input_ids"].shape[1], {smol_tokenizer.eos_token_id})
     assert finished >= len(FUZZ_SCHEMAS) * 3 // 4
+
+
+def test_real_model_batch_beams_assisted_pipeline(smol_model, smol_tokenizer):
+    """The generation modes once more, with real weights (short: CPU generation is slow)."""
+    from transformers import pipeline
+
+    from test_torch_generation import left_padded
+
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 12}, "sunny": {"type": "boolean"}},
+        "required": ["city", "sunny"],
+    }
+    processor = PSELogitsProcessor(schema, smol_tokenizer, generation_config=smol_model.generation_config)
+    eos = processor.grammar.vocabulary.eos_token_ids
+    torch.manual_seed(1)
+    texts = ["Weather in Paris as JSON:", "JSON:", "Describe the weather in Rome today, as JSON:", "Oslo:"]
+    ids, mask = left_padded(smol_tokenizer, texts, pad_id=0)  # pad 0 != eos 2
+    out = smol_model.generate(
+        input_ids=ids, attention_mask=mask, logits_processor=[processor], do_sample=True, temperature=1.5,
+        max_new_tokens=24, pad_token_id=0,
+    )
+    finished = check_rows(processor, schema, out, ids.shape[1], eos)
+    inputs = chat(smol_tokenizer, "What is the weather in Paris? Answer as JSON.")
+    length = inputs["input_ids"].shape[1]
+    beams = smol_model.generate(
+        **inputs, logits_processor=[processor], num_beams=3, num_return_sequences=3, max_new_tokens=24, do_sample=False,
+    )
+    finished += check_rows(processor, schema, beams, length, eos)
+    assisted = smol_model.generate(
+        **inputs, logits_processor=[processor], assistant_model=smol_model, max_new_tokens=24, do_sample=False,
+    )
+    finished += check_rows(processor, schema, assisted, length, eos)
+    pipe = pipeline("text-generation", model=smol_model, tokenizer=smol_tokenizer)
+    text = pipe("Weather report in JSON:", logits_processor=[processor], max_new_tokens=24, do_sample=True,
+                temperature=1.5, return_full_text=False)[0]["generated_text"]
+    validate(schema, text)
+    assert finished >= 6
