@@ -20,7 +20,6 @@ from .vocabulary import Vocabulary
 
 DONE = -1
 DEAD = -2
-REJECTED = -3  # only in advance_many's result
 
 _MASK_CACHE_BYTES = 64 << 20
 
@@ -56,14 +55,12 @@ class CompiledGrammar:
         # cached per distinct allowed set, not per state.
         signature = np.concatenate([self._transitions >= 0, self._accepting[:, None]], axis=1)
         _, mask_ids = np.unique(signature, axis=0, return_inverse=True)
-        self._mask_ids = mask_ids.reshape(-1).astype(np.int64)
-        self.num_masks = int(self._mask_ids.max()) + 1 if self._mask_ids.size else 0
-        self._build_step_tables()
+        self._mask_id_list: list[int] = mask_ids.reshape(-1).tolist()
+        self.num_masks = max(self._mask_id_list, default=-1) + 1
         # Pure-Python views for the per-token hot path: on the cold caches that a forward pass
         # leaves behind, numpy scalar indexing costs microseconds per call, list indexing not.
         self._token_class_list: list[int] = self._token_class.tolist()
         self._accepting_list: list[bool] = self._accepting.tolist()
-        self._mask_id_list: list[int] = self._mask_ids.tolist() + [self.num_masks]  # [-1]: DONE
         self._rows: dict[int, list[int]] = {}
         #: Per-framework device caches, keyed by framework name; shared by every processor
         #: built on this grammar.
@@ -92,29 +89,6 @@ class CompiledGrammar:
 
         ``DONE`` and ``DEAD`` (EOS only) share the id ``num_masks``."""
         return self._mask_id_list[state] if state >= 0 else self.num_masks
-
-    def _build_step_tables(self) -> None:
-        """Tables for :meth:`advance_many`: one gather per call, whatever the rows hold.
-
-        Extra column ``C`` is the EOS class, ``C+1`` invalid ids; the extra last row is DONE,
-        so that numpy's index -1 (DONE) lands on it. Entries: a state, DONE or REJECTED.
-        """
-        states, classes = self._transitions.shape
-        step = np.full((states + 1, classes + 2), REJECTED, dtype=np.int64)
-        step[:states, :classes] = np.where(self._transitions >= 0, self._transitions, REJECTED)
-        step[:states, classes] = np.where(self._accepting, DONE, REJECTED)
-        step[states, :] = DONE  # generate pads finished rows: any token keeps DONE
-        token_class = np.empty(self.vocab_size + 1, dtype=np.int64)
-        token_class[: self.vocab_size] = self._token_class
-        token_class[self._eos] = classes
-        token_class[self.vocab_size:] = classes + 1  # out-of-range ids are mapped to vocab_size
-        self._step = step
-        self._step_class = token_class
-        self._step_mask_ids = np.append(self._mask_ids, self.num_masks)  # index -1: DONE
-
-    def mask_ids(self, states: np.ndarray) -> np.ndarray:
-        """Vectorized :meth:`mask_id` for states >= 0 and ``DONE``."""
-        return self._step_mask_ids[states]
 
     def allowed_mask(self, state: int, width: Optional[int] = None) -> np.ndarray:
         """Allowed tokens as a read-only bool array of ``width`` (default: vocab size).
@@ -167,20 +141,6 @@ class CompiledGrammar:
             row = self._rows[state] = self._transitions[state].tolist()
         nxt = row[self._token_class_list[token_id]]
         return nxt if nxt >= 0 else None
-
-    def advance_many(self, states: Any, tokens: Any) -> Any:
-        """Vectorized :meth:`advance` for states >= 0 and ``DONE`` (arrays, or one state and one
-        token): the next states, ``REJECTED`` where rejected.
-
-        ``DONE`` stays ``DONE`` whatever the token (generate pads finished rows).
-        """
-        if np.ndim(tokens) == 0:  # one pair: scalar indexing is much cheaper than array calls
-            token = int(tokens)
-            return self._step[states, self._step_class[token if 0 <= token < self.vocab_size else self.vocab_size]]
-        tokens = np.asarray(tokens)
-        # np.where, not np.clip: clip costs ~50 us on small arrays.
-        inside = np.where((tokens >= 0) & (tokens < self.vocab_size), tokens, self.vocab_size)
-        return self._step[states, self._step_class[inside]]
 
     def accepts(self, token_ids: Iterable[int]) -> bool:
         """True when ``token_ids`` (optionally ending in EOS) is a complete, valid output."""
