@@ -1,7 +1,8 @@
-"""A small least-recently-used cache bounded by the total size of its values."""
+"""A small, thread-safe least-recently-used cache bounded by the total size of its values."""
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Any, Callable, Hashable
 
@@ -21,21 +22,24 @@ class SizedLRU:
         self._size_of = size_of
         self._items: "OrderedDict[Hashable, Any]" = OrderedDict()
         self.total_bytes = 0
+        self._lock = threading.Lock()  # generate() may run in several threads on one grammar
 
     def __len__(self) -> int:
         return len(self._items)
 
     def get(self, key: Hashable) -> Any:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
 
     def put(self, key: Hashable, value: Any) -> None:
-        if key in self._items:
-            self.total_bytes -= self._size_of(self._items.pop(key))
-        self._items[key] = value
-        self.total_bytes += self._size_of(value)
-        while self.total_bytes > self.max_bytes and len(self._items) > 1:
-            _, dropped = self._items.popitem(last=False)
-            self.total_bytes -= self._size_of(dropped)
+        with self._lock:
+            if key in self._items:
+                self.total_bytes -= self._size_of(self._items.pop(key))
+            self._items[key] = value
+            self.total_bytes += self._size_of(value)
+            while self.total_bytes > self.max_bytes and len(self._items) > 1:
+                _, dropped = self._items.popitem(last=False)
+                self.total_bytes -= self._size_of(dropped)

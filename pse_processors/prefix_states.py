@@ -18,6 +18,7 @@ states advance without dictionary lookups; the rows are still recorded for later
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -47,6 +48,7 @@ class PrefixStates:
     def __init__(self, grammar: CompiledGrammar, max_bytes: int = 64 << 20) -> None:
         self.grammar = grammar
         self.max_bytes = max_bytes
+        self._lock = threading.Lock()  # one processor may serve generate() calls in several threads
         self.reset()
 
     def reset(self) -> None:
@@ -58,6 +60,10 @@ class PrefixStates:
 
     def states(self, rows: np.ndarray) -> list[int]:
         """The state of each row of ``rows`` (int ``[batch, length]``), after its last token."""
+        with self._lock:
+            return self._states_locked(rows)
+
+    def _states_locked(self, rows: np.ndarray) -> list[int]:
         if rows.dtype != np.int64 or not rows.flags.c_contiguous:
             rows = np.ascontiguousarray(rows, dtype=np.int64)
         keys = [row.tobytes() for row in rows]

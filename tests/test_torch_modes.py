@@ -179,3 +179,19 @@ def test_forced_eos_conflict(smol_tokenizer, tiny_llama):
             **prompt(smol_tokenizer), logits_processor=[processor], forced_eos_token_id=2, max_new_tokens=5,
             pad_token_id=0, do_sample=False,
         )
+
+
+def test_one_processor_in_several_threads(smol_tokenizer, tiny_llama):
+    from concurrent.futures import ThreadPoolExecutor
+
+    processor = PSELogitsProcessor(PERSON, smol_tokenizer, generation_config=tiny_llama.generation_config)
+
+    def run(seed):
+        torch.manual_seed(seed)
+        inputs = prompt(smol_tokenizer, f"Person {seed}:")
+        out = tiny_llama.generate(**inputs, logits_processor=[processor], do_sample=True, temperature=1.5,
+                                  num_return_sequences=2, max_new_tokens=40, pad_token_id=0)
+        return check_rows(processor, PERSON, out, inputs["input_ids"].shape[1], {smol_tokenizer.eos_token_id})
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sum(pool.map(run, range(8))) >= 8
