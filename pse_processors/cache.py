@@ -75,6 +75,7 @@ def compile(  # noqa: A001 - the public name the docs promise
     whitespace: str = "default",
     max_recursion_depth: int = 3,
     any_value_depth: int = 2,
+    max_regex_length: int = 200_000,
 ) -> CompiledGrammar:
     """Compile ``constraint`` for ``tokenizer``, through the memory and disk caches.
 
@@ -86,6 +87,10 @@ def compile(  # noqa: A001 - the public name the docs promise
         generation_config: a ``GenerationConfig`` whose ``eos_token_id`` also ends generation.
         whitespace, max_recursion_depth, any_value_depth: JSON Schema compiler options,
             see :class:`~pse_processors.json_schema.SchemaOptions`.
+        max_regex_length: refuse constraints whose regex is longer, with
+            :class:`~pse_processors.CompileLimitError`. outlines-core aborts the whole process
+            when its automaton outgrows memory (a 780k-character regex from a real schema
+            asked for 8 GB at once), so very large constraints are refused before that.
 
     Example:
         >>> import pse_processors as pse
@@ -96,6 +101,12 @@ def compile(  # noqa: A001 - the public name the docs promise
     """
     options = SchemaOptions(whitespace=whitespace, max_recursion_depth=max_recursion_depth, any_value_depth=any_value_depth)
     spec = normalize(constraint, options)
+    if len(spec.regex) > max_regex_length:
+        raise CompileLimitError(
+            f"the constraint compiles to a regex of {len(spec.regex):,} characters, over the limit of "
+            f"{max_regex_length:,} (max_regex_length): its automaton could exhaust memory. Lower "
+            "max_recursion_depth or any_value_depth, bound fewer repetitions, or raise max_regex_length."
+        )
     vocabulary = Vocabulary.from_tokenizer(tokenizer, eos_token_ids, generation_config)
     key = hashlib.sha256(f"{_FORMAT}\0{_version()}\0{spec.key}\0{vocabulary.fingerprint}".encode()).hexdigest()[:40]
     with _lock:

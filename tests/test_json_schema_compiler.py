@@ -279,3 +279,14 @@ def test_random_walks_stay_valid(schema_index):
             assert validator.is_valid(value), text
             done += 1
     assert done >= 10
+
+
+def test_huge_constraints_are_refused_before_they_exhaust_memory():
+    from pse_processors import CompileLimitError
+
+    nested = {"$defs": {"n": {"type": "object", "properties": {f"k{i}": {"$ref": "#/$defs/n"} for i in range(6)}}},
+              "$ref": "#/$defs/n"}
+    with pytest.raises(CompileLimitError, match="max_regex_length"):
+        pse.compile(nested, BYTES, max_recursion_depth=6)
+    with pytest.raises(CompileLimitError, match="over the limit of 10"):
+        pse.compile({"type": "boolean"}, BYTES, max_regex_length=10)
