@@ -99,9 +99,12 @@ def compile(  # noqa: A001 - the public name the docs promise
         >>> grammar.accepts([0, 1, 4]), grammar is pse.compile({"type": "boolean"}, vocab)
         (True, True)
     """
-    options = SchemaOptions(whitespace=whitespace, max_recursion_depth=max_recursion_depth, any_value_depth=any_value_depth)
+    options = SchemaOptions(
+        whitespace=whitespace, max_recursion_depth=max_recursion_depth, any_value_depth=any_value_depth,
+        max_regex_length=max_regex_length,
+    )
     spec = normalize(constraint, options)
-    if len(spec.regex) > max_regex_length:
+    if len(spec.regex) > max_regex_length:  # Regex constraints; schemas are checked while compiling
         raise CompileLimitError(
             f"the constraint compiles to a regex of {len(spec.regex):,} characters, over the limit of "
             f"{max_regex_length:,} (max_regex_length): its automaton could exhaust memory. Lower "

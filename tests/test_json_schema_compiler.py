@@ -288,5 +288,7 @@ def test_huge_constraints_are_refused_before_they_exhaust_memory():
               "$ref": "#/$defs/n"}
     with pytest.raises(CompileLimitError, match="max_regex_length"):
         pse.compile(nested, BYTES, max_recursion_depth=6)
-    with pytest.raises(CompileLimitError, match="over the limit of 10"):
+    with pytest.raises(CompileLimitError, match="more than 10 characters"):
         pse.compile({"type": "boolean"}, BYTES, max_regex_length=10)
+    with pytest.raises(CompileLimitError, match="over the limit of 10"):
+        pse.compile(pse.Regex("[0-9]{3}-[a-z]{4}"), BYTES, max_regex_length=10)

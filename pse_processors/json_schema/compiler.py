@@ -13,10 +13,11 @@ language is always a subset of the valid instances: never a superset.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ..errors import SchemaError, UnsatisfiableConstraintError, UnsupportedSchemaError
+from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError, UnsupportedSchemaError
 from . import fragments as fx
 from .fragments import Fragment
 
@@ -71,11 +72,16 @@ class SchemaOptions:
             accepts no whitespace at all.
         max_recursion_depth: how many times a recursive ``$ref`` is unrolled.
         any_value_depth: nesting depth of objects/arrays allowed where a schema allows any value.
+        max_regex_length: refuse (``CompileLimitError``) a schema whose regex, or whose expansion
+            work, grows past this many characters (20x for the work): outlines-core aborts the
+            whole process when an automaton outgrows memory, and unrolled ``$ref`` trees can
+            grow exponentially.
     """
 
     whitespace: str = "default"
     max_recursion_depth: int = 3
     any_value_depth: int = 2
+    max_regex_length: int = 200_000
 
     def __post_init__(self) -> None:
         if self.whitespace not in ("default", "compact"):
@@ -98,9 +104,24 @@ class _Compiler:
         self.item_sep = "," + space
         self.key_sep = ":" + space
         self._ref_stack: list[str] = []
+        self._ref_memo: dict = {}
+        self._produced = 0
 
     # -- entry -----------------------------------------------------------------
     def compile(self, schema: Any, pointer: str) -> Fragment:
+        fragment = self._compile(schema, pointer)
+        if fragment is not None:
+            limit = self.options.max_regex_length
+            self._produced += len(fragment)
+            if len(fragment) > limit or self._produced > 20 * limit:
+                raise CompileLimitError(
+                    f"the schema at {pointer or '#'} expands to a regex of more than {limit:,} characters "
+                    "(max_regex_length): its automaton could exhaust memory. Lower max_recursion_depth or "
+                    "any_value_depth, bound fewer repetitions, or raise max_regex_length."
+                )
+        return fragment
+
+    def _compile(self, schema: Any, pointer: str) -> Fragment:
         if schema is _ANY_NESTED:
             return self.any_value(max(self.options.any_value_depth - 1, 0))
         if schema is True:
@@ -151,14 +172,19 @@ class _Compiler:
         siblings = {k: v for k, v in schema.items() if k != "$ref"}
         if self._ref_stack.count(ref) >= self.options.max_recursion_depth:
             return None  # recursion unrolled as deep as allowed: this branch drops out
+        # A plain $ref's regex depends only on how often each ref is already being unrolled.
+        memo_key = None if _has_assertions(siblings) else (ref, frozenset(Counter(self._ref_stack).items()))
+        if memo_key in self._ref_memo:
+            return self._ref_memo[memo_key]
         self._ref_stack.append(ref)
         try:
-            if _has_assertions(siblings):
+            if memo_key is None:
                 merged = _merge(target, siblings, pointer) if isinstance(target, dict) else None
                 if merged is None:
                     raise UnsupportedSchemaError("$ref", pointer, "a boolean target with sibling keywords")
                 return self.compile(merged, pointer)
-            return self.compile(target, ref)
+            fragment = self._ref_memo[memo_key] = self.compile(target, ref)
+            return fragment
         finally:
             self._ref_stack.pop()
 
