@@ -155,9 +155,7 @@ class CompiledGrammar:
         """Advance through ``token_ids`` from ``state`` (default: initial); a rejection gives :data:`DEAD`."""
         current = self.initial_state if state is None else state
         for token in token_ids:
-            if current == DONE:
-                continue  # after EOS, generate pads the row: nothing more to check
-            nxt = self.advance(current, token)
+            nxt = self.step(current, int(token))  # step keeps DONE: generate pads finished rows
             if nxt is None:
                 return DEAD
             current = nxt
