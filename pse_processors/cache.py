@@ -16,24 +16,22 @@ import os
 import sys
 import tempfile
 import threading
-import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from .byte_automaton import ByteAutomaton
 from .constraints import Constraint, normalize
-from .errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
+from .errors import CompileLimitError
 from .grammar import CompiledGrammar
 from .json_schema import SchemaOptions
-from .tables import GrammarTables, build_tables
+from .token_trie import trie_for
 from .vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "PSE_PROCESSORS_CACHE_DIR"
-_FORMAT = 3  # bump whenever the tables or the way they are built change
-_SENTINEL = "\U0010FFFF".encode()  # a noncharacter; see _build_index
-_SENTINEL_LEAD = 0xF4  # UTF-8 lead byte of U+100000..U+10FFFF
+_FORMAT = 4  # bump whenever the automaton files or the way they are built change
 _MEMORY_CAPACITY = 64
 _memory: "OrderedDict[str, CompiledGrammar]" = OrderedDict()
 _lock = threading.Lock()
@@ -76,6 +74,7 @@ def compile(  # noqa: A001 - the public name the docs promise
     max_recursion_depth: int = 3,
     any_value_depth: int = 2,
     max_regex_length: int = 200_000,
+    max_states: int = 1_000_000,
 ) -> CompiledGrammar:
     """Compile ``constraint`` for ``tokenizer``, through the memory and disk caches.
 
@@ -91,6 +90,7 @@ def compile(  # noqa: A001 - the public name the docs promise
             :class:`~pse_processors.CompileLimitError`. outlines-core aborts the whole process
             when its automaton outgrows memory (a 780k-character regex from a real schema
             asked for 8 GB at once), so very large constraints are refused before that.
+        max_states: refuse constraints whose byte automaton has more states (each takes 1 KiB).
 
     Example:
         >>> import pse_processors as pse
@@ -117,50 +117,16 @@ def compile(  # noqa: A001 - the public name the docs promise
         if grammar is not None:
             _memory.move_to_end(key)
             if grammar.spec != spec:  # same automaton, other result type (e.g. two Pydantic classes)
-                grammar = CompiledGrammar(grammar.tables, vocabulary, spec)
+                grammar = CompiledGrammar(grammar.automaton, grammar.trie, vocabulary, spec)
             return grammar
-    grammar = CompiledGrammar(_load_or_build(key, spec.regex, vocabulary), vocabulary, spec)
+    automaton = _load_or_build(spec.regex, max_states)
+    grammar = CompiledGrammar(automaton, trie_for(vocabulary, cache_dir()), vocabulary, spec)
+    grammar.mask_id(grammar.initial_state)  # the first mask; raises now if the tokenizer cannot start
     with _lock:
         _memory[key] = grammar
         while len(_memory) > _MEMORY_CAPACITY:
             _memory.popitem(last=False)
     return grammar
-
-
-def _build_index(regex: str, vocabulary: Vocabulary) -> Any:
-    """Build the outlines-core index of ``regex`` followed by an end sentinel character.
-
-    outlines-core 0.2.14 drops a token whose last byte follows a complete match (after
-    ``0`` in ``0(\\.5)?``, the single-byte token ``.`` is missing). Appending a sentinel
-    character U+10FFFF means no complete match exists before the end, so no token is dropped.
-    The sentinel gets a token id of its own (the vocabulary size); real tokens holding its
-    lead byte 0xF4 (only plane-16 private-use characters use it) are left out, so no real
-    token can spell the sentinel. "Accepting" becomes "the sentinel leads to a final state".
-    """
-    from outlines_core import Index
-    from outlines_core import Vocabulary as OCVocabulary
-
-    by_bytes: dict[bytes, list[int]] = {}
-    for token_id, token in enumerate(vocabulary.token_bytes):
-        if token is not None and _SENTINEL_LEAD not in token:
-            by_bytes.setdefault(token, []).append(token_id)
-    by_bytes.setdefault(_SENTINEL, []).append(vocabulary.size)  # id of the sentinel: vocab size
-    start = time.perf_counter()
-    try:
-        index = Index(f"(?:{regex})\\x{{10FFFF}}", OCVocabulary(vocabulary.size + 1, by_bytes))
-    except ValueError as exc:
-        message = str(exc)
-        if "incompatible with the regex" in message:
-            raise UnsatisfiableConstraintError(
-                "the tokenizer cannot spell the constraint: either no text satisfies it, or some token "
-                "leads to a point where no token can continue "
-                f"(outlines-core: {message.split('. ')[1] if '. ' in message else message})"
-            ) from exc
-        if "DFA" in message or "regex" in message.lower():
-            raise SchemaError(f"the constraint's regex cannot be compiled: {message}", "") from exc
-        raise CompileLimitError(f"the automaton could not be built: {message}") from exc
-    logger.info("compiled an index in %.2fs", time.perf_counter() - start)
-    return index
 
 
 def _version() -> str:
@@ -169,22 +135,26 @@ def _version() -> str:
     return __version__
 
 
-def _load_or_build(key: str, regex: str, vocabulary: Vocabulary) -> GrammarTables:
+def _load_or_build(regex: str, max_states: int) -> ByteAutomaton:
+    """The regex's byte automaton, from the disk cache or built (it does not depend on the vocabulary)."""
+    key = hashlib.sha256(f"{_FORMAT}\0{_version()}\0{regex}".encode()).hexdigest()[:40]
     folder = cache_dir()
     path = folder / "grammars" / f"{key}.npz" if folder is not None else None
     meta = {"format": _FORMAT, "key": key, "regex_sha256": hashlib.sha256(regex.encode()).hexdigest()}
     if path is not None and path.exists():
         try:
-            return GrammarTables.load(path, meta, vocabulary.size)
+            automaton = ByteAutomaton.load(path, meta)
+            if automaton.num_states <= max_states:
+                return automaton
         except Exception as exc:  # noqa: BLE001 - any unreadable file is recompiled
             logger.warning("ignoring the corrupt grammar cache file %s (%s); recompiling", path, exc)
-    tables = build_tables(_build_index(regex, vocabulary), vocabulary.size)
+    automaton = ByteAutomaton.build(regex, max_states=max_states)
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
-                tables.save(handle, meta)
+                automaton.save(handle, meta)
             os.replace(handle.name, path)
         except OSError as exc:
             logger.warning("could not write the grammar cache file %s: %s", path, exc)
-    return tables
+    return automaton

@@ -1,6 +1,11 @@
-"""The compiled grammar: dense state tables with token classes, plus cached masks.
+"""The compiled grammar: a byte automaton walked lazily through the vocabulary's token trie.
 
-States are dense ints ``0..num_states-1``, plus two of ours:
+A state's allowed tokens are computed the first time the state is seen (about a millisecond
+inside a free string on a 128k vocabulary, microseconds elsewhere) and cached per distinct
+allowed set, so compiling costs only the byte automaton and the first mask is almost free.
+Stepping a token walks its bytes through the automaton in pure Python.
+
+States are the byte automaton's ints (0 is initial), plus two of ours:
 
 - :data:`DONE`, reached by EOS from an accepting state; it allows only EOS.
 - :data:`DEAD`, where :meth:`CompiledGrammar.walk` ends after a token the constraint
@@ -9,17 +14,23 @@ States are dense ints ``0..num_states-1``, plus two of ours:
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from typing import Any, Iterable, Optional
 
 import numpy as np
 
+from .byte_automaton import ByteAutomaton
 from .constraints import ConstraintSpec
+from .errors import UnsatisfiableConstraintError
 from .lru import SizedLRU
-from .tables import GrammarTables
+from .tables import GrammarTables, materialize
+from .token_trie import TokenTrie
 from .vocabulary import Vocabulary
 
 DONE = -1
 DEAD = -2
+_EOS_ONLY = -1  # the mask id of DONE and DEAD
 
 _MASK_CACHE_BYTES = 64 << 20
 
@@ -40,28 +51,29 @@ class CompiledGrammar:
         (True, False)
     """
 
-    def __init__(self, tables: GrammarTables, vocabulary: Vocabulary, spec: ConstraintSpec) -> None:
-        self.tables = tables
+    def __init__(self, automaton: ByteAutomaton, trie: TokenTrie, vocabulary: Vocabulary, spec: ConstraintSpec) -> None:
+        self.automaton = automaton
+        self.trie = trie
         self.vocabulary = vocabulary
         self.spec = spec
-        self.initial_state: int = tables.initial
-        self._token_class = tables.token_class
-        self._transitions = tables.transitions
-        self._accepting = tables.accepting
+        self.initial_state: int = automaton.initial
+        self._next_state = automaton.next_state
+        self._accepting = automaton.accepting
         self._eos = np.array(sorted(vocabulary.eos_token_ids), dtype=np.int64)
         self._eos_set = vocabulary.eos_token_ids
-        self._masks = SizedLRU(_MASK_CACHE_BYTES, lambda mask: mask.nbytes)
+        self._lock = threading.Lock()
         # Many states allow the same tokens (every position inside a string, say): masks are
         # cached per distinct allowed set, not per state.
-        signature = np.concatenate([self._transitions >= 0, self._accepting[:, None]], axis=1)
-        _, mask_ids = np.unique(signature, axis=0, return_inverse=True)
-        self._mask_id_list: list[int] = mask_ids.reshape(-1).tolist()
-        self.num_masks = max(self._mask_id_list, default=-1) + 1
+        self._masks = SizedLRU(_MASK_CACHE_BYTES, lambda mask: mask.nbytes)
+        self._mask_of_state: dict[int, int] = {}
+        self._mask_by_digest: dict[bytes, int] = {}
+        self._state_of_mask: list[int] = []
         # Pure-Python views for the per-token hot path: on the cold caches that a forward pass
         # leaves behind, numpy scalar indexing costs microseconds per call, list indexing not.
-        self._token_class_list: list[int] = self._token_class.tolist()
         self._accepting_list: list[bool] = self._accepting.tolist()
-        self._rows: dict[int, list[int]] = {}
+        self._token_bytes = vocabulary.token_bytes
+        self._byte_rows: list[Optional[list[int]]] = [None] * automaton.num_states
+        self._tables: Optional[GrammarTables] = None
         #: Per-framework device caches, keyed by framework name; shared by every processor
         #: built on this grammar.
         self.device_cache: dict[Any, Any] = {}
@@ -72,23 +84,72 @@ class CompiledGrammar:
 
     @property
     def num_states(self) -> int:
-        return self.tables.num_states
+        """States of the byte automaton (an upper bound on the states reached between tokens)."""
+        return self.automaton.num_states
+
+    @property
+    def num_masks(self) -> int:
+        """Distinct allowed sets seen so far."""
+        return len(self._state_of_mask)
+
+    @property
+    def tables(self) -> GrammarTables:
+        """The whole automaton as dense token-class tables (built on first use, then kept).
+
+        Only the jit/XLA processors need them; walking every reachable state takes about a
+        millisecond per state on a 128k vocabulary."""
+        if self._tables is None:
+            with self._lock:
+                if self._tables is None:
+                    self._tables = materialize(self._next_state, self._accepting, self.trie, self.vocab_size)
+        return self._tables
 
     def __repr__(self) -> str:
-        return (
-            f"CompiledGrammar({self.spec.kind}, {self.num_states} states, {self.tables.num_classes} token classes, "
-            f"vocab {self.vocab_size})"
-        )
+        return f"CompiledGrammar({self.spec.kind}, {self.num_states} states, vocab {self.vocab_size})"
 
     def is_accepting(self, state: int) -> bool:
         """True when the text so far is complete: EOS is allowed."""
-        return state == DONE or (state >= 0 and bool(self._accepting[state]))
+        return state == DONE or (state >= 0 and self._accepting_list[state])
 
     def mask_id(self, state: int) -> int:
         """Id of the allowed-token set of ``state``: states with equal sets share it.
 
-        ``DONE`` and ``DEAD`` (EOS only) share the id ``num_masks``."""
-        return self._mask_id_list[state] if state >= 0 else self.num_masks
+        ``DONE`` and ``DEAD`` (EOS only) share the id -1."""
+        if state < 0:
+            return _EOS_ONLY
+        found = self._mask_of_state.get(state)
+        if found is None:
+            found = self._compute_mask(state)
+        return found
+
+    def _compute_mask(self, state: int) -> int:
+        allowed = self.trie.next_states(self._next_state, state) >= 0
+        accepting = self._accepting_list[state]
+        if not accepting and not allowed.any():
+            raise UnsatisfiableConstraintError(
+                "the tokenizer cannot continue the constraint from here: no token spells what must come next "
+                "(the vocabulary lacks some bytes, e.g. no single-byte tokens)"
+            )
+        digest = hashlib.blake2b(np.packbits(allowed).tobytes() + bytes([accepting]), digest_size=16).digest()
+        with self._lock:
+            mask_id = self._mask_by_digest.get(digest)
+            if mask_id is None:
+                mask_id = self._mask_by_digest[digest] = len(self._state_of_mask)
+                self._state_of_mask.append(state)
+            self._mask_of_state[state] = mask_id
+        key = (mask_id, self.vocab_size)
+        if self._masks.get(key) is None:
+            self._masks.put(key, self._finish(allowed, accepting, self.vocab_size))
+        return mask_id
+
+    def _finish(self, allowed: np.ndarray, accepting: bool, width: int) -> np.ndarray:
+        mask = np.zeros(width, dtype=bool)
+        n = min(width, allowed.size)
+        mask[:n] = allowed[:n]
+        if accepting:
+            mask[self._eos[self._eos < width]] = True
+        mask.setflags(write=False)
+        return mask
 
     def allowed_mask(self, state: int, width: Optional[int] = None) -> np.ndarray:
         """Allowed tokens as a read-only bool array of ``width`` (default: vocab size).
@@ -96,17 +157,26 @@ class CompiledGrammar:
         Ids past the vocabulary are False; EOS ids are True in accepting states.
         """
         width = self.vocab_size if width is None else width
-        key = (self.mask_id(state), width)
+        mask_id = self.mask_id(state)
+        key = (mask_id, width)
         mask = self._masks.get(key)
         if mask is not None:
             return mask
-        mask = np.zeros(width, dtype=bool)
-        n = min(width, self.vocab_size)
-        if state >= 0:
-            mask[:n] = (self._transitions[state] >= 0)[self._token_class[:n]]
-        if self.is_accepting(state) or state == DEAD:
-            mask[self._eos[self._eos < width]] = True
-        mask.setflags(write=False)
+        if state < 0:
+            mask = self._finish(np.zeros(0, dtype=bool), True, width)
+        else:
+            full = self._masks.get((mask_id, self.vocab_size))
+            if full is None:  # evicted: walk the state again
+                representative = self._state_of_mask[mask_id]
+                full = self._finish(self.trie.next_states(self._next_state, representative) >= 0,
+                                    self._accepting_list[representative], self.vocab_size)
+                self._masks.put((mask_id, self.vocab_size), full)
+            if width == self.vocab_size:
+                return full
+            mask = np.zeros(width, dtype=bool)
+            n = min(width, self.vocab_size)
+            mask[:n] = full[:n]
+            mask.setflags(write=False)
         self._masks.put(key, mask)
         return mask
 
@@ -134,13 +204,20 @@ class CompiledGrammar:
             return DONE if state == DONE else None
         if token_id in self._eos_set:
             return DONE if self._accepting_list[state] else None
-        if not 0 <= token_id < self.vocab_size:
+        if not 0 <= token_id < self.vocabulary.size:
             return None
-        row = self._rows.get(state)
-        if row is None:
-            row = self._rows[state] = self._transitions[state].tolist()
-        nxt = row[self._token_class_list[token_id]]
-        return nxt if nxt >= 0 else None
+        data = self._token_bytes[token_id]
+        if data is None:
+            return None
+        rows = self._byte_rows
+        for byte in data:
+            row = rows[state]
+            if row is None:
+                row = rows[state] = self._next_state[state].tolist()
+            state = row[byte]
+            if state < 0:
+                return None
+        return state
 
     def accepts(self, token_ids: Iterable[int]) -> bool:
         """True when ``token_ids`` (optionally ending in EOS) is a complete, valid output."""

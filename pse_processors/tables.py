@@ -1,4 +1,4 @@
-"""Dense state tables with token equivalence classes, built once from an outlines-core index.
+"""Dense state tables with token equivalence classes, for processors that need the whole automaton.
 
 Tokens that move every state the same way form one class; real grammars have a few dozen to
 a few hundred classes over 49k-262k tokens. The grammar then needs only:
@@ -7,8 +7,8 @@ a few hundred classes over 49k-262k tokens. The grammar then needs only:
 - ``transitions``: int32 ``[states, classes]``, the next state, or -1 when rejected;
 - ``accepting``: bool ``[states]``.
 
-These tables replace the index at run time, are small on disk (compressed ``.npz``, no pickle), and
-are what the jit/XLA frameworks put on the device.
+The eager processors never need them (they walk states lazily, see ``grammar.py``); the
+jit/XLA frameworks put them on the device. They are small on disk (compressed ``.npz``).
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 # Each token's column of next states is hashed as sum over states of R[state] * (next + 1),
-# twice with independent random odd weights (128 bits): work grows with the number of
-# transitions, not states x vocabulary. A collision is astronomically unlikely, and
-# _check_classes would still catch it.
+# twice with independent random odd weights (128 bits). A collision is astronomically
+# unlikely, and materialize() checks every row anyway.
 _SEED = 0x5EED_CAFE
 
 
@@ -81,65 +80,43 @@ class GrammarTables:
             raise ValueError("initial state out of range")
 
 
-def build_tables(index: Any, vocab_size: int) -> GrammarTables:
-    """Tables from an outlines-core index built over ``vocab_size`` tokens plus the end sentinel.
+def materialize(next_state: np.ndarray, accepting: np.ndarray, trie: Any, vocab_size: int) -> GrammarTables:
+    """Dense token-level tables from a byte automaton and a vocabulary's token trie.
 
-    The sentinel's id is ``vocab_size`` (see ``cache._build_index``): a state is accepting when
-    the sentinel leads to a final state. Ids above it (outlines' own EOS) are ignored.
+    Only states reachable at token boundaries from the initial state get a row; the others
+    (inside a multi-byte token) keep rows of -1. State ids are the byte automaton's, so they
+    agree with :meth:`CompiledGrammar.step`. Every row is walked twice (hash, then fill and
+    check) so that no ``[states, vocab]`` array is ever held.
     """
     start = time.perf_counter()
-    raw: dict = index.get_transitions()
-    initial = index.get_initial_state()
-    states = [initial] + sorted(s for s in raw if s != initial)
-    sentinel = vocab_size
-    accepting = np.zeros(len(states), dtype=bool)
-    pairs = []
-    for dense, state in enumerate(states):
-        targets = raw.get(state, {})
-        after_sentinel = targets.get(sentinel)
-        accepting[dense] = after_sentinel is not None and index.is_final_state(after_sentinel)
-        keys = np.fromiter(targets.keys(), dtype=np.int64, count=len(targets))
-        values = np.fromiter(targets.values(), dtype=np.int64, count=len(targets))
-        keep = keys < vocab_size
-        pairs.append((keys[keep], values[keep]))
-    del raw
-    top = max([max(states)] + [int(values.max()) for _, values in pairs if values.size])
-    lut = np.full(top + 1, -1, np.int32)
-    lut[states] = np.arange(len(states), dtype=np.int32)
-    rows: list[tuple[np.ndarray, np.ndarray]] = []
+    num_states = int(next_state.shape[0])
+    weights = np.random.default_rng(_SEED).integers(0, 2**63, size=(num_states, 2), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
     h1 = np.zeros(vocab_size, dtype=np.uint64)
     h2 = np.zeros(vocab_size, dtype=np.uint64)
-    weights = np.random.default_rng(_SEED).integers(0, 2**63, size=(len(states), 2), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    for dense, (keys, targets) in enumerate(pairs):
-        values = lut[targets]
-        if (values < 0).any():
-            raise ValueError("the index leads to a state it does not describe")
-        rows.append((keys, values))
-        code = values.astype(np.uint64) + np.uint64(1)
-        h1[keys] += weights[dense, 0] * code  # keys are unique within a state
-        h2[keys] += weights[dense, 1] * (code * code + np.uint64(0x632BE59BD9B4E019))
-    _, token_class = np.unique(np.stack([h1, h2], axis=1), axis=0, return_inverse=True)
+    seen = np.zeros(num_states, dtype=bool)
+    seen[0] = True
+    queue = [0]
+    while queue:
+        state = queue.pop()
+        row = trie.next_states(next_state, state)
+        code = row.astype(np.uint64) + np.uint64(1)  # -1 (rejected) hashes as 0
+        h1 += weights[state, 0] * code
+        h2 += weights[state, 1] * (code * code + np.uint64(0x632BE59BD9B4E019))
+        targets = np.unique(row[row >= 0])
+        fresh = targets[~seen[targets]]
+        seen[fresh] = True
+        queue.extend(fresh.tolist())
+    _, first, token_class = np.unique(np.stack([h1, h2], axis=1), axis=0, return_index=True, return_inverse=True)
     token_class = token_class.reshape(-1).astype(np.int32)
-    transitions = np.full((len(states), int(token_class.max()) + 1 if vocab_size else 1), -1, dtype=np.int32)
-    for dense, (keys, values) in enumerate(rows):
-        transitions[dense, token_class[keys]] = values
-    tables = GrammarTables(token_class, transitions, accepting, 0)
-    _check_classes(tables, rows)
+    transitions = np.full((num_states, max(len(first), 1)), -1, dtype=np.int32)
+    for state in np.flatnonzero(seen).tolist():
+        row = trie.next_states(next_state, state)
+        transitions[state, : len(first)] = row[first]
+        if not np.array_equal(transitions[state, token_class], row):
+            raise RuntimeError("token equivalence classes collided; please report this schema")
+    tables = GrammarTables(token_class, transitions, accepting.copy(), 0)
     logger.info(
-        "built tables: %d states x %d classes (%d tokens) in %.2fs",
-        tables.num_states, tables.num_classes, vocab_size, time.perf_counter() - start,
+        "materialized tables: %d states (%d reachable) x %d classes (%d tokens) in %.2fs",
+        num_states, int(seen.sum()), tables.num_classes, vocab_size, time.perf_counter() - start,
     )
     return tables
-
-
-def _check_classes(tables: GrammarTables, rows: list) -> None:
-    """Every token must behave exactly as its class: catch a hash collision, never trust it.
-
-    Per state: the allowed tokens' classes lead where the tokens do, and the allowed classes
-    hold exactly as many tokens as the state allows (so no disallowed token shares a class
-    with an allowed one)."""
-    class_size = np.bincount(tables.token_class, minlength=tables.num_classes)
-    for dense, (keys, values) in enumerate(rows):
-        row = tables.transitions[dense]
-        if int(class_size[row >= 0].sum()) != len(keys) or not np.array_equal(row[tables.token_class[keys]], values):
-            raise RuntimeError("token equivalence classes collided; please report this schema")

@@ -1,0 +1,148 @@
+"""The constraint's automaton over UTF-8 bytes, built by outlines-core and kept as one dense table.
+
+outlines-core's ``Index`` walks every state x every token of the vocabulary up front, which
+costs seconds on 128k-262k vocabularies. We build it over the 256 single bytes instead
+(milliseconds) and walk the real tokens ourselves, lazily, through a token trie
+(:mod:`pse_processors.token_trie`). The byte automaton does not depend on the tokenizer, so
+one cached file serves every vocabulary.
+
+- ``next_state``: int32 ``[states, 256]``, the next state, or -1 when the byte is rejected;
+- ``accepting``: bool ``[states]``, True where the text so far is complete;
+- state 0 is the initial state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+
+from .errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
+
+logger = logging.getLogger(__name__)
+
+# outlines-core 0.2.14 drops a token whose last byte follows a complete match (after "0" in
+# "0(\.5)?" the token "." is missing), which with single-byte tokens would cut transitions out
+# of every final state. Appending a sentinel character U+10FFFF means no match is complete
+# before the sentinel; "accepting" is "the sentinel's bytes lead to a final state". The lead
+# byte 0xF4 is then removed from the table, so the sentinel can never be generated; the
+# price is that plane-16 characters (U+100000-U+10FFFF, private use only) never are either.
+_SENTINEL = "\U0010FFFF".encode()
+_SENTINEL_LEAD = _SENTINEL[0]
+
+
+@dataclass(frozen=True)
+class ByteAutomaton:
+    """A deterministic automaton over bytes; see the module docstring.
+
+    Example:
+        >>> from pse_processors.byte_automaton import ByteAutomaton
+        >>> dfa = ByteAutomaton.build("ab?")
+        >>> bool(dfa.accepting[dfa.walk(b"a")]), bool(dfa.accepting[dfa.walk(b"ab")]), dfa.walk(b"b")
+        (True, True, None)
+    """
+
+    next_state: np.ndarray
+    accepting: np.ndarray
+
+    initial = 0
+
+    @property
+    def num_states(self) -> int:
+        return int(self.next_state.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.next_state.nbytes + self.accepting.nbytes)
+
+    def walk(self, data: bytes, state: int = 0) -> "int | None":
+        """The state after ``data`` from ``state``, or ``None`` if some byte is rejected."""
+        for byte in data:
+            state = int(self.next_state[state, byte])
+            if state < 0:
+                return None
+        return state
+
+    @classmethod
+    def build(cls, regex: str, max_states: int = 1_000_000) -> "ByteAutomaton":
+        """Compile ``regex`` (Rust ``regex`` syntax, full match) with outlines-core.
+
+        Raises:
+            SchemaError: outlines-core cannot parse or compile the regex.
+            CompileLimitError: the automaton has more than ``max_states`` states.
+            UnsatisfiableConstraintError: no text matches the regex.
+        """
+        from outlines_core import Index
+        from outlines_core import Vocabulary as OCVocabulary
+
+        start = time.perf_counter()
+        single_bytes = {bytes([b]): [b] for b in range(256)}
+        try:
+            index = Index(f"(?:{regex})\\x{{10FFFF}}", OCVocabulary(256, single_bytes))
+        except ValueError as exc:
+            message = str(exc)
+            if "incompatible with the regex" in message or "no allowed" in message.lower():
+                raise UnsatisfiableConstraintError(f"no text satisfies the constraint (outlines-core: {message})") from exc
+            raise SchemaError(f"the constraint's regex cannot be compiled: {message}", "") from exc
+        raw: dict = index.get_transitions()
+        initial = index.get_initial_state()
+        finals = set(index.get_final_states())
+        states = [initial] + sorted(s for s in raw if s != initial)
+        states += sorted(finals - set(states))
+        if len(states) > max_states:
+            raise CompileLimitError(
+                f"the constraint's byte automaton has {len(states):,} states, over the limit of {max_states:,} "
+                "(max_states): bound fewer repetitions or lower max_recursion_depth/any_value_depth"
+            )
+        dense = {state: i for i, state in enumerate(states)}
+        next_state = np.full((len(states), 256), -1, dtype=np.int32)
+        for state, targets in raw.items():
+            row = next_state[dense[state]]
+            for byte, target in targets.items():
+                if byte < 256:
+                    row[byte] = dense[target]
+        del raw, index
+        accepting = np.zeros(len(states), dtype=bool)
+        final_dense = np.array(sorted(dense[s] for s in finals), dtype=np.int64)
+        current = np.arange(len(states))
+        for byte in _SENTINEL:
+            current = np.where(current >= 0, next_state[np.maximum(current, 0), byte], -1)
+        hit = current >= 0
+        accepting[hit] = np.isin(current[hit], final_dense)
+        next_state[:, _SENTINEL_LEAD] = -1
+        automaton = cls(next_state, accepting)
+        logger.info("byte automaton: %d states in %.3fs", automaton.num_states, time.perf_counter() - start)
+        return automaton
+
+    def save(self, target: Union[Path, BinaryIO], meta: dict) -> None:
+        """Write the automaton and ``meta`` (a JSON-able dict) as compressed ``.npz`` (no pickle)."""
+        np.savez_compressed(
+            target, next_state=self.next_state, accepting=self.accepting,
+            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        )
+
+    @classmethod
+    def load(cls, path: Path, meta: dict) -> "ByteAutomaton":
+        """Read a file written by :meth:`save`; raise ``ValueError`` unless it is intact and ``meta`` matches."""
+        with np.load(path, allow_pickle=False) as data:
+            stored = json.loads(bytes(data["meta"]).decode())
+            if stored != meta:
+                raise ValueError(f"the file belongs to another constraint ({stored} != {meta})")
+            automaton = cls(data["next_state"], data["accepting"])
+        automaton.validate()
+        return automaton
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` if the arrays are inconsistent (a damaged file)."""
+        table, accepting = self.next_state, self.accepting
+        if table.dtype != np.int32 or accepting.dtype != np.bool_:
+            raise ValueError("wrong dtypes")
+        if table.ndim != 2 or table.shape[1] != 256 or accepting.shape != (table.shape[0],) or not table.shape[0]:
+            raise ValueError("wrong shapes")
+        if table.min() < -1 or table.max() >= table.shape[0]:
+            raise ValueError("transitions out of range")
