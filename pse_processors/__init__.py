@@ -43,6 +43,13 @@ _LAZY = {
     "PSELogitsProcessor": ".torch",
     "StructuringEngine": ".engine",
     "PyTorchAdapter": ".adapters",
+    "TFPSELogitsProcessor": ".tf",
+    "FlaxPSELogitsProcessor": ".flax",
+}
+# What each lazy module needs, for the ImportError hint.
+_NEEDS = {
+    ".tf": ("TensorFlow, tf-keras and transformers 4.x", "tf"),
+    ".flax": ("JAX, Flax and transformers 4.x", "flax"),
 }
 
 __all__ = [
@@ -60,8 +67,9 @@ def __getattr__(name: str) -> Any:
     try:
         imported = importlib.import_module(module, __name__)
     except ImportError as exc:
+        needs, extra = _NEEDS.get(module, ("PyTorch and transformers", "torch"))
         raise ImportError(
-            f"pse_processors.{name} needs PyTorch and transformers ({exc}); install them with "
-            "`pip install 'pse-processors[torch]'`"
+            f"pse_processors.{name} needs {needs} ({exc}); install them with "
+            f"`pip install 'pse-processors[{extra}]'`"
         ) from exc
     return getattr(imported, name)

@@ -29,6 +29,16 @@ SCRIPT = textwrap.dedent(
         assert "pip install 'pse-processors[torch]'" in str(exc), exc
     else:
         raise AssertionError("PSELogitsProcessor imported without torch")
+    for name, extra in (("TFPSELogitsProcessor", "tf"), ("FlaxPSELogitsProcessor", "flax")):
+        try:
+            getattr(pse, name)
+        except ImportError as exc:
+            assert f"pip install 'pse-processors[{extra}]'" in str(exc), exc
+        else:
+            raise AssertionError(f"{name} imported without its framework")
+    from pse_processors.device_tables import device_tables
+    tables = device_tables(grammar, width=8)
+    assert tables.allowed_mask(tables.walk([0, 1, 2])).tolist() == [False] * 4 + [True] + [False] * 3
     loaded = [m for m in sys.modules if m.split(".")[0] in Block.BLOCKED]
     assert not loaded, loaded
     print("ok")

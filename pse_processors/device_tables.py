@@ -1,0 +1,268 @@
+"""Dense tables for processors that run inside a compiled graph (TensorFlow XLA, ``jax.jit``).
+
+Traced code cannot keep Python state between calls, so the in-graph processors recompute each
+row's state from the generated tokens on every call and need the whole automaton as arrays.
+:func:`device_tables` builds them from a :class:`~pse_processors.CompiledGrammar` with numpy
+only; :mod:`pse_processors.tf` and :mod:`pse_processors.flax` put them on their device.
+
+States are the grammar's dense states ``0..S-1`` plus two of ours:
+
+- ``dead = S``: after a token the constraint rejects (a bad prompt boundary, a discarded beam).
+  It allows only EOS, so the scores stay finite and the row ends.
+- ``done = S + 1``: after EOS in an accepting state. Every later token (generate pads finished
+  rows) keeps ``done``; it allows only EOS, as the PyTorch processor's ``DONE`` does.
+
+Token classes are the grammar's ``C`` classes plus two of ours: ``eos_class = C`` (every EOS
+id) and ``never_class = C + 1`` (logit ids past the tokenizer, and out-of-range ids, which are
+never allowed). ``token_class`` covers the logits' full width, plus one last entry (index
+``width``) that out-of-range ids are clipped to.
+
+Sizes: the tables take ``(S + 2) * (C + 2) * 5`` bytes (int32 transitions plus a bool mask)
+plus ``(width + 1) * 4`` bytes (int32 token classes). A 2-property object over a 128k vocabulary
+(39 states, 97 classes) needs about 0.5 MB, nearly all of it the token-class map; a
+``maxLength: 200`` string (about 2,000 states) a few MB. Tables over ``max_bytes``
+(:data:`DEFAULT_MAX_TABLE_BYTES`, 256 MiB) are refused with
+:class:`~pse_processors.CompileLimitError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+import numpy as np
+
+from .errors import CompileLimitError, VocabularyError
+from .grammar import CompiledGrammar
+
+logger = logging.getLogger(__name__)
+
+#: Default upper bound, in bytes, of one grammar's device tables (see the module docstring).
+DEFAULT_MAX_TABLE_BYTES = 256 << 20
+_CACHE_KEY = "device_tables"
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class DeviceTables:
+    """The automaton as dense arrays for in-graph processors; see the module docstring.
+
+    Attributes:
+        transitions: int32 ``[S + 2, C + 2]``, the next state of every (state, class); total
+            (rejections lead to ``dead``).
+        allowed: bool ``[S + 2, C + 2]``, whether a state allows a class.
+        token_class: int32 ``[width + 1]``, the class of every logit id; the last entry is
+            ``never_class``, for ids clipped into range.
+        initial, dead, done: state ids.
+        eos_class, never_class: class ids.
+        width: the logits' width these tables were built for.
+    """
+
+    transitions: np.ndarray
+    allowed: np.ndarray
+    token_class: np.ndarray
+    initial: int
+    dead: int
+    done: int
+    eos_class: int
+    never_class: int
+    width: int
+
+    @property
+    def num_states(self) -> int:
+        """States including ``dead`` and ``done``."""
+        return int(self.transitions.shape[0])
+
+    @property
+    def num_classes(self) -> int:
+        """Token classes including ``eos_class`` and ``never_class``."""
+        return int(self.transitions.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.transitions.nbytes + self.allowed.nbytes + self.token_class.nbytes)
+
+    def walk(self, token_ids: Iterable[int], state: Optional[int] = None) -> int:
+        """Reference walk in numpy-free Python: the state after ``token_ids`` (for tests and debugging)."""
+        current = self.initial if state is None else state
+        for token in token_ids:
+            token = int(token)
+            cls = self.token_class[token] if 0 <= token < self.width else self.never_class
+            current = int(self.transitions[current, cls])
+        return current
+
+    def allowed_mask(self, state: int) -> np.ndarray:
+        """Bool ``[width]``: the logit ids ``state`` allows."""
+        return self.allowed[state][self.token_class[: self.width]]
+
+
+def table_bytes(num_states: int, num_classes: int, width: int) -> int:
+    """Bytes of :class:`DeviceTables` for a grammar of ``num_states`` x ``num_classes`` over ``width`` logits."""
+    return (num_states + 2) * (num_classes + 2) * 5 + (width + 1) * 4
+
+
+def device_tables(
+    grammar: CompiledGrammar, width: Optional[int] = None, *, max_bytes: int = DEFAULT_MAX_TABLE_BYTES
+) -> DeviceTables:
+    """The :class:`DeviceTables` of ``grammar`` for logits ``width`` wide (default: the vocabulary size).
+
+    Built once per grammar and width, and cached in ``grammar.device_cache``.
+
+    Raises:
+        CompileLimitError: the tables would take more than ``max_bytes``.
+        VocabularyError: the logits are narrower than the tokenizer's usable ids.
+
+    Example:
+        >>> import pse_processors as pse
+        >>> from pse_processors.device_tables import device_tables
+        >>> vocab = pse.Vocabulary([b"a", b"b", None], eos_token_ids=[2])
+        >>> grammar = pse.compile(pse.Regex("ab"), vocab)
+        >>> tables = device_tables(grammar, width=5)   # 2 logits past the tokenizer
+        >>> state = tables.walk([0])
+        >>> tables.allowed_mask(state).tolist()
+        [False, True, False, False, False]
+        >>> state = tables.walk([1], state)
+        >>> tables.allowed_mask(state).tolist()        # complete: EOS only
+        [False, False, True, False, False]
+        >>> tables.walk([2, 0, 0], state) == tables.done   # EOS, then padding
+        True
+    """
+    width = grammar.vocab_size if width is None else int(width)
+    cache = grammar.device_cache.setdefault(_CACHE_KEY, {})
+    tables = cache.get(width)
+    if tables is not None:
+        if tables.nbytes > max_bytes:
+            raise _too_large(tables.nbytes, max_bytes, grammar)
+        return tables
+    base = grammar.tables
+    need = table_bytes(base.num_states, base.num_classes, width)
+    if need > max_bytes:
+        raise _too_large(need, max_bytes, grammar)
+    _check_width(grammar, width)
+    with _lock:
+        tables = cache.get(width)
+        if tables is None:
+            tables = cache[width] = _build(grammar, width)
+            logger.info(
+                "device tables: %d states x %d classes, width %d, %.1f KiB",
+                tables.num_states, tables.num_classes, width, tables.nbytes / 1024,
+            )
+    return tables
+
+
+def _too_large(need: int, cap: int, grammar: CompiledGrammar) -> CompileLimitError:
+    return CompileLimitError(
+        f"the in-graph tables of {grammar!r} need {need:,} bytes, over the limit of {cap:,} "
+        "(max_table_bytes): they grow as (states + 2) x (classes + 2) x 5 + 4 x logits width. "
+        "Simplify the constraint (fewer or shorter bounded repetitions such as maxLength/maxItems), "
+        "or raise max_table_bytes."
+    )
+
+
+def _check_width(grammar: CompiledGrammar, width: int) -> None:
+    vocabulary = grammar.vocabulary
+    if width <= 0:
+        raise VocabularyError(f"the logits must be at least one id wide, got {width}")
+    if vocabulary.size > width:
+        usable = [i for i in range(width, vocabulary.size) if vocabulary.token_bytes[i] is not None]
+        usable += [i for i in vocabulary.eos_token_ids if i >= width]
+        if usable:
+            raise VocabularyError(
+                f"the tokenizer has {vocabulary.size} tokens but the logits are only {width} wide "
+                f"(token ids {sorted(usable)[:5]} have no logit): this tokenizer does not belong to this model"
+            )
+
+
+def _build(grammar: CompiledGrammar, width: int) -> DeviceTables:
+    base = grammar.tables
+    num_states, num_classes = base.num_states, base.num_classes
+    dead, done = num_states, num_states + 1
+    eos_class, never_class = num_classes, num_classes + 1
+
+    transitions = np.full((num_states + 2, num_classes + 2), dead, dtype=np.int32)
+    live = base.transitions
+    transitions[:num_states, :num_classes] = np.where(live >= 0, live, dead)
+    transitions[:num_states, eos_class] = np.where(base.accepting, done, dead)
+    transitions[done, :] = done  # finished rows are padded with anything
+
+    allowed = np.zeros((num_states + 2, num_classes + 2), dtype=bool)
+    allowed[:num_states, :num_classes] = live >= 0
+    allowed[:num_states, eos_class] = base.accepting
+    allowed[dead, eos_class] = True  # EOS only: the scores stay finite and the row ends
+    allowed[done, eos_class] = True
+
+    token_class = np.full(width + 1, never_class, dtype=np.int32)
+    n = min(width, grammar.vocab_size)
+    token_class[:n] = base.token_class[:n]
+    # Ids the tokenizer cannot spell (specials, None entries) belong to a class that no state
+    # allows; give them the never class so they also never advance the state.
+    spelled = np.array([token is not None for token in grammar.vocabulary.token_bytes[:n]], dtype=bool)
+    token_class[:n][~spelled] = never_class
+    eos = np.array(sorted(i for i in grammar.vocabulary.eos_token_ids if i < width), dtype=np.int64)
+    token_class[eos] = eos_class
+    for array in (transitions, allowed, token_class):
+        array.setflags(write=False)
+    return DeviceTables(
+        transitions=transitions, allowed=allowed, token_class=token_class, initial=int(base.initial),
+        dead=dead, done=done, eos_class=eos_class, never_class=never_class, width=width,
+    )
+
+
+class InGraphConstraint:
+    """What the TensorFlow and Flax processors share: the grammar, the prompt boundary, the tables.
+
+    Args:
+        grammar: the compiled constraint.
+        prompt_length: the width of the (left-padded) prompt in the buffers ``generate`` hands
+            to the processor; or
+        max_new_tokens: the ``max_new_tokens`` given to ``generate``: the buffers are padded to
+            prompt + ``max_new_tokens``, so the prompt is ``buffer width - max_new_tokens``.
+        max_table_bytes: refuse grammars whose tables need more (:class:`CompileLimitError`).
+    """
+
+    def __init__(
+        self,
+        grammar: CompiledGrammar,
+        *,
+        prompt_length: Optional[int] = None,
+        max_new_tokens: Optional[int] = None,
+        max_table_bytes: int = DEFAULT_MAX_TABLE_BYTES,
+    ) -> None:
+        for name, value in (("prompt_length", prompt_length), ("max_new_tokens", max_new_tokens)):
+            if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0):
+                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+        if prompt_length is None and max_new_tokens is None:
+            raise ValueError(
+                "in-graph processors need to know where the prompt ends in the padded buffer: pass "
+                "max_new_tokens= (the value given to generate) or prompt_length= (the prompt's width)"
+            )
+        self.grammar = grammar
+        self.prompt_length = None if prompt_length is None else int(prompt_length)
+        self.max_new_tokens = None if max_new_tokens is None else int(max_new_tokens)
+        self.max_table_bytes = int(max_table_bytes)
+
+    def prompt_length_for(self, buffer_length: int) -> int:
+        """The prompt's width in a buffer ``buffer_length`` wide; raises ``InvalidLogitsError`` if impossible."""
+        from .errors import InvalidLogitsError
+
+        if self.prompt_length is not None:
+            prompt = self.prompt_length
+        else:
+            prompt = buffer_length - self.max_new_tokens  # type: ignore[operator]
+        if not 0 <= prompt <= buffer_length:
+            raise InvalidLogitsError(
+                f"the buffer of input_ids is {buffer_length} wide, which does not fit prompt_length={self.prompt_length} "
+                f"/ max_new_tokens={self.max_new_tokens}: pass generate the same max_new_tokens as the processor"
+            )
+        return prompt
+
+    def tables(self, width: int) -> DeviceTables:
+        return device_tables(self.grammar, width, max_bytes=self.max_table_bytes)
+
+
+def max_new_tokens_from(generation_config: object) -> Optional[int]:
+    """``generation_config.max_new_tokens`` if it is set, else ``None``."""
+    value = getattr(generation_config, "max_new_tokens", None)
+    return int(value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else None

@@ -1,0 +1,194 @@
+"""Flax/JAX: a ``FlaxLogitsProcessor`` that runs under Flax ``generate`` (traced or not) and ``jax.jit``.
+
+Nothing here keeps Python state between calls. Each call recomputes every row's state from the
+generated part of the padded buffer with ``lax.fori_loop`` over the device tables of
+:mod:`pse_processors.device_tables`, then masks the scores: the same pure function runs in
+Flax's Python debug loop, inside its ``lax.while_loop``, and under ``jax.jit(model.generate)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Iterable, Optional, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from transformers import FlaxLogitsProcessor
+
+from .cache import compile as compile_grammar
+from .constraints import Constraint
+from .device_tables import DEFAULT_MAX_TABLE_BYTES, DeviceTables, InGraphConstraint, max_new_tokens_from
+from .errors import InvalidLogitsError
+from .grammar import CompiledGrammar
+from .results import parse_output
+
+logger = logging.getLogger(__name__)
+
+_CACHE_NAMESPACE = "flax"
+
+
+class _JaxTables:
+    """One grammar's device tables as JAX arrays (concrete, so any trace can capture them)."""
+
+    def __init__(self, tables: DeviceTables) -> None:
+        with jax.ensure_compile_time_eval():
+            self.transitions = jnp.asarray(tables.transitions.reshape(-1))
+            self.allowed = jnp.asarray(tables.allowed)
+            self.token_class = jnp.asarray(tables.token_class)
+            self.mask_class = jnp.asarray(tables.token_class[: tables.width])
+        self.num_classes = tables.num_classes
+        self.initial = tables.initial
+        self.width = tables.width
+
+
+@functools.partial(jax.jit, static_argnames=("prompt_length", "num_classes", "initial"))
+def _apply(
+    transitions: jax.Array,
+    allowed: jax.Array,
+    token_class: jax.Array,
+    mask_class: jax.Array,
+    input_ids: jax.Array,
+    scores: jax.Array,
+    cur_len: jax.Array,
+    *,
+    prompt_length: int,
+    num_classes: int,
+    initial: int,
+) -> jax.Array:
+    ids = input_ids.astype(jnp.int32)
+    width = mask_class.shape[0]
+
+    def body(i: jax.Array, state: jax.Array) -> jax.Array:
+        token = lax.dynamic_index_in_dim(ids, i, axis=1, keepdims=False)
+        token = jnp.where((token < 0) | (token >= width), width, token)  # the never class
+        return transitions[state * num_classes + token_class[token]]
+
+    states = lax.fori_loop(
+        jnp.int32(prompt_length), jnp.asarray(cur_len, jnp.int32), body, jnp.full((ids.shape[0],), initial, jnp.int32)
+    )
+    mask = allowed[states][:, mask_class]  # [batch, classes] -> [batch, width]
+    return jnp.where(mask, scores, jnp.array(-jnp.inf, dtype=scores.dtype))
+
+
+class FlaxPSELogitsProcessor(FlaxLogitsProcessor):
+    r"""[`FlaxLogitsProcessor`] that only lets a Flax model produce text matching a constraint: a JSON Schema,
+    a Pydantic model, a `Regex` or a `Choice`. It works in `generate(..., trace=True)` (the default),
+    `trace=False`, and under `jax.jit(model.generate)`.
+
+    Flax's `generate` hands the processor the whole buffer, padded to prompt + `max_new_tokens`. The processor
+    recomputes each row's state from the generated part on every call, in the trace, so it needs to know where
+    the prompt ends: pass the `max_new_tokens` you give `generate` (or `prompt_length`). Rows are
+    independent, so greedy search, sampling, beam search (rows are beams) and left-padded batches all work.
+    After the structure is complete only EOS is allowed; padding after EOS is accepted.
+
+    Args:
+        constraint: a JSON Schema (`dict` or JSON `str`), a Pydantic model class, `Regex("...")`,
+            `Choice([...])`, or a `CompiledGrammar`.
+        tokenizer: the model's tokenizer (or a `pse_processors.Vocabulary`).
+        max_new_tokens: the `max_new_tokens` passed to `generate` (the prompt is the buffer width minus
+            this). Taken from `generation_config.max_new_tokens` when not given.
+        prompt_length: the prompt's width instead, when the buffer width is not prompt + `max_new_tokens`.
+        generation_config: the model's `GenerationConfig`; its `eos_token_id`s also end the output.
+        eos_token_ids: more ids that end the output.
+        max_table_bytes: refuse constraints whose device tables need more memory
+            (`CompileLimitError`); see `pse_processors.device_tables`.
+        **compile_options: options of `pse_processors.compile` (`whitespace`, `max_recursion_depth`...).
+
+    Examples:
+
+    ```python
+    >>> import jax
+    >>> from transformers import FlaxGPT2LMHeadModel, GPT2Config, PreTrainedTokenizerFast
+    >>> from pse_processors import FlaxPSELogitsProcessor
+    >>> from pse_processors.embedded import smollm2_dir
+    >>> tokenizer = PreTrainedTokenizerFast.from_pretrained(smollm2_dir())
+    >>> model = FlaxGPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=1, n_head=2), seed=0)
+    >>> processor = FlaxPSELogitsProcessor({"enum": ["red", "green"]}, tokenizer, max_new_tokens=8)
+    >>> inputs = tokenizer(["Color:"], return_tensors="np")
+    >>> generate = jax.jit(lambda ids: model.generate(ids, logits_processor=[processor], max_new_tokens=8,
+    ...                    eos_token_id=tokenizer.eos_token_id, pad_token_id=0))
+    >>> out = generate(inputs["input_ids"]).sequences
+    >>> processor.parse(out[0], prompt_length=inputs["input_ids"].shape[1]) in ("red", "green")
+    True
+
+    ```
+    """
+
+    def __init__(
+        self,
+        constraint: Union[Constraint, CompiledGrammar],
+        tokenizer: Any = None,
+        *,
+        max_new_tokens: Optional[int] = None,
+        prompt_length: Optional[int] = None,
+        generation_config: Any = None,
+        eos_token_ids: Optional[Iterable[int]] = None,
+        max_table_bytes: int = DEFAULT_MAX_TABLE_BYTES,
+        **compile_options: Any,
+    ) -> None:
+        if isinstance(constraint, CompiledGrammar):
+            grammar = constraint
+        else:
+            if tokenizer is None:
+                raise TypeError("FlaxPSELogitsProcessor needs the model's tokenizer (or a Vocabulary)")
+            grammar = compile_grammar(
+                constraint, tokenizer, eos_token_ids=eos_token_ids, generation_config=generation_config, **compile_options
+            )
+        if max_new_tokens is None and prompt_length is None:
+            max_new_tokens = max_new_tokens_from(generation_config)
+        self._core = InGraphConstraint(
+            grammar, prompt_length=prompt_length, max_new_tokens=max_new_tokens, max_table_bytes=max_table_bytes
+        )
+        self.grammar = grammar
+        self._tables_by_width: dict = grammar.device_cache.setdefault(_CACHE_NAMESPACE, {})
+
+    def _tables(self, width: int) -> _JaxTables:
+        tables = self._tables_by_width.get(width)
+        if tables is None:
+            tables = self._tables_by_width.setdefault(width, _JaxTables(self._core.tables(width)))
+        return tables
+
+    def __call__(self, input_ids: jax.Array, scores: jax.Array, cur_len: Union[int, jax.Array]) -> jax.Array:
+        if np.ndim(input_ids) != 2 or np.ndim(scores) != 2:
+            raise InvalidLogitsError(
+                f"expected input_ids [batch, max_length] and scores [batch, vocab], got shapes "
+                f"{np.shape(input_ids)} and {np.shape(scores)}"
+            )
+        if input_ids.shape[0] != scores.shape[0]:
+            raise InvalidLogitsError(f"input_ids has {input_ids.shape[0]} rows but scores has {scores.shape[0]}")
+        if not jnp.issubdtype(scores.dtype, jnp.floating):
+            raise InvalidLogitsError(f"scores must be floating-point, not {scores.dtype}")
+        if not jnp.issubdtype(input_ids.dtype, jnp.integer):
+            raise InvalidLogitsError(f"input_ids must be integers, not {input_ids.dtype}")
+        length, width = int(input_ids.shape[1]), int(scores.shape[1])
+        prompt = self._core.prompt_length_for(length)
+        if not isinstance(cur_len, jax.core.Tracer):
+            current = int(np.asarray(cur_len))
+            if not prompt <= current <= length:
+                raise InvalidLogitsError(
+                    f"cur_len={current} lies before the prompt's end ({prompt}) or past the buffer ({length}): "
+                    "pass the processor the same max_new_tokens as generate"
+                )
+        tables = self._tables(width)
+        return _apply(
+            tables.transitions, tables.allowed, tables.token_class, tables.mask_class, input_ids, scores, cur_len,
+            prompt_length=prompt, num_classes=tables.num_classes, initial=tables.initial,
+        )
+
+    def parse(self, output: Any, prompt_length: int = 0) -> Any:
+        """Parse one generated row into a Python value (a dict, a Pydantic instance, or a string).
+
+        Args:
+            output: a 1-D array/list of token ids as returned by `generate(...).sequences` (prompt
+                included, then pass `prompt_length`), or the generated text.
+            prompt_length: how many leading ids are the (padded) prompt.
+
+        Raises:
+            InvalidOutputError: the output is incomplete or invalid.
+        """
+        if not isinstance(output, (str, bytes)):
+            output = np.asarray(output).reshape(-1)[prompt_length:]
+        return parse_output(self.grammar, output)
