@@ -136,11 +136,16 @@ def device_tables(
         if tables.nbytes > max_bytes:
             raise _too_large(tables.nbytes, max_bytes, grammar)
         return tables
+    _check_width(grammar, width)
+    # A lower bound first (at least one class), so that a hopeless grammar is refused before
+    # its tables are materialized; then the exact size.
+    lower = table_bytes(grammar.num_states, 0, width)
+    if lower > max_bytes:
+        raise _too_large(lower, max_bytes, grammar)
     base = grammar.tables
     need = table_bytes(base.num_states, base.num_classes, width)
     if need > max_bytes:
         raise _too_large(need, max_bytes, grammar)
-    _check_width(grammar, width)
     with _lock:
         tables = cache.get(width)
         if tables is None:

@@ -9,9 +9,24 @@ py="$(bash scripts/setup_env.sh main | tail -n 1)"
 "$py" scripts/fetch_assets.py
 
 status=0
-"$py" -m pytest tests pse_processors --doctest-modules -p no:cacheprovider "$@" || status=$?
+# tf.py and flax.py need transformers 4.x: their doctests run in the legacy environment.
+"$py" -m pytest tests pse_processors --doctest-modules -p no:cacheprovider \
+  --ignore=pse_processors/tf.py --ignore=pse_processors/flax.py "$@" || status=$?
 if [ "$status" -eq 5 ]; then
   echo "test.sh: pytest collected no tests in the main environment: failing" >&2
   exit 1
 fi
-exit "$status"
+
+# The legacy environment: transformers 4.57.6 with TensorFlow and Flax (issue 5). There, a
+# TF/Flax test that cannot import its framework fails instead of skipping.
+legacy_py="$(bash scripts/setup_env.sh legacy | tail -n 1)"
+legacy_status=0
+PSE_REQUIRE_LEGACY=1 "$legacy_py" -m pytest tests/legacy tests/test_device_tables.py \
+  pse_processors/device_tables.py pse_processors/tf.py pse_processors/flax.py \
+  --doctest-modules -p no:cacheprovider "$@" || legacy_status=$?
+if [ "$legacy_status" -eq 5 ]; then
+  echo "test.sh: pytest collected no tests in the legacy environment: failing" >&2
+  exit 1
+fi
+[ "$status" -ne 0 ] && exit "$status"
+exit "$legacy_status"
