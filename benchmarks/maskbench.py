@@ -1,0 +1,456 @@
+"""MaskBench: compile real schemas and check every test instance token by token, through the matcher API.
+
+    python benchmarks/maskbench.py ../shared/data/maskbench-dev [--tokenizer llama3_1] [--json]
+    python benchmarks/maskbench.py DIR --engines pse,outlines-core,llguidance,xgrammar --stride 5
+
+The protocol (``../shared/data/README.md``): compile the schema; for each test, serialize
+``data`` with ``json.dumps(data, indent=None, ensure_ascii=False)``, tokenize it without
+special tokens and feed the tokens one by one, checking each against the current mask; at the
+end EOS must be allowed. A valid instance must get through, an invalid one must be stopped.
+Each schema is scored as one of: passing, compile_error (refused), validation_error (a valid
+instance rejected), invalidation_error (an invalid instance accepted), timeout, crash.
+
+Every schema runs in a worker process with a time limit (``--timeout``, covering compile and
+tests) and a memory limit (``--memory-gb``), so a hang or an abort is counted, not fatal.
+Caches are off: TTFM (time to first mask: compile plus the first mask) is always cold; the
+vocabulary and its token trie are built once per worker, before any timing. The per-token
+mask time is the time to produce the packed bitmask in each later state.
+
+Peers (``outlines-core``: its own ``build_regex_from_schema`` + ``Index``; ``llguidance``;
+``xgrammar``) run the same protocol in the same run, with the same byte-exact vocabulary where
+the library takes one. When a peer is not importable, the script re-runs itself with the bench
+venv (``bash scripts/setup_bench_env.sh``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing as mp
+import os
+import resource
+import statistics
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Optional
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's package, installed or not
+
+logger = logging.getLogger("maskbench")
+
+ENGINES = ("pse", "outlines-core", "llguidance", "xgrammar")
+PEER_MODULES = {"outlines-core": "outlines_core", "llguidance": "llguidance", "xgrammar": "xgrammar"}
+STATUSES = ("passing", "compile_error", "validation_error", "invalidation_error", "timeout", "crash")
+
+
+def tokenizer_folder(name: str) -> Path:
+    """A tokenizer folder: a path, ``smollm2`` (the embedded model) or a fetched npm tokenizer name."""
+    path = Path(name).expanduser()
+    if path.exists():
+        return path.parent if path.is_file() else path
+    if name == "smollm2":
+        from pse_processors.embedded import smollm2_dir
+
+        return smollm2_dir()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pse-processors" / "tokenizers" / name
+    if not (base / "tokenizer.json").exists():
+        raise SystemExit(f"no tokenizer {name!r} at {base}: run `python scripts/fetch_assets.py` first")
+    return base
+
+
+def load_tokenizer(name: str) -> Any:
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    folder = tokenizer_folder(name)
+    try:
+        return AutoTokenizer.from_pretrained(str(folder))
+    except Exception:  # noqa: BLE001 - npm folders hold only tokenizer.json + config
+        config = json.loads((folder / "tokenizer_config.json").read_text()) if (folder / "tokenizer_config.json").exists() else {}
+        keep = {k: v for k, v in config.items() if k.endswith("_token") and isinstance(v, str)}
+        return PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"), **keep)
+
+
+# ---------------------------------------------------------------- engines (run in the worker)
+
+
+class Engine:
+    """Compile a schema; then a matcher with ``bitmask() -> allowed(token) -> bool``, ``consume``, ``eos_allowed``."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def compile(self, schema: Any) -> Any:
+        raise NotImplementedError
+
+    def matcher(self, compiled: Any) -> Any:
+        raise NotImplementedError
+
+
+class PseEngine(Engine):
+    def __init__(self, tokenizer: Any) -> None:
+        super().__init__(tokenizer)
+        import pse_processors as pse
+
+        self.pse = pse
+        self.vocabulary = pse.Vocabulary.from_tokenizer(tokenizer)
+        self.pse.compile({"type": "integer"}, self.vocabulary)  # builds the token trie outside the timings
+        self.eos = sorted(self.vocabulary.eos_token_ids)
+
+    def compile(self, schema: Any) -> Any:
+        self.pse.clear_memory_cache()
+        return self.pse.compile(schema, self.vocabulary, additional_properties="spec") if _takes_ap(self.pse) else self.pse.compile(schema, self.vocabulary)
+
+    def matcher(self, compiled: Any) -> "PseMatcher":
+        return PseMatcher(compiled, self.eos)
+
+
+def _takes_ap(pse: Any) -> bool:
+    import inspect
+
+    return "additional_properties" in inspect.signature(pse.compile).parameters
+
+
+class PseMatcher:
+    def __init__(self, grammar: Any, eos: list) -> None:
+        self.grammar, self.eos, self.state = grammar, eos, grammar.initial_state
+
+    def bitmask(self) -> Any:
+        return self.grammar.bitmask(self.state)
+
+    def consume(self, token: int) -> bool:
+        nxt = self.grammar.advance(self.state, token)
+        if nxt is None:
+            return False
+        self.state = nxt
+        return True
+
+
+class OutlinesCoreEngine(Engine):
+    def __init__(self, tokenizer: Any) -> None:
+        super().__init__(tokenizer)
+        import pse_processors as pse
+        from outlines_core import Vocabulary as OCVocabulary
+
+        vocabulary = pse.Vocabulary.from_tokenizer(tokenizer)
+        self.eos = sorted(vocabulary.eos_token_ids)
+        by_bytes: dict = {}
+        for i, b in enumerate(vocabulary.token_bytes):
+            if b is not None:
+                by_bytes.setdefault(b, []).append(i)
+        self.ocv = OCVocabulary(self.eos[0], by_bytes)
+        self.size = vocabulary.size
+
+    def compile(self, schema: Any) -> Any:
+        from outlines_core import Index
+        from outlines_core.json_schema import build_regex_from_schema
+
+        return Index(build_regex_from_schema(json.dumps(schema)), self.ocv)
+
+    def matcher(self, compiled: Any) -> "OutlinesMatcher":
+        return OutlinesMatcher(compiled, self.size, self.eos)
+
+
+class OutlinesMatcher:
+    def __init__(self, index: Any, size: int, eos: list) -> None:
+        import numpy as np
+
+        self.np, self.index, self.size, self.eos = np, index, size, eos
+        self.state = index.get_initial_state()
+
+    def bitmask(self) -> Any:
+        mask = self.np.zeros(self.size, dtype=bool)
+        allowed = self.np.array(self.index.get_allowed_tokens(self.state), dtype=self.np.int64)
+        mask[allowed[allowed < self.size]] = True
+        if self.index.is_final_state(self.state):
+            mask[self.eos] = True
+        return self.np.packbits(mask, bitorder="little").view(self.np.int32)
+
+    def consume(self, token: int) -> bool:
+        nxt = self.index.get_next_state(self.state, token)
+        if nxt is None:
+            return False
+        self.state = nxt
+        return True
+
+
+class LlguidanceEngine(Engine):
+    def __init__(self, tokenizer: Any) -> None:
+        super().__init__(tokenizer)
+        import llguidance
+        import llguidance.hf
+        import llguidance.numpy
+
+        self.llg = llguidance
+        self.lltok = llguidance.hf.from_tokenizer(tokenizer)
+        self.eos = [self.lltok.eos_token]
+
+    def compile(self, schema: Any) -> Any:
+        grammar = self.llg.LLMatcher.grammar_from_json_schema(json.dumps(schema))
+        matcher = self.llg.LLMatcher(self.lltok, grammar)
+        if matcher.is_error():
+            raise ValueError(matcher.get_error())
+        return matcher
+
+    def matcher(self, compiled: Any) -> "LlgMatcher":
+        compiled.reset()
+        return LlgMatcher(self.llg, compiled, self.lltok.vocab_size)
+
+
+class LlgMatcher:
+    def __init__(self, llg: Any, matcher: Any, size: int) -> None:
+        import llguidance.numpy as lnp
+
+        self.lnp, self.matcher = lnp, matcher
+        self.mask = lnp.allocate_token_bitmask(1, size)
+
+    def bitmask(self) -> Any:
+        self.lnp.fill_next_token_bitmask(self.matcher, self.mask, 0)
+        return self.mask[0]
+
+    def consume(self, token: int) -> bool:
+        return bool(self.matcher.consume_token(token)) and not self.matcher.is_error()
+
+
+class XgrammarEngine(Engine):
+    def __init__(self, tokenizer: Any) -> None:
+        super().__init__(tokenizer)
+        import xgrammar as xgr
+
+        self.xgr = xgr
+        self.info = xgr.TokenizerInfo.from_huggingface(tokenizer)
+        self.eos = list(self.info.stop_token_ids)
+
+    def compile(self, schema: Any) -> Any:
+        compiler = self.xgr.GrammarCompiler(self.info, cache_enabled=False)
+        return compiler.compile_json_schema(json.dumps(schema))
+
+    def matcher(self, compiled: Any) -> "XgrMatcher":
+        return XgrMatcher(self.xgr, compiled, self.info.vocab_size)
+
+
+class XgrMatcher:
+    def __init__(self, xgr: Any, compiled: Any, size: int) -> None:
+        self.matcher = xgr.GrammarMatcher(compiled)
+        self.mask = xgr.allocate_token_bitmask(1, size)
+
+    def bitmask(self) -> Any:
+        self.matcher.fill_next_token_bitmask(self.mask)
+        return self.mask[0].numpy()
+
+    def consume(self, token: int) -> bool:
+        return bool(self.matcher.accept_token(token))
+
+
+ENGINE_CLASSES = {"pse": PseEngine, "outlines-core": OutlinesCoreEngine, "llguidance": LlguidanceEngine, "xgrammar": XgrammarEngine}
+
+
+def _bit(mask: Any, token: int) -> bool:
+    return bool((int(mask[token >> 5]) >> (token & 31)) & 1)
+
+
+def run_schema(engine: Engine, path: str) -> dict:
+    """Score one MaskBench file with ``engine``; runs in the worker."""
+    item = json.loads(Path(path).read_text())
+    start = time.perf_counter()
+    try:
+        compiled = engine.compile(item["schema"])
+        first = engine.matcher(compiled)
+        first.bitmask()
+    except Exception as exc:  # noqa: BLE001 - a refusal is a result
+        return {"status": "compile_error", "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+    ttfm = time.perf_counter() - start
+    mask_times: list[float] = []
+    status = "passing"
+    detail = ""
+    for test in item["tests"]:
+        text = json.dumps(test["data"], indent=None, ensure_ascii=False)
+        tokens = engine.tokenizer.encode(text, add_special_tokens=False)
+        matcher = engine.matcher(compiled)
+        accepted = True
+        for i, token in enumerate(tokens):
+            t0 = time.perf_counter()
+            mask = matcher.bitmask()
+            mask_times.append(time.perf_counter() - t0)
+            if not _bit(mask, token) or not matcher.consume(token):
+                accepted = False
+                where = i
+                break
+        if accepted:
+            mask = matcher.bitmask()
+            accepted = any(_bit(mask, e) for e in engine.eos)
+            where = len(tokens)
+        if test["valid"] and not accepted:
+            status, detail = "validation_error", f"{test['description']}: rejected at token {where} of {text[:200]!r}"
+            break
+        if not test["valid"] and accepted and status == "passing":
+            status, detail = "invalidation_error", f"{test['description']}: accepted {text[:200]!r}"
+    return {"status": status, "ttfm_s": ttfm, "mask_s": mask_times, "error": detail}
+
+
+def _worker(conn: Any, engine_name: str, tokenizer_name: str, memory_gb: float) -> None:
+    os.environ["PSE_PROCESSORS_CACHE_DIR"] = "off"
+    logging.basicConfig(level=logging.WARNING)
+    engine = ENGINE_CLASSES[engine_name](load_tokenizer(tokenizer_name))
+    if memory_gb > 0:  # on top of what the libraries already mapped
+        with open("/proc/self/statm") as handle:
+            mapped = int(handle.read().split()[0]) * resource.getpagesize()
+        limit = mapped + int(memory_gb * (1 << 30))
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    conn.send("ready")
+    while True:
+        path = conn.recv()
+        if path is None:
+            return
+        try:
+            result = run_schema(engine, path)
+        except MemoryError:
+            result = {"status": "crash", "error": "MemoryError"}
+        except Exception as exc:  # noqa: BLE001 - the harness must not die
+            result = {"status": "crash", "error": f"{type(exc).__name__}: {exc}\n{traceback.format_exc()[-600:]}"}
+        conn.send(result)
+
+
+class Worker:
+    def __init__(self, engine: str, tokenizer: str, memory_gb: float) -> None:
+        self.args = (engine, tokenizer, memory_gb)
+        self.process: Optional[Any] = None
+
+    def start(self) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker, args=(child, *self.args), daemon=True)
+        self.process.start()
+        child.close()  # so that a dead worker reads as EOF
+        try:
+            ready = self.conn.poll(600) and self.conn.recv() == "ready"
+        except EOFError:
+            ready = False
+        if not ready:
+            raise RuntimeError(f"the {self.args[0]} worker did not start (exit code {self.process.exitcode})")
+
+    def run(self, path: str, timeout: float) -> dict:
+        if self.process is None or not self.process.is_alive():
+            self.start()
+        self.conn.send(path)
+        try:
+            if self.conn.poll(timeout):
+                return self.conn.recv()
+            self.stop()
+            return {"status": "timeout", "error": f"over {timeout:g}s"}
+        except (EOFError, ConnectionError, OSError):
+            code = self.process.exitcode if self.process is not None else None
+            self.stop()
+            return {"status": "crash", "error": f"worker died (exit code {code})"}
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.join()
+            self.process = None
+
+
+def percentiles(values: list, scale: float = 1e6) -> dict:
+    if not values:
+        return {"p50": None, "p90": None, "p95": None, "p99": None}
+    ordered = sorted(values)
+
+    def q(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * scale, 1)
+
+    return {"p50": q(0.50), "p90": q(0.90), "p95": q(0.95), "p99": q(0.99)}
+
+
+def summarize(results: dict) -> dict:
+    counts = {status: 0 for status in STATUSES}
+    ttfm, masks = [], []
+    for result in results.values():
+        counts[result["status"]] += 1
+        if "ttfm_s" in result:
+            ttfm.append(result["ttfm_s"])
+            masks.extend(result.get("mask_s", []))
+    return {"schemas": len(results), **counts, "ttfm_us": percentiles(ttfm), "mask_us": percentiles(masks)}
+
+
+def reexec_if_needed(engines: list) -> None:
+    import importlib.util
+
+    missing = [e for e in engines if e in PEER_MODULES and importlib.util.find_spec(PEER_MODULES[e]) is None]
+    if not missing:
+        return
+    root = Path(os.environ.get("PSE_ENV_ROOT") or Path.home() / ".cache" / "pse-processors" / "envs")
+    python = root / "bench" / "bin" / "python"
+    if not python.exists() or Path(sys.executable) == python:
+        raise SystemExit(f"{missing} are not installed for {sys.executable}; run `bash scripts/setup_bench_env.sh` first")
+    os.execv(str(python), [str(python), *sys.argv])
+
+
+def main(argv: Optional[list] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data", type=Path, help="a MaskBench folder of .json files")
+    parser.add_argument("--tokenizer", default="llama3_1", help="llama3_1 (default), smollm2, a fetched name, or a path")
+    parser.add_argument("--engines", default="pse", help=f"comma-separated, from {', '.join(ENGINES)}; or 'all'")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per schema (compile and tests)")
+    parser.add_argument("--memory-gb", type=float, default=8.0, help="address-space limit of a worker")
+    parser.add_argument("--stride", type=int, default=1, help="take every N-th schema (sorted by name)")
+    parser.add_argument("--limit", type=int, default=0, help="at most this many schemas")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (per engine when several)")
+    parser.add_argument("--details", type=Path, help="write per-schema results (JSON lines) here")
+    args = parser.parse_args(argv)
+    engines = list(ENGINES) if args.engines == "all" else [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown:
+        parser.error(f"unknown engines {unknown}")
+    reexec_if_needed(engines)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+    files = sorted(str(p) for p in args.data.glob("*.json"))[:: args.stride]
+    if args.limit:
+        files = files[: args.limit]
+    if not files:
+        raise SystemExit(f"no .json files in {args.data}")
+    summaries = {}
+    details = open(args.details, "w") if args.details else None
+    for engine in engines:
+        worker = Worker(engine, args.tokenizer, args.memory_gb)
+        results = {}
+        began = time.perf_counter()
+        for n, path in enumerate(files, 1):
+            result = worker.run(path, args.timeout)
+            results[path] = result
+            if details is not None:
+                details.write(json.dumps({"engine": engine, "schema": Path(path).name, "status": result["status"],
+                                          "ttfm_s": result.get("ttfm_s"), "error": result.get("error", "")}) + "\n")
+                details.flush()
+            if n % 50 == 0:
+                logger.info("%s: %d/%d schemas, %.0fs", engine, n, len(files), time.perf_counter() - began)
+        worker.stop()
+        summaries[engine] = summarize(results)
+        summaries[engine]["seconds"] = round(time.perf_counter() - began, 1)
+    if details is not None:
+        details.close()
+    if args.json:
+        print(json.dumps(summaries[engines[0]] if len(engines) == 1 else summaries))
+    else:
+        print_table(summaries, args)
+    return 0
+
+
+def print_table(summaries: dict, args: Any) -> None:
+    header = ["engine", "schemas", *STATUSES, "passing %", "TTFM p50/p90/p99 (ms)", "mask p50/p90/p99 (µs)"]
+    rows = []
+    for engine, s in summaries.items():
+        t, m = s["ttfm_us"], s["mask_us"]
+        ms = "/".join("-" if t[k] is None else f"{t[k] / 1000:.1f}" for k in ("p50", "p90", "p99"))
+        us = "/".join("-" if m[k] is None else f"{m[k]:.0f}" for k in ("p50", "p90", "p99"))
+        rows.append([engine, s["schemas"], *(s[k] for k in STATUSES), f"{100 * s['passing'] / s['schemas']:.1f}", ms, us])
+    print(f"MaskBench on {args.data} ({args.tokenizer} tokenizer, timeout {args.timeout:g}s)")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(str(c) for c in row) + " |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
