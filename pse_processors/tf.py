@@ -99,10 +99,10 @@ class TFPSELogitsProcessor(TFLogitsProcessor):
 
     ```python
     >>> import tensorflow as tf
-    >>> from transformers import AutoTokenizer, GPT2Config, TFGPT2LMHeadModel, TFLogitsProcessorList
+    >>> from transformers import GPT2Config, PreTrainedTokenizerFast, TFGPT2LMHeadModel, TFLogitsProcessorList
     >>> from pse_processors import TFPSELogitsProcessor
     >>> from pse_processors.embedded import smollm2_dir
-    >>> tokenizer = AutoTokenizer.from_pretrained(smollm2_dir())
+    >>> tokenizer = PreTrainedTokenizerFast.from_pretrained(smollm2_dir())
     >>> tf.keras.utils.set_random_seed(0)
     >>> model = TFGPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=1, n_head=2))
     >>> schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}

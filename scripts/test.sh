@@ -21,7 +21,7 @@ fi
 # TF/Flax test that cannot import its framework fails instead of skipping.
 legacy_py="$(bash scripts/setup_env.sh legacy | tail -n 1)"
 legacy_status=0
-PSE_REQUIRE_LEGACY=1 "$legacy_py" -m pytest tests/legacy tests/test_device_tables.py \
+PSE_REQUIRE_LEGACY=1 "$legacy_py" -m pytest tests/legacy \
   pse_processors/device_tables.py pse_processors/tf.py pse_processors/flax.py \
   --doctest-modules -p no:cacheprovider "$@" || legacy_status=$?
 if [ "$legacy_status" -eq 5 ]; then
