@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -52,16 +53,38 @@ Constraint = Union[dict, bool, str, Regex, Choice, type]
 
 @dataclass(frozen=True)
 class ConstraintSpec:
-    """A normalized constraint: its kind, regex, cache key and (for Pydantic) result type."""
+    """A normalized constraint: its kind, regex, cache key and (for Pydantic) result type.
+
+    ``leading_space`` is true when the regex accepts the one optional leading space of a
+    dummy-prefix vocabulary (see :meth:`with_dummy_prefix`).
+    """
 
     kind: str  # "json", "regex" or "choice"
     regex: str
     result_type: Any = None
+    leading_space: bool = False
 
     @property
     def key(self) -> str:
         """Cache key: the regex alone determines the automaton."""
         return _key(self.regex)
+
+    def with_dummy_prefix(self) -> "ConstraintSpec":
+        """The spec for a vocabulary whose tokenizer prepends a space (Llama-2's ``▁``).
+
+        Such a tokenizer encodes ``{"a": 1}`` as ``▁{`` …, and a model emits its first token
+        that way, so the output may start with exactly one extra space: the regex becomes
+        ``(?: )?(?:regex)``. :func:`~pse_processors.results.parse_output` removes that space,
+        as the tokenizer's decoder does. Nothing else changes: no other leading whitespace.
+
+        Example:
+            >>> from pse_processors.constraints import normalize, Regex
+            >>> normalize(Regex("[0-9]+")).with_dummy_prefix().regex
+            '(?: )?(?:[0-9]+)'
+        """
+        if self.leading_space:
+            return self
+        return dataclasses.replace(self, regex=f"(?: )?(?:{self.regex})", leading_space=True)
 
 
 def _is_pydantic_model(obj: Any) -> bool:

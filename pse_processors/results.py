@@ -18,6 +18,10 @@ def parse_output(grammar: CompiledGrammar, output: Union[str, bytes, Iterable[in
     ``output`` is the generated text, or the generated token ids (EOS and padding allowed at
     the end). Token ids are checked by the automaton itself, so a truncated output raises.
 
+    For a vocabulary with a dummy prefix (Llama-2-style SentencePiece), one leading space is
+    removed first, as the tokenizer's own decoder does: that space is the ``▁`` the model
+    emits on its first token, not part of the value.
+
     Raises:
         InvalidOutputError: the output is incomplete or does not satisfy the constraint.
     """
@@ -38,6 +42,8 @@ def parse_output(grammar: CompiledGrammar, output: Union[str, bytes, Iterable[in
         except UnicodeDecodeError as exc:
             raise InvalidOutputError(f"the output is not valid UTF-8: {exc}") from exc
     spec = grammar.spec
+    if spec.leading_space and text.startswith(" "):
+        text = text[1:]
     if spec.kind != "json":
         return text
     if spec.result_type is not None:

@@ -4,6 +4,19 @@ The automaton works on UTF-8 bytes, so every token id must map to the exact byte
 tokenizer's decoder produces for it. Special and control tokens map to ``None``: they are
 never allowed inside a structure. EOS is a *set* of ids, allowed only once the constraint
 is complete.
+
+Sources:
+
+- Hugging Face tokenizers: byte-level BPE (Llama-3, Qwen, SmolLM2, GPT-2) maps GPT-2's
+  printable characters back to bytes; SentencePiece-style vocabularies (Llama-2, Gemma) map
+  ``▁`` to a space and ``<0xNN>`` byte-fallback tokens to their single byte. Tokens that are
+  not valid UTF-8 on their own keep their exact bytes.
+- tiktoken ``Encoding`` objects: the bytes of each rank; every special token is excluded.
+
+A vocabulary whose tokenizer adds a *dummy prefix* (a ``▁`` or space prepended to the text,
+as Llama-2's SentencePiece does) has ``dummy_prefix=True``: its encoding of ``{"a": 1}``
+starts with ``▁{``, and a model emits its first token that way. Constraints compiled for it
+accept one optional leading space, which ``parse`` removes (as the tokenizer's decoder does).
 """
 
 from __future__ import annotations
@@ -23,7 +36,21 @@ logger = logging.getLogger(__name__)
 _BYTE_FALLBACK = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 # Added tokens that look like markup (<|im_start|>, <start_of_turn>, [INST]) are control
 # tokens even where the tokenizer forgot to flag them special.
-_CONTROL_LIKE = re.compile(r"^(<[^<>\s]+>|\[[A-Z_/]+\])$")
+_CONTROL_LIKE = re.compile(r"^(<[^<>\s]+>|\[[A-Za-z_/]+\])$")
+
+#: Well-known end-of-turn / end-of-text tokens. Chat models stop on several of them (Llama-3.1
+#: on ``<|eot_id|>``, ``<|eom_id|>`` and ``<|end_of_text|>``; Qwen3 on ``<|im_end|>`` and
+#: ``<|endoftext|>``; Gemma 3 on ``<end_of_turn>`` and ``<eos>``). Those a tokenizer has as
+#: special (never-text) tokens join the EOS set of a tiktoken ``Encoding`` (which names no EOS
+#: of its own), or of any tokenizer with ``well_known_eos=True`` (see
+#: :meth:`Vocabulary.from_tokenizer` and :func:`well_known_eos_ids`).
+WELL_KNOWN_EOS_TOKENS: tuple[str, ...] = (
+    "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>",  # Llama 3.x
+    "<|im_end|>", "<|endoftext|>",  # ChatML: Qwen, SmolLM2, GPT-style tiktoken encodings
+    "<end_of_turn>", "<eos>",  # Gemma
+    "</s>",  # Llama-2, Mistral
+    "<|end|>", "<|return|>",  # Phi-3, gpt-oss
+)
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -50,6 +77,9 @@ class Vocabulary:
         token_bytes: for each token id, the bytes it emits, or ``None`` if the token may never
             appear inside a structure (special, control, empty or unused ids).
         eos_token_ids: ids that end generation; allowed only when the constraint is complete.
+        dummy_prefix: the tokenizer prepends a space (SentencePiece's ``▁``) to the text it
+            encodes, so a model's first token carries one leading space that decoding strips.
+            Constraints then accept one optional leading space (see the module docstring).
 
     Example:
         >>> from pse_processors import Vocabulary
@@ -60,9 +90,12 @@ class Vocabulary:
 
     token_bytes: tuple
     eos_token_ids: frozenset
+    dummy_prefix: bool = False
     fingerprint: str = field(default="", compare=False)
 
-    def __init__(self, token_bytes: Sequence[Optional[bytes]], eos_token_ids: Iterable[int]) -> None:
+    def __init__(
+        self, token_bytes: Sequence[Optional[bytes]], eos_token_ids: Iterable[int], *, dummy_prefix: bool = False
+    ) -> None:
         tokens = tuple(None if not b else bytes(b) for b in token_bytes)
         eos = frozenset(int(i) for i in eos_token_ids)
         if not eos:
@@ -73,7 +106,10 @@ class Vocabulary:
         tokens = tuple(None if i in eos else b for i, b in enumerate(tokens))
         object.__setattr__(self, "token_bytes", tokens)
         object.__setattr__(self, "eos_token_ids", eos)
+        object.__setattr__(self, "dummy_prefix", bool(dummy_prefix))
         digest = hashlib.sha256(json.dumps(sorted(eos)).encode())
+        if dummy_prefix:  # absent otherwise, so fingerprints of other vocabularies are unchanged
+            digest.update(b"dummy_prefix\0")
         for b in tokens:
             digest.update(b"\xff\xff" if b is None else len(b).to_bytes(2, "little") + b)
         object.__setattr__(self, "fingerprint", digest.hexdigest()[:32])
@@ -98,29 +134,67 @@ class Vocabulary:
         tokenizer: Any,
         eos_token_ids: Optional[Iterable[int]] = None,
         generation_config: Any = None,
+        *,
+        well_known_eos: Optional[bool] = None,
     ) -> "Vocabulary":
-        """Build (or fetch from a per-tokenizer cache) the vocabulary of a Hugging Face tokenizer.
+        """Build (or fetch from a per-tokenizer cache) the vocabulary of a tokenizer.
 
-        EOS is the union of the tokenizer's ``eos_token_id``, ``generation_config.eos_token_id``
-        and ``eos_token_ids``.
+        ``tokenizer`` is a Hugging Face tokenizer, a tiktoken ``Encoding`` or a ``Vocabulary``.
+
+        EOS is the union of:
+
+        - the tokenizer's ``eos_token_id`` (tiktoken: ``eot_token``, when it has one);
+        - ``generation_config.eos_token_id`` (an int or a list);
+        - ``eos_token_ids``;
+        - with ``well_known_eos``, each of :data:`WELL_KNOWN_EOS_TOKENS` that the tokenizer has
+          as a special token (never as text). The default is true for a tiktoken ``Encoding``
+          and false for Hugging Face tokenizers: EOS should be exactly the ids that stop
+          ``generate`` (pass ``generation_config``), because once the output is complete
+          only EOS ids are allowed, and an id that does not stop generation would repeat.
         """
         if isinstance(tokenizer, Vocabulary):
             if eos_token_ids is None and generation_config is None:
                 return tokenizer
             eos = set(tokenizer.eos_token_ids) | _eos_from(None, eos_token_ids, generation_config)
-            return cls(tokenizer.token_bytes, eos)
-        eos = _eos_from(tokenizer, eos_token_ids, generation_config)
-        key = (tuple(sorted(eos)), len(tokenizer) if hasattr(tokenizer, "__len__") else 0)  # add_tokens() grows it
+            return cls(tokenizer.token_bytes, eos, dummy_prefix=tokenizer.dummy_prefix)
+        tiktoken = _is_tiktoken(tokenizer)
+        eos = _eos_from(None if tiktoken else tokenizer, eos_token_ids, generation_config)
+        size = tokenizer.n_vocab if tiktoken else len(tokenizer) if hasattr(tokenizer, "__len__") else 0
+        if well_known_eos is None:
+            well_known_eos = tiktoken
+        key = (tuple(sorted(eos)), size, well_known_eos)  # add_tokens() grows the size
         try:
             per_tokenizer = _CACHE.setdefault(tokenizer, {})
         except TypeError:  # not weak-referenceable
             per_tokenizer = {}
         if key not in per_tokenizer:
-            per_tokenizer[key] = cls(_hf_token_bytes(tokenizer), eos)
+            if tiktoken:
+                token_bytes, specials, extra_eos = _tiktoken_token_bytes(tokenizer)
+                dummy_prefix = False
+            else:
+                token_bytes, specials, extra_eos, dummy_prefix = _hf_token_bytes(tokenizer)
+            eos |= extra_eos
+            if well_known_eos:
+                eos |= {specials[name] for name in WELL_KNOWN_EOS_TOKENS if name in specials}
+            per_tokenizer[key] = cls(token_bytes, eos, dummy_prefix=dummy_prefix)
         return per_tokenizer[key]
 
 
 _CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def well_known_eos_ids(tokenizer: Any) -> set[int]:
+    """Ids of the :data:`WELL_KNOWN_EOS_TOKENS` that ``tokenizer`` has as special tokens.
+
+    For a model whose ``generation_config`` is not at hand:
+    ``pse.compile(schema, tokenizer, eos_token_ids=well_known_eos_ids(tokenizer))``.
+    """
+    if _is_tiktoken(tokenizer):
+        specials = {name: tokenizer.encode_single_token(name) for name in tokenizer.special_tokens_set}
+    else:
+        added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+        specials = {getattr(t, "content", str(t)): i for i, t in added.items() if getattr(t, "special", True)}
+    return {specials[name] for name in WELL_KNOWN_EOS_TOKENS if name in specials}
 
 
 def _as_ids(value: Any) -> set[int]:
@@ -140,12 +214,69 @@ def _eos_from(tokenizer: Any, eos_token_ids: Optional[Iterable[int]], generation
     return eos
 
 
-def _decoder_kind(tokenizer: Any) -> str:
-    """'byte_level' or 'sentencepiece', read from the fast tokenizer's decoder."""
+def _is_tiktoken(tokenizer: Any) -> bool:
+    """A tiktoken ``Encoding`` (checked by shape, so tiktoken is never imported here)."""
+    return all(hasattr(tokenizer, name) for name in ("decode_single_token_bytes", "n_vocab", "special_tokens_set"))
+
+
+def _tiktoken_token_bytes(encoding: Any) -> tuple[list[Optional[bytes]], dict[str, int], set[int]]:
+    """Bytes of every rank of a tiktoken ``Encoding``; special tokens and unused ids are ``None``."""
+    specials = {name: encoding.encode_single_token(name) for name in encoding.special_tokens_set}
+    result: list[Optional[bytes]] = [None] * encoding.n_vocab
+    ranks = getattr(encoding, "_mergeable_ranks", None)
+    if isinstance(ranks, dict):
+        for data, rank in ranks.items():
+            if 0 <= rank < len(result):
+                result[rank] = bytes(data)
+    else:
+        for index in range(len(result)):
+            try:
+                result[index] = encoding.decode_single_token_bytes(index)
+            except KeyError:
+                pass  # an unused id
+    for index in specials.values():
+        result[index] = None
+    eos = {specials["<|endoftext|>"]} if "<|endoftext|>" in specials else set()  # Encoding.eot_token
+    logger.debug("built a tiktoken vocabulary of %d tokens (%d special)", len(result), len(specials))
+    return result, specials, eos
+
+
+def _backend_spec(tokenizer: Any) -> Optional[dict]:
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        spec = json.loads(backend.to_str())
-        text = json.dumps(spec.get("decoder")) + json.dumps(spec.get("pre_tokenizer"))
+    return json.loads(backend.to_str()) if backend is not None else None
+
+
+def _components(spec: Any) -> list[dict]:
+    """A normalizer / pre-tokenizer spec and, for a Sequence, its members (recursively)."""
+    if not isinstance(spec, dict):
+        return []
+    found = [spec]
+    for member in (spec.get("normalizers") or []) + (spec.get("pretokenizers") or []):
+        found += _components(member)
+    return found
+
+
+def _has_dummy_prefix(tokenizer: Any, spec: Optional[dict]) -> bool:
+    """Whether encoding prepends a space (``▁``) to the text: SentencePiece's dummy prefix."""
+    if spec is None:
+        return bool(getattr(tokenizer, "add_prefix_space", False) or getattr(tokenizer, "add_dummy_prefix", False))
+    for part in _components(spec.get("normalizer")):
+        if part.get("type") == "Prepend" and str(part.get("prepend", "")).strip("\u2581 ") == "":
+            return True
+    for part in _components(spec.get("pre_tokenizer")):
+        if part.get("type") == "Metaspace":
+            scheme = part.get("prepend_scheme")
+            if scheme in ("always", "first") or (scheme is None and part.get("add_prefix_space")):
+                return True
+        if part.get("type") == "ByteLevel" and part.get("add_prefix_space"):
+            return True
+    return False
+
+
+def _decoder_kind(tokenizer: Any, spec: Optional[dict] = None) -> str:
+    """'byte_level' or 'sentencepiece', read from the fast tokenizer's decoder."""
+    if spec is not None:
+        text = json.dumps(spec.get("decoder"), ensure_ascii=False) + json.dumps(spec.get("pre_tokenizer"), ensure_ascii=False)
         if '"ByteLevel"' in text:
             return "byte_level"
         if '"ByteFallback"' in text or '"Metaspace"' in text or "\u2581" in text:
@@ -168,10 +299,30 @@ def _decoder_kind(tokenizer: Any) -> str:
     )
 
 
-def _hf_token_bytes(tokenizer: Any) -> list[Optional[bytes]]:
+def _added_token_bytes(content: str, kind: str) -> bytes:
+    """What the decoder emits for a plain (non-special) added token.
+
+    The tokenizers library runs added tokens through the decoder too: a SentencePiece
+    decoder turns ``▁`` into a space (Gemma's ``▁▁`` … runs of spaces are added tokens), and
+    the byte-level decoder maps a token whose characters are all in GPT-2's table to bytes,
+    any other token to its UTF-8.
+    """
+    if kind == "byte_level":
+        try:
+            return bytes(_UNICODE_TO_BYTE[ch] for ch in content)
+        except KeyError:
+            return content.encode("utf-8")
+    return content.replace("\u2581", " ").encode("utf-8")
+
+
+def _hf_token_bytes(tokenizer: Any) -> tuple[list[Optional[bytes]], dict[str, int], set[int], bool]:
+    """Token bytes, special tokens by name, extra EOS ids and the dummy-prefix flag."""
     if not hasattr(tokenizer, "get_vocab"):
-        raise VocabularyError(f"{type(tokenizer).__name__} is not a Hugging Face tokenizer (no get_vocab())")
-    kind = _decoder_kind(tokenizer)
+        raise VocabularyError(
+            f"{type(tokenizer).__name__} is neither a Hugging Face tokenizer (no get_vocab()) nor a tiktoken Encoding"
+        )
+    spec = _backend_spec(tokenizer)
+    kind = _decoder_kind(tokenizer, spec)
     vocab: dict[str, int] = tokenizer.get_vocab()
     size = max(len(tokenizer), max(vocab.values()) + 1)
     result: list[Optional[bytes]] = [None] * size
@@ -184,16 +335,19 @@ def _hf_token_bytes(tokenizer: Any) -> list[Optional[bytes]]:
         else:
             fallback = _BYTE_FALLBACK.match(token)
             result[index] = bytes([int(fallback.group(1), 16)]) if fallback else token.replace("\u2581", " ").encode("utf-8")
+    specials: dict[str, int] = {}  # tokens flagged special, by content
     added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
     for index, token in added.items():
         content = getattr(token, "content", str(token))
         special = bool(getattr(token, "special", True))
         if index >= size:
             continue
+        if special:
+            specials[content] = index
         if special or _CONTROL_LIKE.match(content):
             result[index] = None
         else:
-            result[index] = content.encode("utf-8")  # added plain text is emitted verbatim
+            result[index] = _added_token_bytes(content, kind)
     for index in getattr(tokenizer, "all_special_ids", []) or []:
         if 0 <= index < size:
             result[index] = None
@@ -202,5 +356,6 @@ def _hf_token_bytes(tokenizer: Any) -> list[Optional[bytes]]:
         result[unk] = None
     if not any(result):
         raise VocabularyError(f"{type(tokenizer).__name__} has no token that emits text")
-    logger.debug("built a %s vocabulary of %d tokens", kind, size)
-    return result
+    dummy_prefix = _has_dummy_prefix(tokenizer, spec)
+    logger.debug("built a %s vocabulary of %d tokens (dummy prefix: %s)", kind, size, dummy_prefix)
+    return result, specials, set(), dummy_prefix

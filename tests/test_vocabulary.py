@@ -62,6 +62,8 @@ def test_eos_is_a_set_from_tokenizer_config_and_caller(smol_tokenizer):
     vocab = Vocabulary.from_tokenizer(smol_tokenizer, eos_token_ids=[5], generation_config=config)
     assert vocab.eos_token_ids == {0, 2, 5}
     assert Vocabulary.from_tokenizer(smol_tokenizer).eos_token_ids == {smol_tokenizer.eos_token_id}
+    # <|endoftext|> (0) is a well-known end token that SmolLM2 has as a special token: opt-in.
+    assert Vocabulary.from_tokenizer(smol_tokenizer, well_known_eos=True).eos_token_ids == {smol_tokenizer.eos_token_id, 0}
     grammar = pse.compile({"type": "boolean"}, smol_tokenizer, eos_token_ids=[5], generation_config=config)
     ids = smol_tokenizer("true", add_special_tokens=False)["input_ids"]
     state = grammar.walk(ids)
@@ -84,7 +86,7 @@ def test_vocabulary_errors():
         Vocabulary([b"a"], eos_token_ids=[])
     with pytest.raises(VocabularyError, match="outside the vocabulary"):
         Vocabulary([b"a"], eos_token_ids=[3])
-    with pytest.raises(VocabularyError, match="not a Hugging Face tokenizer"):
+    with pytest.raises(VocabularyError, match="neither a Hugging Face tokenizer"):
         Vocabulary.from_tokenizer(object(), eos_token_ids=[0])
 
 
