@@ -81,7 +81,8 @@ def compile(  # noqa: A001 - the public name the docs promise
     Args:
         constraint: a JSON Schema (dict or JSON string), a Pydantic model class,
             ``Regex("...")`` or ``Choice([...])``.
-        tokenizer: a Hugging Face tokenizer or a :class:`~pse_processors.Vocabulary`.
+        tokenizer: a Hugging Face tokenizer, a tiktoken ``Encoding`` or a
+            :class:`~pse_processors.Vocabulary`.
         eos_token_ids: extra EOS ids, added to the tokenizer's and ``generation_config``'s.
         generation_config: a ``GenerationConfig`` whose ``eos_token_id`` also ends generation.
         whitespace, max_recursion_depth, any_value_depth: JSON Schema compiler options,
@@ -111,6 +112,8 @@ def compile(  # noqa: A001 - the public name the docs promise
             "max_recursion_depth or any_value_depth, bound fewer repetitions, or raise max_regex_length."
         )
     vocabulary = Vocabulary.from_tokenizer(tokenizer, eos_token_ids, generation_config)
+    if vocabulary.dummy_prefix:  # Llama-2-style ▁ prefix: one optional leading space (see constraints.py)
+        spec = spec.with_dummy_prefix()
     key = hashlib.sha256(f"{_FORMAT}\0{_version()}\0{spec.key}\0{vocabulary.fingerprint}".encode()).hexdigest()[:40]
     with _lock:
         grammar = _memory.get(key)
