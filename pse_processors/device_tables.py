@@ -18,9 +18,15 @@ never allowed). ``token_class`` covers the logits' full width, plus one last ent
 ``width``) that out-of-range ids are clipped to.
 
 Sizes: the tables take ``(S + 2) * (C + 2) * 5`` bytes (int32 transitions plus a bool mask)
-plus ``(width + 1) * 4`` bytes (int32 token classes). A 2-property object over a 128k vocabulary
-(39 states, 97 classes) needs about 0.5 MB, nearly all of it the token-class map; a
-``maxLength: 200`` string (about 2,000 states) a few MB. Tables over ``max_bytes``
+plus ``(width + 1) * 4`` bytes (int32 token classes). Many states allow the same classes (every
+position inside a string, say): when the ``U`` distinct allowed rows fit in
+``max_dense_mask_bytes`` (default 64 MiB) as ``U x width`` float32 masks, they are also kept as
+dense token masks (the processors make them additive, in the scores' dtype), so that masking
+is one row copy per sequence instead of a gather over the vocabulary (``row_masks``; else
+``None`` and the processors gather through ``token_class``).
+
+A 2-property object over a 128k vocabulary (39 states, 97 classes) needs about 0.5 MB, nearly
+all of it the token-class map; a ``maxLength: 200`` string (about 2,000 states) a few MB. Tables over ``max_bytes``
 (:data:`DEFAULT_MAX_TABLE_BYTES`, 256 MiB) are refused with
 :class:`~pse_processors.CompileLimitError`.
 """
@@ -41,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 #: Default upper bound, in bytes, of one grammar's device tables (see the module docstring).
 DEFAULT_MAX_TABLE_BYTES = 256 << 20
+#: Default upper bound, in bytes, of the optional dense per-row token masks.
+DEFAULT_MAX_DENSE_MASK_BYTES = 64 << 20
 _CACHE_KEY = "device_tables"
 _lock = threading.Lock()
 
@@ -58,6 +66,9 @@ class DeviceTables:
         initial, dead, done: state ids.
         eos_class, never_class: class ids.
         width: the logits' width these tables were built for.
+        mask_row: int32 ``[S + 2]``, the index of each state's allowed row among the distinct ones.
+        row_masks: bool ``[U, width]``, the token mask of each distinct allowed row, or ``None``
+            when ``U x width`` float32 masks would exceed ``max_dense_mask_bytes``.
     """
 
     transitions: np.ndarray
@@ -69,6 +80,8 @@ class DeviceTables:
     eos_class: int
     never_class: int
     width: int
+    mask_row: np.ndarray
+    row_masks: Optional[np.ndarray]
 
     @property
     def num_states(self) -> int:
@@ -82,6 +95,7 @@ class DeviceTables:
 
     @property
     def nbytes(self) -> int:
+        """Bytes of the required tables (the optional ``row_masks`` are bounded separately)."""
         return int(self.transitions.nbytes + self.allowed.nbytes + self.token_class.nbytes)
 
     def walk(self, token_ids: Iterable[int], state: Optional[int] = None) -> int:
@@ -104,7 +118,11 @@ def table_bytes(num_states: int, num_classes: int, width: int) -> int:
 
 
 def device_tables(
-    grammar: CompiledGrammar, width: Optional[int] = None, *, max_bytes: int = DEFAULT_MAX_TABLE_BYTES
+    grammar: CompiledGrammar,
+    width: Optional[int] = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_TABLE_BYTES,
+    max_dense_mask_bytes: int = DEFAULT_MAX_DENSE_MASK_BYTES,
 ) -> DeviceTables:
     """The :class:`DeviceTables` of ``grammar`` for logits ``width`` wide (default: the vocabulary size).
 
@@ -149,7 +167,7 @@ def device_tables(
     with _lock:
         tables = cache.get(width)
         if tables is None:
-            tables = cache[width] = _build(grammar, width)
+            tables = cache[width] = _build(grammar, width, max_dense_mask_bytes)
             logger.info(
                 "device tables: %d states x %d classes, width %d, %.1f KiB",
                 tables.num_states, tables.num_classes, width, tables.nbytes / 1024,
@@ -180,7 +198,7 @@ def _check_width(grammar: CompiledGrammar, width: int) -> None:
             )
 
 
-def _build(grammar: CompiledGrammar, width: int) -> DeviceTables:
+def _build(grammar: CompiledGrammar, width: int, max_dense_mask_bytes: int) -> DeviceTables:
     base = grammar.tables
     num_states, num_classes = base.num_states, base.num_classes
     dead, done = num_states, num_states + 1
@@ -207,11 +225,16 @@ def _build(grammar: CompiledGrammar, width: int) -> DeviceTables:
     token_class[:n][~spelled] = never_class
     eos = np.array(sorted(i for i in grammar.vocabulary.eos_token_ids if i < width), dtype=np.int64)
     token_class[eos] = eos_class
-    for array in (transitions, allowed, token_class):
-        array.setflags(write=False)
+    rows, mask_row = np.unique(allowed, axis=0, return_inverse=True)
+    mask_row = mask_row.reshape(-1).astype(np.int32)
+    row_masks = rows[:, token_class[:width]] if rows.shape[0] * width * 4 <= max_dense_mask_bytes else None
+    for array in (transitions, allowed, token_class, mask_row, row_masks):
+        if array is not None:
+            array.setflags(write=False)
     return DeviceTables(
         transitions=transitions, allowed=allowed, token_class=token_class, initial=int(base.initial),
         dead=dead, done=done, eos_class=eos_class, never_class=never_class, width=width,
+        mask_row=mask_row, row_masks=row_masks,
     )
 
 

@@ -30,47 +30,69 @@ logger = logging.getLogger(__name__)
 _CACHE_NAMESPACE = "flax"
 
 
+#: Positions walked per loop iteration (unrolled): XLA's per-iteration overhead dominates otherwise.
+_BLOCK = 8
+
+
 class _JaxTables:
-    """One grammar's device tables as JAX arrays (concrete, so any trace can capture them)."""
+    """One grammar's device tables as JAX arrays (concrete, so any trace can capture them).
+
+    The masks are additive (0 or -inf) in the scores' dtype, made on first use per dtype: on a
+    CPU, XLA gathers and selects over booleans several times slower than it adds floats."""
 
     def __init__(self, tables: DeviceTables) -> None:
         with jax.ensure_compile_time_eval():
             self.transitions = jnp.asarray(tables.transitions.reshape(-1))
-            self.allowed = jnp.asarray(tables.allowed)
             self.token_class = jnp.asarray(tables.token_class)
-            self.mask_class = jnp.asarray(tables.token_class[: tables.width])
+            self.mask_row = jnp.asarray(tables.mask_row)
+            # Dense [rows, width] masks when they fit, else [rows, classes] gathered through the classes.
+            self.mask_class = None if tables.row_masks is not None else jnp.asarray(tables.token_class[: tables.width])
+        self._allowed = tables.row_masks if tables.row_masks is not None else np.unique(tables.allowed, axis=0)
+        self._additive: dict = {}
         self.num_classes = tables.num_classes
         self.initial = tables.initial
         self.width = tables.width
+        self.eager: Any = None  # jax.jit of _apply for calls outside a trace, built on first use
+
+    def additive(self, dtype: Any) -> jax.Array:
+        key = jnp.dtype(dtype)
+        masks = self._additive.get(key)
+        if masks is None:
+            with jax.ensure_compile_time_eval():
+                masks = jnp.asarray(np.where(self._allowed, 0.0, -np.inf), dtype=key)
+            masks = self._additive.setdefault(key, masks)
+        return masks
 
 
-@functools.partial(jax.jit, static_argnames=("prompt_length", "num_classes", "initial"))
-def _apply(
-    transitions: jax.Array,
-    allowed: jax.Array,
-    token_class: jax.Array,
-    mask_class: jax.Array,
-    input_ids: jax.Array,
-    scores: jax.Array,
-    cur_len: jax.Array,
-    *,
-    prompt_length: int,
-    num_classes: int,
-    initial: int,
-) -> jax.Array:
-    ids = input_ids.astype(jnp.int32)
-    width = mask_class.shape[0]
+def _apply(tables: _JaxTables, input_ids: jax.Array, scores: jax.Array, cur_len: Any, prompt_length: int) -> jax.Array:
+    """Mask ``scores`` by each row's state after ``input_ids[:, prompt_length:cur_len]``."""
+    ids = jnp.asarray(input_ids).astype(jnp.int32)
+    batch, length = ids.shape
+    width, num_classes = tables.width, tables.num_classes
+    generated = ids[:, prompt_length:]
+    generated = jnp.where((generated < 0) | (generated >= width), width, generated)  # the never class
+    classes = tables.token_class[generated]  # [batch, new], one gather for the whole buffer
+    span = length - prompt_length
+    padded = max(-(-span // _BLOCK), 1) * _BLOCK
+    classes = jnp.pad(classes, ((0, 0), (0, padded - span)))
+    walked = jnp.asarray(cur_len, jnp.int32) - prompt_length
 
-    def body(i: jax.Array, state: jax.Array) -> jax.Array:
-        token = lax.dynamic_index_in_dim(ids, i, axis=1, keepdims=False)
-        token = jnp.where((token < 0) | (token >= width), width, token)  # the never class
-        return transitions[state * num_classes + token_class[token]]
+    def block(b: jax.Array, state: jax.Array) -> jax.Array:
+        chunk = lax.dynamic_slice_in_dim(classes, b * _BLOCK, _BLOCK, axis=1)
+        for k in range(_BLOCK):
+            nxt = tables.transitions[state * num_classes + chunk[:, k]]
+            state = jnp.where(b * _BLOCK + k < walked, nxt, state)
+        return state
 
-    states = lax.fori_loop(
-        jnp.int32(prompt_length), jnp.asarray(cur_len, jnp.int32), body, jnp.full((ids.shape[0],), initial, jnp.int32)
-    )
-    mask = allowed[states][:, mask_class]  # [batch, classes] -> [batch, width]
-    return jnp.where(mask, scores, jnp.array(-jnp.inf, dtype=scores.dtype))
+    blocks = jnp.minimum((walked + _BLOCK - 1) // _BLOCK, padded // _BLOCK)
+    states = lax.fori_loop(0, blocks, block, jnp.full((batch,), tables.initial, jnp.int32))
+    rows = tables.mask_row[states]
+    masks = tables.additive(scores.dtype)
+    if tables.mask_class is None:
+        mask = jnp.take(masks, rows, axis=0, mode="clip")  # [batch, width]
+    else:  # [batch, classes] -> [batch, width]
+        mask = jnp.take(jnp.take(masks, rows, axis=0, mode="clip"), tables.mask_class, axis=1, mode="clip")
+    return scores + mask
 
 
 class FlaxPSELogitsProcessor(FlaxLogitsProcessor):
@@ -173,10 +195,12 @@ class FlaxPSELogitsProcessor(FlaxLogitsProcessor):
                     "pass the processor the same max_new_tokens as generate"
                 )
         tables = self._tables(width)
-        return _apply(
-            tables.transitions, tables.allowed, tables.token_class, tables.mask_class, input_ids, scores, cur_len,
-            prompt_length=prompt, num_classes=tables.num_classes, initial=tables.initial,
-        )
+        if any(isinstance(x, jax.core.Tracer) for x in (input_ids, scores, cur_len)):
+            return _apply(tables, input_ids, scores, cur_len, prompt)
+        # Outside a trace (generate(trace=False), direct calls): one compiled function per shape.
+        if tables.eager is None:
+            tables.eager = jax.jit(functools.partial(_apply, tables), static_argnums=(3,))
+        return tables.eager(input_ids, scores, jnp.asarray(cur_len, jnp.int32), prompt)
 
     def parse(self, output: Any, prompt_length: int = 0) -> Any:
         """Parse one generated row into a Python value (a dict, a Pydantic instance, or a string).

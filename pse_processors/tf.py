@@ -28,15 +28,24 @@ logger = logging.getLogger(__name__)
 _CACHE_NAMESPACE = "tf"
 
 
+#: Positions walked per loop iteration (unrolled): XLA's per-iteration overhead dominates otherwise.
+_BLOCK = 8
+
+
 class _TFTables:
     """One grammar's device tables as TensorFlow tensors (eager, so any graph can capture them)."""
 
     def __init__(self, tables: DeviceTables) -> None:
         with tf.init_scope():  # eager constants even when first built while tracing
             self.transitions = tf.constant(tables.transitions.reshape(-1))
-            self.allowed = tf.constant(tables.allowed)
             self.token_class = tf.constant(tables.token_class)
-            self.mask_class = tf.constant(tables.token_class[: tables.width])
+            self.mask_row = tf.constant(tables.mask_row)
+            if tables.row_masks is not None:  # one row copy per sequence
+                self.masks = tf.constant(tables.row_masks)
+                self.mask_class = None
+            else:  # [rows, classes], gathered through the token classes
+                self.masks = tf.constant(np.unique(tables.allowed, axis=0))
+                self.mask_class = tf.constant(tables.token_class[: tables.width])
         self.num_classes = tables.num_classes
         self.initial = tables.initial
         self.width = tables.width
@@ -48,26 +57,36 @@ def _states(tables: _TFTables, input_ids: tf.Tensor, cur_len: tf.Tensor, prompt_
     ids = tf.cast(input_ids, tf.int32)
     batch = tf.shape(ids)[0]
     length = ids.shape[1]
-    width = tables.width
+    width, num_classes = tables.width, tables.num_classes
+    generated = ids[:, prompt_length:]
+    generated = tf.where((generated < 0) | (generated >= width), width, generated)  # the never class
+    classes = tf.gather(tables.token_class, generated)  # [batch, new], one gather for the whole buffer
+    span = length - prompt_length
+    padded = max(-(-span // _BLOCK), 1) * _BLOCK
+    classes = tf.pad(classes, [[0, 0], [0, padded - span]])
+    walked = tf.cast(cur_len, tf.int32) - prompt_length
 
-    def body(i: tf.Tensor, state: tf.Tensor) -> tuple:
-        token = ids[:, i]
-        token = tf.where((token < 0) | (token >= width), width, token)  # the never class
-        cls = tf.gather(tables.token_class, token)
-        return i + 1, tf.gather(tables.transitions, state * tables.num_classes + cls)
+    def block(b: tf.Tensor, state: tf.Tensor) -> tuple:
+        chunk = classes[:, b * _BLOCK:(b + 1) * _BLOCK]
+        for k in range(_BLOCK):
+            nxt = tf.gather(tables.transitions, state * num_classes + chunk[:, k])
+            state = tf.where(b * _BLOCK + k < walked, nxt, state)
+        return b + 1, state
 
-    start = tf.constant(prompt_length, tf.int32)
+    blocks = tf.minimum((walked + _BLOCK - 1) // _BLOCK, padded // _BLOCK)
     _, states = tf.while_loop(
-        lambda i, _: i < cur_len, body, (start, tf.fill([batch], tf.constant(tables.initial, tf.int32))),
-        maximum_iterations=None if length is None else max(length - prompt_length, 0),
+        lambda b, _: b < blocks, block, (tf.constant(0, tf.int32), tf.fill([batch], tf.constant(tables.initial, tf.int32))),
+        maximum_iterations=padded // _BLOCK,
     )
     return states
 
 
 def _apply(tables: _TFTables, input_ids: tf.Tensor, scores: tf.Tensor, cur_len: tf.Tensor, prompt_length: int) -> tf.Tensor:
-    states = _states(tables, input_ids, cur_len, prompt_length)
-    rows = tf.gather(tables.allowed, states)  # [batch, classes]
-    mask = tf.gather(rows, tables.mask_class, axis=1)  # [batch, width]
+    rows = tf.gather(tables.mask_row, _states(tables, input_ids, cur_len, prompt_length))
+    if tables.mask_class is None:
+        mask = tf.gather(tables.masks, rows)  # [batch, width]
+    else:
+        mask = tf.gather(tf.gather(tables.masks, rows), tables.mask_class, axis=1)  # [batch, classes] -> [batch, width]
     return tf.where(mask, scores, tf.constant(-math.inf, dtype=scores.dtype))
 
 

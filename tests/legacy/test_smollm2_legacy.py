@@ -102,7 +102,8 @@ def test_tf_xla_batch_left_padded():
     ids, mask = chat_prompts(TWO)
     kwargs = dict(logits_processor=TFLogitsProcessorList([proc]), max_new_tokens=new, do_sample=False,
                   eos_token_id=2, pad_token_id=PAD)
-    out = tf.function(tf_model().generate, jit_compile=True)(input_ids=tf.constant(ids), attention_mask=tf.constant(mask), **kwargs)
+    generate = tf.function(tf_model().generate, jit_compile=True)
+    out = generate(input_ids=tf.constant(ids), attention_mask=tf.constant(mask), **kwargs)
     assert check_rows(proc, PEOPLE, out.numpy(), ids.shape[1]) == 2
     assert proc.parse(out.numpy()[0], prompt_length=ids.shape[1])["name"] == "John Smith"
     assert proc.parse(out.numpy()[1], prompt_length=ids.shape[1]) == {"name": "Alice", "age": 31}

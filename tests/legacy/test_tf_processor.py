@@ -74,7 +74,9 @@ def xla_sampler(schema_index: int):
 def test_eager_sampling_batch_left_padded(schema_index):
     model, proc = tiny_gpt2(), processor(schema_index)
     ids, mask = left_padded()
-    out = model.generate(input_ids=tf.constant(ids), attention_mask=tf.constant(mask), seed=[schema_index, 1], **sample_kwargs(proc))
+    out = model.generate(
+        input_ids=tf.constant(ids), attention_mask=tf.constant(mask), seed=[schema_index, 1], **sample_kwargs(proc)
+    )
     assert out.shape[1] <= ids.shape[1] + NEW
     EAGER_FINISHED[schema_index] = check_rows(proc, FUZZ_SCHEMAS[schema_index], out.numpy(), ids.shape[1])
 
@@ -110,9 +112,7 @@ def test_beam_search_eager_and_xla(schema_index):
         eos_token_id=tokenizer().eos_token_id, pad_token_id=PAD, do_sample=False,
     )
     eager = model.generate(input_ids=tf.constant(ids), attention_mask=tf.constant(mask), **kwargs)
-    xla = tf.function(lambda i, m: model.generate(input_ids=i, attention_mask=m, **kwargs), jit_compile=True)(
-        tf.constant(ids), tf.constant(mask)
-    )
+    xla = tf.function(model.generate, jit_compile=True)(input_ids=tf.constant(ids), attention_mask=tf.constant(mask), **kwargs)
     for out in (eager, xla):
         assert out.shape[0] == 4
         check_rows(proc, FUZZ_SCHEMAS[schema_index], out.numpy(), ids.shape[1])

@@ -1,0 +1,221 @@
+"""Steady-state generate step under XLA (TensorFlow) and jax.jit (Flax): constrained / unconstrained.
+
+    PY=$(bash scripts/setup_env.sh legacy | tail -n 1)
+    $PY benchmarks/xla_step.py [--models tiny,small] [--frameworks tf,flax] [--batch 1] [--json]
+
+What is measured:
+
+* Whole ``generate`` calls, compiled once (``tf.function(model.generate, jit_compile=True)``,
+  ``jax.jit(model.generate)``), greedy, on random-weight models over SmolLM2's vocabulary
+  (49,152 ids): ``tiny`` (GPT-2, 2 layers x 32 wide: the model step is ~1 ms, so this is the
+  worst case for the processor's share) and ``small`` (GPT-2, 4 layers x 256), plus
+  ``smollm2`` (the real SmolLM2-135M via ``from_pt``; TF via TFMistral, Flax via FlaxLlama).
+* The per-step time is ``(t(N2) - t(N1)) / (N2 - N1)`` for two generation lengths, which
+  removes the prompt's forward pass and the call overhead: steps ``N1..N2`` (default 32..128).
+  The in-graph processor recomputes each row's state from all generated tokens on every call,
+  so its cost grows with the position; this averages it over those positions.
+* The constraint is ``Regex("[a-z ]{4000}")``: it never allows EOS within ``N2`` tokens, so
+  every run generates exactly ``N`` tokens, constrained or not (unconstrained runs have no EOS).
+* Runs are interleaved (constrained, unconstrained, ...) and each time is the median of
+  ``--repeats`` calls, after a warm-up call (which includes compilation, reported apart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+
+CONSTRAINT = "[a-z ]{4000}"
+PAD = 0
+
+
+def _tokenizer() -> Any:
+    from transformers import PreTrainedTokenizerFast
+
+    from pse_processors.embedded import smollm2_dir
+
+    return PreTrainedTokenizerFast.from_pretrained(smollm2_dir())
+
+
+def _gpt2_config(size: str, vocab: int) -> Any:
+    from transformers import GPT2Config
+
+    width, layers = {"tiny": (32, 2), "small": (256, 4)}[size]
+    return GPT2Config(vocab_size=vocab, n_embd=width, n_layer=layers, n_head=4 if width > 32 else 2, n_positions=512,
+                      bos_token_id=1, eos_token_id=2, pad_token_id=PAD)
+
+
+def _smollm2_config() -> dict:
+    from pse_processors.embedded import smollm2_dir
+
+    values = json.loads((smollm2_dir() / "config.json").read_text())
+    values["rope_theta"] = values.get("rope_theta") or values["rope_parameters"]["rope_theta"]
+    return values
+
+
+def tf_model(size: str, vocab: int) -> Any:
+    import tensorflow as tf
+
+    if size != "smollm2":
+        from transformers import TFGPT2LMHeadModel
+
+        tf.keras.utils.set_random_seed(0)
+        model = TFGPT2LMHeadModel(_gpt2_config(size, vocab))
+        model(tf.constant([[1, 2]]))
+        return model
+    from transformers import MistralConfig, TFMistralForCausalLM
+
+    from pse_processors.embedded import smollm2_dir
+
+    c = _smollm2_config()
+    config = MistralConfig(
+        vocab_size=c["vocab_size"], hidden_size=c["hidden_size"], intermediate_size=c["intermediate_size"],
+        num_hidden_layers=c["num_hidden_layers"], num_attention_heads=c["num_attention_heads"],
+        num_key_value_heads=c["num_key_value_heads"], head_dim=c["head_dim"],
+        max_position_embeddings=c["max_position_embeddings"],
+        rms_norm_eps=c["rms_norm_eps"], rope_theta=c["rope_theta"], sliding_window=None, tie_word_embeddings=True,
+        bos_token_id=1, eos_token_id=2, pad_token_id=PAD,
+    )
+    model = TFMistralForCausalLM.from_pretrained(smollm2_dir(), from_pt=True, config=config)
+    model.lm_head.kernel.assign(tf.transpose(model.model.embed_tokens.embeddings))
+    return model
+
+
+def flax_model(size: str, vocab: int) -> Any:
+    if size != "smollm2":
+        from transformers import FlaxGPT2LMHeadModel
+
+        return FlaxGPT2LMHeadModel(_gpt2_config(size, vocab), seed=0)
+    from transformers import FlaxLlamaForCausalLM, LlamaConfig
+
+    from pse_processors.embedded import smollm2_dir
+
+    c = _smollm2_config()
+    keep = {k: v for k, v in c.items() if k not in ("rope_parameters", "dtype", "transformers_version", "architectures")}
+    model = FlaxLlamaForCausalLM.from_pretrained(smollm2_dir(), from_pt=True, config=LlamaConfig(**keep))
+    model.params["lm_head"]["kernel"] = model.params["model"]["embed_tokens"]["embedding"].T
+    return model
+
+
+def tf_generators(model: Any, tokenizer: Any, ids: np.ndarray, n: int) -> dict[str, Callable[[], Any]]:
+    import tensorflow as tf
+    from transformers import TFLogitsProcessorList
+
+    from pse_processors import Regex, TFPSELogitsProcessor
+
+    processor = TFPSELogitsProcessor(Regex(CONSTRAINT), tokenizer, max_new_tokens=n)
+    base = dict(max_new_tokens=n, do_sample=False, pad_token_id=PAD)
+    constrained = tf.function(
+        lambda x: model.generate(input_ids=x, logits_processor=TFLogitsProcessorList([processor]), eos_token_id=2, **base),
+        jit_compile=True,
+    )
+    plain = tf.function(lambda x: model.generate(input_ids=x, eos_token_id=None, **base), jit_compile=True)
+    x = tf.constant(ids)
+    return {"constrained": lambda: constrained(x).numpy(), "unconstrained": lambda: plain(x).numpy()}
+
+
+def flax_generators(model: Any, tokenizer: Any, ids: np.ndarray, n: int) -> dict[str, Callable[[], Any]]:
+    import jax
+
+    from pse_processors import FlaxPSELogitsProcessor, Regex
+
+    processor = FlaxPSELogitsProcessor(Regex(CONSTRAINT), tokenizer, max_new_tokens=n)
+    constrained = jax.jit(lambda x: model.generate(x, logits_processor=[processor], max_new_tokens=n, eos_token_id=2,
+                                                   pad_token_id=PAD).sequences)
+    plain = jax.jit(lambda x: model.generate(x, max_new_tokens=n, eos_token_id=None, pad_token_id=PAD).sequences)
+    return {"constrained": lambda: np.asarray(constrained(ids)), "unconstrained": lambda: np.asarray(plain(ids))}
+
+
+def measure(framework: str, size: str, batch: int, n1: int, n2: int, repeats: int) -> dict:
+    tokenizer = _tokenizer()
+    vocab = len(tokenizer)
+    prompt = tokenizer("Write some words:", add_special_tokens=False)["input_ids"]
+    ids = np.array([prompt] * batch, dtype=np.int32)
+    model = (tf_model if framework == "tf" else flax_model)(size, vocab)
+    make = tf_generators if framework == "tf" else flax_generators
+    runs = {n: make(model, tokenizer, ids, n) for n in (n1, n2)}
+    compile_s: dict = {}
+    for n, generators in runs.items():
+        for name, run in generators.items():
+            start = time.perf_counter()
+            out = run()
+            compile_s[f"{name}@{n}"] = round(time.perf_counter() - start, 2)
+            assert out.shape[1] == len(prompt) + n, (name, n, out.shape)  # no early stop
+            if name == "constrained":
+                text = tokenizer.decode(out[0, len(prompt):])
+                assert set(text) <= set("abcdefghijklmnopqrstuvwxyz "), text
+    times: dict = {key: [] for key in ("constrained", "unconstrained")}
+    samples: dict = {(name, n): [] for name in times for n in (n1, n2)}
+    for _ in range(repeats):
+        for n in (n1, n2):
+            for name in ("constrained", "unconstrained"):
+                start = time.perf_counter()
+                runs[n][name]()
+                samples[(name, n)].append(time.perf_counter() - start)
+    for name in times:
+        t1 = statistics.median(samples[(name, n1)])
+        t2 = statistics.median(samples[(name, n2)])
+        times[name] = (t2 - t1) / (n2 - n1)
+    return {
+        "framework": framework, "model": size, "batch": batch, "steps": f"{n1}..{n2}",
+        "constrained_step_ms": round(times["constrained"] * 1e3, 3),
+        "unconstrained_step_ms": round(times["unconstrained"] * 1e3, 3),
+        "ratio": round(times["constrained"] / times["unconstrained"], 3),
+        "first_call_s": compile_s,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--frameworks", default="tf,flax")
+    parser.add_argument("--models", default="tiny,small")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--n1", type=int, default=32)
+    parser.add_argument("--n2", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    results = []
+    for framework in args.frameworks.split(","):
+        if framework == "tf":
+            import tensorflow as tf
+
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        for size in args.models.split(","):
+            result = measure(framework, size, args.batch, args.n1, args.n2, args.repeats)
+            results.append(result)
+            if not args.json:
+                print(
+                    f"{framework:5s} {size:8s} batch {args.batch}  steps {result['steps']}: constrained "
+                    f"{result['constrained_step_ms']:.3f} ms, unconstrained {result['unconstrained_step_ms']:.3f} ms, "
+                    f"ratio {result['ratio']:.3f}  (first calls, s: {result['first_call_s']})",
+                    flush=True,
+                )
+    if args.json:
+        import transformers
+
+        print(json.dumps({
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "transformers": transformers.__version__, "results": results,
+        }, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
