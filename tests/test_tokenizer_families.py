@@ -399,3 +399,22 @@ def test_tiktoken_encoding_from_llama3_ranks():
     state = grammar.walk(encoding.encode('{"id": 1, "name": "'))
     allowed = set(grammar.allowed_token_ids(state).tolist())
     assert not allowed & set(range(128000, 128256))
+
+
+def test_asset_resolver(monkeypatch, tmp_path):
+    from pse_processors import assets
+
+    for name in assets.NPM_TOKENIZERS:  # fetched by scripts/fetch_assets.py, with their pinned source
+        folder = assets.tokenizer_path(name)
+        assert (folder / "tokenizer.json").is_file() and (folder / "tokenizer_config.json").is_file()
+        source = json.loads((folder / ".source.json").read_text())
+        assert source["version"] == assets.NPM_TOKENIZERS[name].version
+    with pytest.raises(KeyError, match="unknown tokenizer"):
+        assets.tokenizer_path("gpt5")
+    monkeypatch.setenv(assets.TOKENIZERS_ENV, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="fetch_assets.py"):
+        assets.tokenizer_path("llama2")
+    (tmp_path / "llama2").mkdir()
+    (tmp_path / "llama2" / "tokenizer.json").write_text("{}")  # unpacked by hand: no marker, not trusted
+    with pytest.raises(FileNotFoundError):
+        assets.tokenizer_path("llama2")
