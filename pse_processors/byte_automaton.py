@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 # price is that plane-16 characters (U+100000-U+10FFFF, private use only) never are either.
 _SENTINEL = "\U0010FFFF".encode()
 _SENTINEL_LEAD = _SENTINEL[0]
+# A leading sentinel too: outlines-core's DFA construction takes time exponential in n on
+# regexes that *start* with a byte the body repeats ('"(?:[a-z]|\\"){n}"': 11 s at n=16),
+# and is instant once anything precedes it. The initial state is the one after U+10FFFE.
+_PREFIX = "\U0010FFFE".encode()
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ class ByteAutomaton:
         start = time.perf_counter()
         single_bytes = {bytes([b]): [b] for b in range(256)}
         try:
-            index = Index(f"(?:{regex})\\x{{10FFFF}}", OCVocabulary(256, single_bytes))
+            index = Index(f"\\x{{10FFFE}}(?:{regex})\\x{{10FFFF}}", OCVocabulary(256, single_bytes))
         except ValueError as exc:
             message = str(exc)
             if "incompatible with the regex" in message or "no allowed" in message.lower():
@@ -91,6 +95,8 @@ class ByteAutomaton:
             raise SchemaError(f"the constraint's regex cannot be compiled: {message}", "") from exc
         raw: dict = index.get_transitions()
         initial = index.get_initial_state()
+        for byte in _PREFIX:
+            initial = raw[initial][byte]
         finals = set(index.get_final_states())
         states = [initial] + sorted(s for s in raw if s != initial)
         states += sorted(finals - set(states))

@@ -71,9 +71,14 @@ def compile(  # noqa: A001 - the public name the docs promise
     eos_token_ids: Optional[Iterable[int]] = None,
     generation_config: Any = None,
     whitespace: str = "default",
+    indent: int = 2,
+    whitespace_pattern: Optional[str] = None,
+    additional_properties: str = "closed",
+    strict: bool = True,
     max_recursion_depth: int = 3,
     any_value_depth: int = 2,
     max_regex_length: int = 200_000,
+    max_compile_seconds: float = 10.0,
     max_states: int = 1_000_000,
 ) -> CompiledGrammar:
     """Compile ``constraint`` for ``tokenizer``, through the memory and disk caches.
@@ -85,8 +90,9 @@ def compile(  # noqa: A001 - the public name the docs promise
             :class:`~pse_processors.Vocabulary`.
         eos_token_ids: extra EOS ids, added to the tokenizer's and ``generation_config``'s.
         generation_config: a ``GenerationConfig`` whose ``eos_token_id`` also ends generation.
-        whitespace, max_recursion_depth, any_value_depth: JSON Schema compiler options,
-            see :class:`~pse_processors.json_schema.SchemaOptions`.
+        whitespace, indent, whitespace_pattern, additional_properties, strict,
+            max_recursion_depth, any_value_depth, max_compile_seconds: JSON Schema compiler
+            options, see :class:`~pse_processors.json_schema.SchemaOptions`.
         max_regex_length: refuse constraints whose regex is longer, with
             :class:`~pse_processors.CompileLimitError`. outlines-core aborts the whole process
             when its automaton outgrows memory (a 780k-character regex from a real schema
@@ -101,8 +107,9 @@ def compile(  # noqa: A001 - the public name the docs promise
         (True, True)
     """
     options = SchemaOptions(
-        whitespace=whitespace, max_recursion_depth=max_recursion_depth, any_value_depth=any_value_depth,
-        max_regex_length=max_regex_length,
+        whitespace=whitespace, indent=indent, whitespace_pattern=whitespace_pattern,
+        additional_properties=additional_properties, strict=strict, max_recursion_depth=max_recursion_depth,
+        any_value_depth=any_value_depth, max_regex_length=max_regex_length, max_compile_seconds=max_compile_seconds,
     )
     spec = normalize(constraint, options)
     if len(spec.regex) > max_regex_length:  # Regex constraints; schemas are checked while compiling

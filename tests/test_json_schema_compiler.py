@@ -88,7 +88,85 @@ CASES = [
     (True, [1, "a", None, [1], {"a": {"b": 1}}, [[1], {"k": 1}]], []),
     ({}, [1, "a", None, [1], {"a": 1}], []),
     ({"type": "integer", "title": "t", "description": "d", "default": 1, "examples": [2], "x-custom": 1}, [1], ["1"]),
+    # numeric bounds, exact on digit strings (huge bounds included)
+    ({"type": "integer", "minimum": -5, "maximum": 12}, [-5, 0, 7, 12], [-6, 13, 100, -50, 1.5]),
+    ({"type": "integer", "exclusiveMinimum": 0}, [1, 99, 10**30], [0, -1]),
+    ({"type": "integer", "minimum": 10**20, "maximum": 10**20 + 5}, [10**20, 10**20 + 5], [10**20 - 1, 10**20 + 6, 0]),
+    ({"type": "integer", "maximum": -(10**19)}, [-(10**19), -(10**25)], [-(10**19) + 1, 0]),
+    ({"type": "number", "minimum": 0, "maximum": 1}, [0, 0.5, 1, 1.0, 0.999, 0.0001], [-0.5, 1.0001, 2, -1]),
+    ({"type": "number", "exclusiveMinimum": 0.5, "exclusiveMaximum": 2.25}, [0.51, 1, 2, 2.249], [0.5, 2.25, 0, 3, -1]),
+    ({"type": "number", "minimum": -1.5, "exclusiveMaximum": -0.25}, [-1.5, -1, -0.3], [-0.25, -1.51, 0, 1]),
+    ({"type": "number", "maximum": 0}, [0, -3.5, -0.001], [0.001, 1]),
+    ({"type": "integer", "multipleOf": 10}, [0, 10, -120, 10**20], [5, 11, -3]),
+    ({"type": "integer", "multipleOf": 3, "minimum": 0, "maximum": 20}, [0, 3, 18], [1, 21, 24, -3]),
+    ({"type": "number", "multipleOf": 2, "maximum": 6, "minimum": -4}, [-4, 0, 6], [1, 8, 0.5]),
+    # patterns: ECMA search semantics, anchors, classes, escapes
+    ({"type": "string", "pattern": "^[a-z]{2,3}$"}, ["ab", "xyz"], ["a", "abcd", "aB", "a1"]),
+    ({"type": "string", "pattern": "abc"}, ["abc", "xxabcxx", "abc\n"], ["ab", "acb", ""]),
+    ({"type": "string", "pattern": "^\\d+(\\.\\d+)?$"}, ["1", "12.5"], ["1.", "a", ""]),
+    ({"type": "string", "pattern": "^(foo|bar)-\\w*$"}, ["foo-", "bar-x_1"], ["baz-", "foo"]),
+    ({"type": "string", "pattern": "^[^\\s]+$"}, ["a\"b", "x\\y", "é"], ["a b", "", "a\tb"]),
+    ({"type": "string", "pattern": "^a.c$"}, ["abc", "a\"c", "a😀c"], ["ac", "a\nc"]),
+    ({"type": "string", "pattern": "^[A-Z]+$", "maxLength": 3}, ["A", "ABC"], ["ABCD", "", "a"]),
+    ({"type": "string", "pattern": "x$"}, ["x", "abx"], ["xa"]),
+    # arrays
+    ({"type": "array", "contains": {"type": "integer"}}, [[1], ["a", 2, "b"]], [[], ["a"]]),
+    ({"type": "array", "items": {"type": "number"}, "contains": {"minimum": 5}, "minContains": 2}, [[5, 6], [1, 7, 2, 9]], [[5], [1, 2], []]),
+    ({"type": "array", "uniqueItems": True, "maxItems": 1}, [[], [1]], [[1, 2]]),
+    ({"type": "array", "uniqueItems": False}, [[1, 1]], [{}]),
+    # objects
+    ({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "minProperties": 1},
+     [{"a": 1}, {"b": 1}, {"a": 1, "b": 2}], [{}]),
+    ({"type": "object", "patternProperties": {"^x-": {"type": "integer"}}, "additionalProperties": False},
+     [{}, {"x-a": 1, "x-b": 2}], [{"x-a": "1"}, {"y": 1}]),
+    ({"type": "object", "properties": {"x-a": {"type": "integer"}}, "patternProperties": {"^x-": {"minimum": 3}}},
+     [{"x-a": 3}], [{"x-a": 1}]),
+    ({"type": "object", "additionalProperties": {"type": "integer"}, "propertyNames": {"pattern": "^[a-c]+$"}},
+     [{}, {"ab": 1}], [{"ad": 1}, {"a": "x"}]),
+    ({"type": "object", "additionalProperties": True, "maxProperties": 1}, [{}, {"a": 1}], [{"a": 1, "b": 2}]),
+    ({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}, "c": {"type": "integer"}},
+      "dependentRequired": {"a": ["b"]}}, [{}, {"a": 1, "b": 2}, {"b": 1}, {"c": 1}], [{"a": 1}, {"a": 1, "c": 2}]),
+    ({"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": {"type": "string"}},
+     [{"a": 1}, {"a": 1, "z": "x"}, {"z": "y", "w": "v"}], [{"a": 1, "z": 2}, {"a": "1"}]),
+    # not, if/then/else, enum with siblings, discriminated oneOf
+    ({"not": {"type": "string"}, "type": ["string", "integer"]}, [1], ["a", None]),
+    ({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "not": {"required": ["b"]}},
+     [{}, {"a": 1}], [{"b": 1}, {"a": 1, "b": 2}]),
+    ({"type": "object", "properties": {"k": {"enum": ["a", "b"]}, "v": {"type": "integer"}}, "required": ["k"],
+      "if": {"properties": {"k": {"const": "a"}}}, "then": {"required": ["v"]}}, [{"k": "a", "v": 1}], [{"k": "a"}]),
+    ({"enum": ["ab", "abcd", "x"], "maxLength": 2}, ["ab", "x"], ["abcd"]),
+    ({"oneOf": [{"type": "object", "properties": {"t": {"const": "a"}, "x": {"type": "integer"}}, "required": ["t"]},
+                {"type": "object", "properties": {"t": {"const": "b"}, "y": {"type": "string"}}, "required": ["t"]}]},
+     [{"t": "a", "x": 1}, {"t": "b", "y": "s"}], [{"t": "c"}, {"t": "a", "x": "1"}]),
 ]
+
+
+# Formats: subsets of the RFCs. jsonschema checks few formats without optional packages, so
+# the expectations are explicit (valid ones are still checked where jsonschema can).
+FORMAT_CASES = [
+    ({"type": "string", "format": "date"}, ["2024-01-31", "1999-12-28"], ["2024-13-01", "2024-02-30", "24-01-01", "2024-1-1"]),
+    ({"type": "string", "format": "date-time"}, ["2024-01-31T23:59:59Z", "2024-06-01T00:00:00.5+02:00"], ["2024-01-31 23:59:59Z", "2024-01-31T24:00:00Z"]),
+    ({"type": "string", "format": "time"}, ["12:30:00Z", "23:59:59.999-08:00"], ["12:30", "25:00:00Z"]),
+    ({"type": "string", "format": "duration"}, ["P1D", "PT5M", "P1Y2M3DT4H5M6S", "P2W"], ["P", "PT", "1D", "P1H"]),
+    ({"type": "string", "format": "email"}, ["a@b.co", "first.last+x@mail.example.org"], ["a@", "@b.co", "a b@c.d"]),
+    ({"type": "string", "format": "ipv4"}, ["0.0.0.0", "192.168.1.255"], ["256.1.1.1", "1.2.3", "01.2.3.4"]),
+    ({"type": "string", "format": "ipv6"}, ["::", "::1", "fe80::1:2", "2001:db8:0:0:0:0:2:1"], ["1:2:3", ":::", "g::1"]),
+    ({"type": "string", "format": "uuid"}, ["123e4567-e89b-12d3-a456-426614174000"], ["123e4567e89b12d3a456426614174000", "x"]),
+    ({"type": "string", "format": "hostname"}, ["example.com", "a-b.c"], ["-a.com", "a..b", "a_b"]),
+    ({"type": "string", "format": "uri"}, ["https://example.com/a?b=c#d", "urn:isbn:123", "mailto:a@b.c"], ["//x", "a b:c", ""]),
+    ({"type": "string", "format": "uri-reference"}, ["/a/b", "https://x.y", "", "a?b"], ["a b", "\\x"]),
+    ({"type": "integer", "format": "int32"}, [0, 2**31 - 1, -(2**31)], [2**31, -(2**31) - 1]),
+]
+
+
+@pytest.mark.parametrize("schema,valid,invalid", FORMAT_CASES, ids=[json.dumps(c[0]) for c in FORMAT_CASES])
+def test_format_cases(schema, valid, invalid):
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    for value in valid:
+        assert validator.is_valid(value)
+        assert accepts(schema, json.dumps(value, ensure_ascii=False)), value
+    for value in invalid:
+        assert not accepts(schema, json.dumps(value, ensure_ascii=False)), value
 
 
 @pytest.mark.parametrize("schema,valid,invalid", CASES, ids=[json.dumps(c[0])[:60] for c in CASES])
@@ -117,8 +195,11 @@ def test_string_escapes(text, ok):
 
 
 def test_escaped_surrogate_pair_is_one_code_point():
+    assert accepts({"type": "string", "minLength": 1}, '"\\ud83d\\ude00"')
+    # Length-bounded strings take raw characters, simple escapes and \u00XX only (fewer states).
     schema = {"type": "string", "maxLength": 1}
-    assert accepts(schema, '"\\ud83d\\ude00"') and accepts(schema, '"😀"') and not accepts(schema, '"ab"')
+    assert accepts(schema, '"😀"') and accepts(schema, '"\\u001f"') and not accepts(schema, '"ab"')
+    assert not accepts(schema, '"\\ud83d\\ude00"')
 
 
 @pytest.mark.parametrize(
@@ -140,7 +221,18 @@ def test_whitespace_policy():
     assert not accepts(schema, '{ "a": [1, 2] }') and not accepts(schema, '{"a":  [1]}') and not accepts(schema, '{"a":\n[1]}')
     assert accepts(schema, '{"a":[1,2]}', whitespace="compact") and not accepts(schema, '{"a": [1]}', whitespace="compact")
     with pytest.raises(ValueError, match="whitespace"):
-        pse.compile(schema, BYTES, whitespace="pretty")
+        pse.compile(schema, BYTES, whitespace="loose")
+    nested = {"a": [1, 2], "b": {"c": [], "d": {}}, "e": [{"f": None}]}
+    pretty = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}},
+              "b": {"type": "object", "properties": {"c": {"type": "array"}, "d": {"type": "object"}}},
+              "e": {"type": "array", "items": {"type": "object", "properties": {"f": {"type": "null"}}}}}}
+    for indent in (2, 4):
+        assert accepts(pretty, json.dumps(nested, indent=indent), whitespace="pretty", indent=indent)
+        assert not accepts(pretty, json.dumps(nested), whitespace="pretty", indent=indent)
+        shallow = {"a": [1, 2], "b": {"c": "x"}, "d": [], "e": {}}
+        assert accepts({}, json.dumps(shallow, indent=indent), whitespace="pretty", indent=indent)
+    custom = dict(whitespace_pattern="[ \n]{0,2}")
+    assert accepts(schema, '{ "a": [ 1,\n2 ] }', **custom) and not accepts(schema, '{"a":   [1]}', **custom)
 
 
 def test_property_order_is_schema_order():
@@ -170,17 +262,19 @@ def test_nullable_adds_null():
 @pytest.mark.parametrize(
     "schema,keyword,pointer",
     [
-        ({"type": "integer", "minimum": 0}, "minimum", "#"),
-        ({"type": "number", "multipleOf": 2}, "multipleOf", "#"),
-        ({"type": "string", "pattern": "^a"}, "pattern", "#"),
-        ({"type": "string", "format": "email"}, "format", "#"),
+        ({"type": "number", "multipleOf": 0.01}, "multipleOf", "#"),
+        ({"type": "integer", "multipleOf": 7}, "multipleOf", "#"),
+        ({"type": "string", "pattern": "^(?=a)"}, "pattern", "#/pattern"),
+        ({"type": "string", "pattern": "\\bword"}, "pattern", "#/pattern"),
+        ({"type": "string", "pattern": "(a)\\1"}, "pattern", "#/pattern"),
+        ({"type": "string", "format": "iri"}, "format", "#"),
         ({"type": "array", "uniqueItems": True}, "uniqueItems", "#"),
-        ({"type": "array", "contains": {"type": "integer"}}, "contains", "#"),
-        ({"type": "object", "properties": {"a": {"not": {"type": "null"}}}}, "not", "#/properties/a"),
-        ({"type": "object", "properties": {"a/b": {"type": "object", "minProperties": 1}}}, "minProperties", "#/properties/a~1b"),
-        ({"type": "object", "patternProperties": {"^x": {}}}, "patternProperties", "#"),
-        ({"if": {"type": "integer"}, "then": {"const": 1}}, "if", "#"),
-        ({"type": "object", "dependentRequired": {"a": ["b"]}}, "dependentRequired", "#"),
+        ({"type": "array", "contains": {"type": "integer"}, "maxContains": 2}, "maxContains", "#"),
+        ({"type": "object", "properties": {"a": {"not": {"minimum": 3}}}}, "not", "#/properties/a/not"),
+        ({"type": "object", "properties": {"a/b": {"type": "object", "properties": {"x": {}, "y": {}}, "minProperties": 2}}},
+         "minProperties", "#/properties/a~1b"),
+        ({"type": "object", "dependentSchemas": {"a": {"required": ["b"]}}}, "dependentSchemas", "#"),
+        ({"type": "object", "unevaluatedProperties": False}, "unevaluatedProperties", "#"),
         ({"oneOf": [{"type": "integer"}, {"type": "number"}]}, "oneOf", "#/oneOf/1"),
         ({"$ref": "https://example.com/s.json"}, "$ref", "#"),
         ({"items": [{"type": "integer"}], "type": "array", "prefixItems": []}, None, None),
@@ -194,6 +288,29 @@ def test_refusals_name_keyword_and_pointer(schema, keyword, pointer):
         pse.compile(schema, BYTES)
     assert info.value.keyword == keyword and info.value.pointer == pointer
     assert repr(keyword) in str(info.value) and pointer in str(info.value)
+
+
+def test_lenient_mode_warns_and_drops_the_keyword(caplog):
+    schema = {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}
+    with caplog.at_level("WARNING", logger="pse_processors.json_schema.compiler"):
+        assert accepts(schema, "[1, 2]", strict=False) and accepts(schema, "[1, 1]", strict=False)
+    assert "uniqueItems" in caplog.text
+
+
+def test_additional_properties_closed_by_default_spec_on_request():
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    assert accepts(schema, '{"a": 1}') and not accepts(schema, '{"a": 1, "b": [2]}')
+    spec = dict(additional_properties="spec")
+    assert accepts(schema, '{"a": 1, "b": [2]}', **spec) and accepts(schema, '{"b": 2}', **spec)
+    assert not accepts(schema, '{"a": 1, "a": "x"}', **spec)  # a declared key is never an "additional" one
+    assert accepts(schema, '{"ab": 1}', **spec) and accepts(schema, '{"": 1}', **spec)
+
+
+def test_compile_deadline():
+    from pse_processors import CompileLimitError
+
+    with pytest.raises(CompileLimitError, match="max_compile_seconds"):
+        pse.compile({"type": "array", "items": {"type": "integer", "minimum": 3}}, BYTES, max_compile_seconds=0)
 
 
 @pytest.mark.parametrize(

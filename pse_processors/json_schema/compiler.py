@@ -13,13 +13,22 @@ language is always a subset of the valid instances: never a superset.
 from __future__ import annotations
 
 import json
+import logging
+import re
+import time
 from collections import Counter
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any, Optional
 
 from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError, UnsupportedSchemaError
 from . import fragments as fx
+from .formats import NUMERIC_FORMATS, STRING_FORMATS
 from .fragments import Fragment
+from .numbers import integer_range, number_range
+from .patterns import translate
+
+logger = logging.getLogger(__name__)
 
 ANNOTATIONS = frozenset(
     {
@@ -41,21 +50,21 @@ ASSERTIONS = frozenset(
     }
 )
 # Assertion keywords that this version refuses wherever they would constrain the output.
-_REFUSED_ANYWHERE = ("not", "if", "then", "else", "dependentRequired", "dependentSchemas",
-                     "dependencies", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef",
-                     "$recursiveRef", "$anchor", "$dynamicAnchor")
-_NUMERIC_REFUSED = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
-_STRING_REFUSED = ("pattern", "format")
-_ARRAY_REFUSED = ("uniqueItems", "contains", "minContains", "maxContains")
-_OBJECT_REFUSED = ("patternProperties", "propertyNames", "minProperties", "maxProperties")
+_REFUSED_ANYWHERE = ("dependentSchemas", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef",
+                     "$recursiveRef", "$dynamicAnchor")
+_NUMERIC_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
 
 _TYPE_KEYWORDS = {
-    "string": ("minLength", "maxLength") + _STRING_REFUSED,
-    "integer": _NUMERIC_REFUSED,
-    "number": _NUMERIC_REFUSED,
-    "array": ("items", "prefixItems", "minItems", "maxItems", "additionalItems") + _ARRAY_REFUSED,
-    "object": ("properties", "required", "additionalProperties") + _OBJECT_REFUSED,
+    "string": ("minLength", "maxLength", "pattern", "format"),
+    "integer": _NUMERIC_KEYWORDS,
+    "number": _NUMERIC_KEYWORDS,
+    "array": ("items", "prefixItems", "minItems", "maxItems", "additionalItems", "uniqueItems", "contains",
+              "minContains", "maxContains"),
+    "object": ("properties", "required", "additionalProperties", "patternProperties", "propertyNames",
+               "minProperties", "maxProperties", "dependentRequired", "dependencies"),
 }
+# Enumerate bounded integer ranges up to this size when multipleOf cannot be written otherwise.
+_ENUMERATE_LIMIT = 2000
 ALL_TYPES = ("object", "array", "string", "number", "integer", "boolean", "null")
 # An absent items/additionalProperties: any value, one nesting level shallower than a top-level
 # `true`, so that {"type": "object"} nests no deeper than {}.
@@ -69,25 +78,43 @@ class SchemaOptions:
     Args:
         whitespace: ``"default"`` accepts compact JSON and ``json.dumps``' default separators
             (``", "`` and ``": "``: at most one space after ``,`` and ``:``); ``"compact"``
-            accepts no whitespace at all.
+            accepts no whitespace at all; ``"pretty"`` accepts exactly ``json.dumps(...,
+            indent=indent)``'s layout.
+        indent: spaces per level for ``"pretty"``.
+        whitespace_pattern: a custom regex for the whitespace allowed after ``,`` ``:`` ``[``
+            ``{`` and before ``]`` ``}`` (keep it bounded, e.g. ``"[ ]{0,2}"``); overrides
+            ``whitespace``.
+        additional_properties: where a schema lists ``properties`` but says nothing of
+            ``additionalProperties``: ``"closed"`` (default) generates only the listed
+            properties; ``"spec"`` also accepts other properties, as JSON Schema does (written
+            after the listed ones, with keys spelled without escapes).
+        strict: ``True`` refuses a keyword that cannot be enforced exactly
+            (``UnsupportedSchemaError``); ``False`` logs a warning and drops it instead.
         max_recursion_depth: how many times a recursive ``$ref`` is unrolled.
         any_value_depth: nesting depth of objects/arrays allowed where a schema allows any value.
         max_regex_length: refuse (``CompileLimitError``) a schema whose regex, or whose expansion
-            work, grows past this many characters (20x for the work): outlines-core aborts the
-            whole process when an automaton outgrows memory, and unrolled ``$ref`` trees can
-            grow exponentially.
+            work, grows past this many characters (20x for the work).
+        max_compile_seconds: refuse (``CompileLimitError``) a schema whose regex takes longer
+            to build.
     """
 
     whitespace: str = "default"
+    indent: int = 2
+    whitespace_pattern: Optional[str] = None
+    additional_properties: str = "closed"
+    strict: bool = True
     max_recursion_depth: int = 3
     any_value_depth: int = 2
     max_regex_length: int = 200_000
+    max_compile_seconds: float = 10.0
 
     def __post_init__(self) -> None:
-        if self.whitespace not in ("default", "compact"):
-            raise ValueError(f"whitespace must be 'default' or 'compact', not {self.whitespace!r}")
-        if self.max_recursion_depth < 0 or self.any_value_depth < 0:
-            raise ValueError("max_recursion_depth and any_value_depth must be >= 0")
+        if self.whitespace not in ("default", "compact", "pretty"):
+            raise ValueError(f"whitespace must be 'default', 'compact' or 'pretty', not {self.whitespace!r}")
+        if self.additional_properties not in ("closed", "spec"):
+            raise ValueError(f"additional_properties must be 'closed' or 'spec', not {self.additional_properties!r}")
+        if self.max_recursion_depth < 0 or self.any_value_depth < 0 or self.indent < 0:
+            raise ValueError("max_recursion_depth, any_value_depth and indent must be >= 0")
 
 
 def _pointer_join(pointer: str, *parts: Any) -> str:
@@ -100,15 +127,50 @@ class _Compiler:
     def __init__(self, root: Any, options: SchemaOptions) -> None:
         self.root = root
         self.options = options
-        space = "[ ]?" if options.whitespace == "default" else ""
+        self.pretty = options.whitespace == "pretty" and options.whitespace_pattern is None
+        if options.whitespace_pattern is not None:
+            space = f"(?:{options.whitespace_pattern})"
+            self.open_ws = self.close_ws = space
+        else:
+            space = "[ ]?" if options.whitespace == "default" else ""
+            self.open_ws = self.close_ws = ""
+        self.depth = 0
         self.item_sep = "," + space
-        self.key_sep = ":" + space
+        self.key_sep = ":" + (" " if self.pretty else space)
         self._ref_stack: list[str] = []
         self._ref_memo: dict = {}
         self._produced = 0
+        self._deadline = time.monotonic() + options.max_compile_seconds
+
+    def unsupported(self, keyword: str, pointer: str, reason: str = "") -> None:
+        """Refuse ``keyword`` (strict), or warn that it is dropped (lenient)."""
+        if self.options.strict:
+            raise UnsupportedSchemaError(keyword, pointer, reason) if reason else UnsupportedSchemaError(keyword, pointer)
+        logger.warning("lenient mode: ignoring the JSON Schema keyword %r at %s%s", keyword, pointer or "#",
+                       f" ({reason})" if reason else "")
+
+    def refuse_present(self, schema: dict, keywords: tuple, pointer: str) -> None:
+        for keyword in keywords:
+            if keyword in schema:
+                self.unsupported(keyword, pointer)
+
+    # Containers: separators depend on the nesting depth in pretty mode.
+    def sep(self) -> str:
+        return ",\n" + " " * (self.options.indent * self.depth) if self.pretty else self.item_sep
+
+    def opening(self) -> str:
+        return "\n" + " " * (self.options.indent * self.depth) if self.pretty else self.open_ws
+
+    def closing(self) -> str:
+        return "\n" + " " * (self.options.indent * (self.depth - 1)) if self.pretty else self.close_ws
 
     # -- entry -----------------------------------------------------------------
     def compile(self, schema: Any, pointer: str) -> Fragment:
+        if time.monotonic() > self._deadline:
+            raise CompileLimitError(
+                f"compiling the schema took more than {self.options.max_compile_seconds:g}s "
+                "(max_compile_seconds): lower max_recursion_depth or any_value_depth, or raise the limit"
+            )
         fragment = self._compile(schema, pointer)
         if fragment is not None:
             limit = self.options.max_regex_length
@@ -130,9 +192,13 @@ class _Compiler:
             return None
         if not isinstance(schema, dict):
             raise SchemaError(f"a schema must be an object or a boolean, not {type(schema).__name__}", pointer)
-        _refuse(schema, _REFUSED_ANYWHERE, pointer)
+        self.refuse_present(schema, _REFUSED_ANYWHERE, pointer)
         if "$ref" in schema:
             return self._compile_ref(schema, pointer)
+        if "if" in schema or "then" in schema or "else" in schema:
+            return self.compile(self._if_then_else(schema, pointer), pointer)
+        if "not" in schema:
+            return self.compile(self._apply_not(schema, pointer), pointer)
         if "allOf" in schema:
             return self._compile_all_of(schema, pointer)
         if "anyOf" in schema or "oneOf" in schema:
@@ -173,7 +239,7 @@ class _Compiler:
         if self._ref_stack.count(ref) >= self.options.max_recursion_depth:
             return None  # recursion unrolled as deep as allowed: this branch drops out
         # A plain $ref's regex depends only on how often each ref is already being unrolled.
-        memo_key = None if _has_assertions(siblings) else (ref, frozenset(Counter(self._ref_stack).items()))
+        memo_key = None if _has_assertions(siblings) else (ref, frozenset(Counter(self._ref_stack).items()), self.depth)
         if memo_key in self._ref_memo:
             return self._ref_memo[memo_key]
         self._ref_stack.append(ref)
@@ -255,6 +321,8 @@ class _Compiler:
                         raise UnsupportedSchemaError("oneOf", pointer, f"the value {json.dumps(value)} is in two branches")
                     seen_values.append(value)
             return
+        if self._discriminated(branches):
+            return
         for i, branch in enumerate(branches):
             types = self._branch_types(branch)
             if types is None or types & seen_types:
@@ -264,6 +332,32 @@ class _Compiler:
                 )
             seen_types |= types
         return
+
+    def _discriminated(self, branches: list) -> bool:
+        """True when every branch requires one shared property with constant values, pairwise distinct."""
+        resolved = []
+        for branch in branches:
+            if isinstance(branch, dict) and "$ref" in branch and set(branch) <= {"$ref"} | ANNOTATIONS:
+                branch = self._resolve(branch["$ref"], "#")
+            if not isinstance(branch, dict):
+                return False
+            resolved.append(branch)
+        common = None
+        for branch in resolved:
+            names = {n for n in branch.get("required", []) if isinstance(branch.get("properties", {}).get(n), dict)
+                     and ("const" in branch["properties"][n] or "enum" in branch["properties"][n])}
+            common = names if common is None else common & names
+        for name in sorted(common or ()):
+            seen: list = []
+            for branch in resolved:
+                sub = branch["properties"][name]
+                values = [sub["const"]] if "const" in sub else list(sub["enum"])
+                if any(_json_equal(v, w) for v in values for w in seen):
+                    break
+                seen.extend(values)
+            else:
+                return True
+        return False
 
     def _branch_types(self, branch: Any) -> Optional[set]:
         if not isinstance(branch, dict):
@@ -293,14 +387,24 @@ class _Compiler:
             values = [v for v in values if any(_json_equal(v, e) for e in schema["enum"])]
         rest = {k: v for k, v in schema.items() if k not in ("enum", "const", "type", "nullable")}
         if _has_assertions(rest):
-            other = sorted(k for k in rest if k in ASSERTIONS)[0]
-            raise UnsupportedSchemaError(other, pointer, f"combined with {keyword}")
+            values = [v for v in values if self._value_passes(v, rest, pointer, keyword)]
         if "type" in schema:
             types = self._types(schema, pointer)
             if schema.get("nullable") is True:
                 types.append("null")
             values = [v for v in values if _json_type(v) in types or (_json_type(v) == "integer" and "number" in types)]
         return fx.alternation(fx.json_literal(v, self.item_sep, self.key_sep) for v in values)
+
+    def _value_passes(self, value: Any, rest: dict, pointer: str, keyword: str) -> bool:
+        """Check an enum/const value against sibling keywords we can evaluate in Python; refuse others."""
+        if all(k in _LITERAL_CHECKS or k not in ASSERTIONS for k in rest):
+            try:
+                return _literal_ok(value, rest)
+            except re.error:
+                pass
+        other = sorted(k for k in rest if k in ASSERTIONS and k not in _LITERAL_CHECKS) or sorted(k for k in rest if k in ASSERTIONS)
+        self.unsupported(other[0], pointer, f"combined with {keyword}")
+        return True
 
     # -- types -------------------------------------------------------------------
     def _types(self, schema: dict, pointer: str) -> list:
@@ -314,7 +418,7 @@ class _Compiler:
         # No "type": generate the types that the present keywords describe (a subset of
         # what validates, which also allows every other type).
         implied = [t for t in ("object", "array", "string") if any(k in schema for k in _TYPE_KEYWORDS[t])]
-        if any(k in schema for k in _NUMERIC_REFUSED):
+        if any(k in schema for k in _NUMERIC_KEYWORDS):
             implied.append("number")
         return implied  # empty: any value
 
@@ -324,47 +428,188 @@ class _Compiler:
         if type_name == "boolean":
             return fx.BOOLEAN
         if type_name in ("integer", "number"):
-            _refuse(schema, _NUMERIC_REFUSED, pointer)
-            return fx.INTEGER if type_name == "integer" else fx.NUMBER
+            return self._compile_number(type_name, schema, pointer)
         if type_name == "string":
             return self._compile_string(schema, pointer)
         if type_name == "array":
             return self._compile_array(schema, pointer)
         return self._compile_object(schema, pointer)
 
+    # -- numbers -------------------------------------------------------------------
+    def _compile_number(self, type_name: str, schema: dict, pointer: str) -> Fragment:
+        low, low_strict = _decimal(schema, "minimum", pointer), False
+        high, high_strict = _decimal(schema, "maximum", pointer), False
+        for keyword, is_low in (("exclusiveMinimum", True), ("exclusiveMaximum", False)):
+            if keyword not in schema:
+                continue
+            value = schema[keyword]
+            if isinstance(value, bool):  # draft 4: a flag on minimum/maximum
+                if value:
+                    if is_low:
+                        low_strict = low is not None
+                    else:
+                        high_strict = high is not None
+                continue
+            bound = _decimal(schema, keyword, pointer)
+            if is_low and (low is None or bound >= low):  # type: ignore[operator]
+                low, low_strict = bound, True
+            elif not is_low and (high is None or bound <= high):  # type: ignore[operator]
+                high, high_strict = bound, True
+        integer = type_name == "integer"
+        fmt = schema.get("format")
+        if fmt is not None:
+            if fmt not in NUMERIC_FORMATS:
+                self.unsupported("format", pointer, f"unknown numeric format {fmt!r}")
+            elif NUMERIC_FORMATS[fmt] is not None:
+                f_low, f_high = NUMERIC_FORMATS[fmt]  # type: ignore[misc]
+                integer = True  # int32/int64 hold only for integers
+                low, low_strict = (Decimal(f_low), False) if low is None or low < f_low else (low, low_strict)
+                high, high_strict = (Decimal(f_high), False) if high is None or high > f_high else (high, high_strict)
+        step = None
+        if "multipleOf" in schema:
+            step = _decimal(schema, "multipleOf", pointer)
+            if step is None or step <= 0:
+                raise SchemaError("multipleOf must be a number > 0", pointer)
+            if step != step.to_integral_value():
+                self.unsupported("multipleOf", pointer, "a fractional multipleOf (validators disagree on float rounding)")
+                step = None
+            else:
+                integer = True  # integer multiples only: a subset for type number
+        if low is None and high is None and step is None:
+            return fx.INTEGER if integer else fx.NUMBER
+        if integer or step is not None:
+            i_low = None if low is None else _ceil(low) + (1 if low_strict and low == _ceil(low) else 0)
+            i_high = None if high is None else _floor(high) - (1 if high_strict and high == _floor(high) else 0)
+            if step is None or step == 1:
+                return integer_range(i_low, i_high)
+            return self._multiples(int(step), i_low, i_high, pointer)
+        return number_range(low, high, low_strict, high_strict)
+
+    def _multiples(self, step: int, low: Optional[int], high: Optional[int], pointer: str) -> Fragment:
+        if low is not None and high is not None:
+            if high < low:
+                return None
+            first = -(-low // step) * step
+            if (high - first) // step + 1 <= _ENUMERATE_LIMIT:
+                return fx.alternation(str(v) for v in range(first, high + 1, step)) if first <= high else None
+        power = len(str(step)) - 1
+        if step == 10**power and low is None and high is None:
+            return f"(?:0|-?[1-9][0-9]*{'0' * power})"
+        if step in (2, 5) and low is None and high is None:
+            last = "[02468]" if step == 2 else "[05]"
+            return f"(?:{last}|-?[1-9][0-9]*{last})" if step == 2 else f"(?:0|5|-?[1-9][0-9]*[05])"
+        self.unsupported("multipleOf", pointer, f"multipleOf {step} over an unbounded or large range")
+        return integer_range(low, high)
+
+    # -- strings -------------------------------------------------------------------
     def _compile_string(self, schema: dict, pointer: str) -> Fragment:
-        _refuse(schema, _STRING_REFUSED, pointer)
         low, high = _bounds(schema, "minLength", "maxLength", pointer)
         if high is not None and high < low:
             return None
-        return '"' + fx.repeat(fx.STRING_CHAR, low, high) + '"'
+        fmt = schema.get("format")
+        pattern = schema.get("pattern")
+        if fmt is not None and fmt not in STRING_FORMATS:
+            if fmt in NUMERIC_FORMATS:
+                fmt = None  # numeric formats say nothing about strings
+            else:
+                self.unsupported("format", pointer, f"the format {fmt!r} is not enforced")
+                fmt = None
+        if fmt is not None and pattern is not None:
+            self.unsupported("pattern", pointer, "pattern together with format")
+            pattern = None
+        if fmt is not None:
+            if low > 0 or high is not None:
+                self.unsupported("maxLength" if high is not None else "minLength", pointer, f"a length bound on format {fmt!r}")
+            return '"' + STRING_FORMATS[fmt] + '"'
+        if pattern is not None:
+            translated = translate(pattern, _pointer_join(pointer, "pattern"))
+            if translated.regex is None:
+                return None
+            if low == 0 and high is None:
+                return '"' + translated.regex + '"'
+            if translated.single_class is not None:  # ^[set]{a,b}$: intersect the counts
+                chars, a, b = translated.single_class
+                lo = max(a, low)
+                hi = high if b is None else b if high is None else min(b, high)
+                if hi is not None and hi < lo or chars is None:
+                    return None
+                return '"' + fx.repeat(chars, lo, hi) + '"'
+            if translated.min_length >= low and translated.max_length is not None and (high is None or translated.max_length <= high):
+                return '"' + translated.regex + '"'
+            self.unsupported("pattern", pointer, "a pattern combined with minLength/maxLength that it does not imply")
+            return '"' + translated.regex + '"'
+        char = fx.STRING_CHAR if high is None and low <= 1 else fx.BOUNDED_STRING_CHAR
+        return '"' + fx.repeat(char, low, high) + '"'
 
+    # -- arrays --------------------------------------------------------------------
     def _compile_array(self, schema: dict, pointer: str) -> Fragment:
-        _refuse(schema, _ARRAY_REFUSED, pointer)
         low, high = _bounds(schema, "minItems", "maxItems", pointer)
+        if schema.get("uniqueItems") is True and (high is None or high > 1):
+            self.unsupported("uniqueItems", pointer, "uniqueness of items cannot be tracked by an automaton")
+        if "contains" in schema:
+            return self._compile_contains(schema, pointer, low, high)
+        for keyword in ("minContains", "maxContains"):
+            if keyword in schema:
+                _non_negative_int(schema, keyword, pointer, 0)  # no contains: they assert nothing
         prefix_schemas = schema.get("prefixItems", [])
         if not isinstance(prefix_schemas, list):
             raise SchemaError("prefixItems must be an array", pointer)
         items = schema.get("items", _ANY_NESTED)
         if isinstance(items, list):  # draft 4-7 tuple form
             prefix_schemas, items = items, schema.get("additionalItems", True)
-        prefix = [self.compile(s, _pointer_join(pointer, "prefixItems", i)) for i, s in enumerate(prefix_schemas)]
-        rest = self.compile(items, _pointer_join(pointer, "items"))
-        # A None prefix element caps the length before it.
-        for i, element in enumerate(prefix):
-            if element is None:
-                prefix, rest = prefix[:i], None
-                break
-        cap = len(prefix) if rest is None else None
-        if cap is not None:
-            high = cap if high is None else min(high, cap)
-        if high is not None and high < low:
+        self.depth += 1
+        try:
+            prefix = [self.compile(s, _pointer_join(pointer, "prefixItems", i)) for i, s in enumerate(prefix_schemas)]
+            rest = self.compile(items, _pointer_join(pointer, "items"))
+            opening, closing = self.opening(), self.closing()
+            # A None prefix element caps the length before it.
+            for i, element in enumerate(prefix):
+                if element is None:
+                    prefix, rest = prefix[:i], None
+                    break
+            cap = len(prefix) if rest is None else None
+            if cap is not None:
+                high = cap if high is None else min(high, cap)
+            if high is not None and high < low:
+                return None
+            if high == 0 or (rest is None and not prefix):
+                return r"\[\]" if low == 0 else None
+            body = opening + self._elements(prefix, rest, 0, max(low, 1), high) + closing  # at least one item
+        finally:
+            self.depth -= 1
+        return r"\[" + (fx.optional(body) if low == 0 else body) + r"\]"
+
+    def _compile_contains(self, schema: dict, pointer: str, low: int, high: Optional[int]) -> Fragment:
+        need = _non_negative_int(schema, "minContains", pointer, 1)
+        most = _non_negative_int(schema, "maxContains", pointer, None)
+        if "prefixItems" in schema or isinstance(schema.get("items"), list):
+            self.unsupported("contains", pointer, "contains together with prefixItems")
+        if most is not None and (high is None or most < high):
+            self.unsupported("maxContains", pointer, "an upper bound on matching items")
+        if high is not None or low > need:  # type: ignore[operator]
+            self.unsupported("contains", pointer, "contains together with minItems/maxItems")
+        items = schema.get("items", True)
+        contains = schema["contains"]
+        if need == 0:
+            return self._compile_array({k: v for k, v in schema.items() if k not in ("contains", "minContains", "maxContains")}, pointer)
+        both: Any = {"allOf": [items, contains]} if items is not True else contains
+        self.depth += 1
+        try:
+            any_item = self.compile(items if "items" in schema else _ANY_NESTED, _pointer_join(pointer, "items"))
+            match = self.compile(both, _pointer_join(pointer, "contains"))
+            opening, closing, sep = self.opening(), self.closing(), self.sep()
+        finally:
+            self.depth -= 1
+        if match is None:
             return None
-        return r"\[" + self._elements(prefix, rest, 0, low, high) + r"\]"
+        others = "" if any_item is None else fx.repeat(any_item + sep, 0, None)
+        between = "" if any_item is None else fx.repeat(sep + any_item, 0, None)
+        body = others + match + fx.repeat(between + sep + match, need - 1, None) + between  # type: ignore[operator]
+        return r"\[" + opening + body + closing + r"\]"
 
     def _elements(self, prefix: list, rest: Fragment, i: int, low: int, high: Optional[int]) -> str:
         """Elements from position ``i`` on, given ``i`` were already written."""
-        sep = self.item_sep if i > 0 else ""
+        sep = self.sep() if i > 0 else ""
         if high is not None and i >= high:
             return ""
         if i < len(prefix):
@@ -374,53 +619,211 @@ class _Compiler:
         need = max(low - i, 0)
         most = None if high is None else high - i
         if i == 0:
-            tail = fx.repeat(self.item_sep + rest, max(need - 1, 0), None if most is None else most - 1)
+            tail = fx.repeat(self.sep() + rest, max(need - 1, 0), None if most is None else most - 1)
             return rest + tail if need > 0 else fx.optional(rest + tail)
         return fx.repeat(sep + rest, need, most)
 
     def _compile_object(self, schema: dict, pointer: str) -> Fragment:
-        _refuse(schema, _OBJECT_REFUSED, pointer)
+        dependencies = self._dependencies(schema, pointer)
+        if dependencies:
+            return self._dependency_variants(schema, dependencies, pointer)
         properties = schema.get("properties", {})
         if not isinstance(properties, dict):
             raise SchemaError("properties must be an object", pointer)
+        properties = dict(properties)
         required = schema.get("required", [])
         if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
             raise SchemaError("required must be an array of strings", pointer)
+        required = list(dict.fromkeys(required))
         additional = schema.get("additionalProperties", _ANY_NESTED)
-        entries: list[tuple[str, Fragment, bool]] = []
-        for name, sub in properties.items():
-            value = self.compile(sub, _pointer_join(pointer, "properties", name))
-            entries.append((name, value, name in required))
-        for name in required:
-            if name not in properties:
-                if additional is False:
-                    return None
-                entries.append((name, self.compile(additional, _pointer_join(pointer, "additionalProperties")), True))
-        if any(value is None and is_required for _, value, is_required in entries):
-            return None
-        entries = [(n, v, r) for n, v, r in entries if v is not None]
-        if "properties" in schema or entries or additional is False:
-            # Declared properties only, in schema order (README: "Property order").
+        patterns = schema.get("patternProperties", {})
+        if not isinstance(patterns, dict):
+            raise SchemaError("patternProperties must be an object", pointer)
+        low, high = _bounds(schema, "minProperties", "maxProperties", pointer)
+        names = schema.get("propertyNames", True)
+        name_regex: Fragment = f"{fx.STRING_CHAR}*"
+        if names is False:
+            return None if required or low > 0 else r"\{\}"
+        if names is not True:
+            check = self._name_check(names, _pointer_join(pointer, "propertyNames"))
+            for name in list(properties) + required:
+                if not check(name):
+                    if name in required:
+                        return None
+                    properties[name] = False
+            name_regex = self._compile_string(dict(names, type="string"), _pointer_join(pointer, "propertyNames"))
+            name_regex = None if name_regex is None else name_regex[1:-1]
+        # A declared or required property whose name matches a pattern must satisfy both schemas.
+        for name in list(properties) + [r for r in required if r not in properties]:
+            matching = [sub for pattern, sub in patterns.items() if _search(pattern, name)]
+            if matching:
+                base = properties.get(name, additional if additional is not _ANY_NESTED else True)
+                properties[name] = {"allOf": [base, *matching]} if base is not True else (
+                    matching[0] if len(matching) == 1 else {"allOf": matching})
+        self.depth += 1
+        try:
+            entries: list[tuple[str, Fragment, bool]] = []
+            for name, sub in properties.items():
+                entries.append((name, self.compile(sub, _pointer_join(pointer, "properties", name)), name in required))
+            for name in required:
+                if name not in properties:
+                    if additional is False:
+                        return None
+                    value = self.compile(additional, _pointer_join(pointer, "additionalProperties"))
+                    entries.append((name, value, True))
+            if any(value is None and is_required for _, value, is_required in entries):
+                return None
+            declared = set(properties) | set(required)
+            entries = [(n, v, r) for n, v, r in entries if v is not None]
+            extras = self._extras(schema, declared, additional, patterns, name_regex, pointer)
+            if extras and high is not None and entries:
+                extras = []  # counting free keys after declared ones is not tracked: the declared ones only
             members = [(self._key(name) + self.key_sep + value, req) for name, value, req in entries]
-            return r"\{" + self._members(members, 0, True) + r"\}"
-        value = self.compile(additional, _pointer_join(pointer, "additionalProperties"))
-        if value is None:
-            return r"\{\}"
-        member = '"' + fx.STRING_CHAR + '*"' + self.key_sep + value
-        return r"\{" + fx.optional(member + fx.repeat(self.item_sep + member, 0, None)) + r"\}"
+            opening, closing, sep = self.opening(), self.closing(), self.sep()
+        finally:
+            self.depth -= 1
+        n_required = sum(1 for _, _, r in entries if r)
+        if high is not None and high < len(entries):
+            self.unsupported("maxProperties", pointer, "an upper bound below the number of declared properties")
+        if low > max(n_required, 1):
+            self.unsupported("minProperties", pointer, "a lower bound above the number of required properties")
+        must_have = low > n_required or n_required > 0
+        body = self._object_body(members, extras, sep, must_have, high if not members else None)
+        if body is None:
+            return None if must_have else r"\{\}"
+        wrapped = opening + body + closing
+        return r"\{" + (wrapped if must_have else fx.optional(wrapped)) + r"\}"
 
-    def _members(self, members: list, i: int, first: bool) -> str:
+    def _object_body(self, members: list, extras: list, sep: str, must_have: bool, high: Optional[int] = None) -> Fragment:
+        """Members in schema order, then extra members; non-empty. ``high`` bounds free members
+        (a repeated key only lowers the count, so the bound stays exact)."""
+        extra = fx.alternation(k + self.key_sep + v for k, v in extras) if extras else None
+        if high == 0:
+            extra = None
+        more = "" if extra is None else fx.repeat(sep + extra, 0, None if high is None else high - 1)
+        parts: list[Fragment] = []
+        if members:
+            first = self._members_first(members, 0, sep)
+            if first is not None:
+                parts.append(first + more)
+        if extra is not None and not any(req for _, req in members):
+            parts.append(extra + more)
+        return fx.alternation(parts)
+
+    def _members_first(self, members: list, i: int, sep: str) -> Fragment:
+        """Members from ``i`` on with at least one present; the first has no separator."""
+        if i == len(members):
+            return None
+        member, is_required = members[i]
+        taken = member + self._members(members, i + 1, False, sep)
+        if is_required:
+            return taken
+        return fx.alternation([taken, self._members_first(members, i + 1, sep)])
+
+    def _members(self, members: list, i: int, first: bool, sep: str = "") -> str:
         if i == len(members):
             return ""
         member, is_required = members[i]
-        sep = "" if first else self.item_sep
-        taken = sep + member + self._members(members, i + 1, False)
+        lead = "" if first else sep
+        if not first and not is_required:  # independent of what follows: linear size
+            return fx.optional(lead + member) + self._members(members, i + 1, False, sep)
+        taken = lead + member + self._members(members, i + 1, False, sep)
         if is_required:
             return taken
-        skipped = self._members(members, i + 1, first)
-        if first:
-            return fx.alternation([taken, skipped]) if skipped else fx.optional(taken)
-        return fx.optional(sep + member) + skipped
+        skipped = self._members(members, i + 1, first, sep)
+        return fx.alternation([taken, skipped]) if skipped else fx.optional(taken)
+
+    def _extras(self, schema: dict, declared: set, additional: Any, patterns: dict, name_regex: Fragment,
+                pointer: str) -> list:
+        """(key regex, value regex) of the members allowed besides the declared ones."""
+        if name_regex is None:
+            return []
+        extras = []
+        if patterns:
+            subs = list(patterns.items())
+            for pattern, sub in subs:
+                if any(_search(pattern, name) for name in declared) or "propertyNames" in schema:
+                    continue  # keys would have to avoid the declared names: not generated (a subset)
+                key = translate(pattern, _pointer_join(pointer, "patternProperties", pattern)).regex
+                others = [o for p, o in subs if p != pattern]
+                value = self.compile({"allOf": [sub, *others]} if others else sub,
+                                     _pointer_join(pointer, "patternProperties", pattern))
+                if key is not None and value is not None:
+                    extras.append(('"' + key + '"', value))
+            return extras  # other keys would have to avoid every pattern: not generated (a subset)
+        if additional is False:
+            return []
+        listed = "properties" in schema or bool(declared)
+        if listed and additional is _ANY_NESTED and self.options.additional_properties == "closed":
+            return []
+        value = self.compile(additional, _pointer_join(pointer, "additionalProperties"))
+        if value is None:
+            return []
+        if not declared:
+            return [('"' + name_regex + '"', value)]
+        if "propertyNames" in schema:
+            return []
+        return [('"' + _key_not_in(declared) + '"', value)]
+
+    def _name_check(self, names: Any, pointer: str) -> Any:
+        """A Python test of a declared name against propertyNames (string keywords only)."""
+        if not isinstance(names, dict):
+            raise SchemaError("propertyNames must be a schema", pointer)
+        known = {"type", "minLength", "maxLength", "pattern", "enum", "const", "format"} | ANNOTATIONS
+        if any(k not in known for k in names) or names.get("type", "string") != "string":
+            self.unsupported("propertyNames", pointer, "only string keywords are supported")
+            return lambda name: True
+        low, high = _bounds(names, "minLength", "maxLength", pointer)
+        pattern = names.get("pattern")
+        if "format" in names:
+            self.unsupported("propertyNames", pointer, "a format on property names")
+
+        def check(name: str) -> bool:
+            length = len(name)
+            if length < low or (high is not None and length > high):
+                return False
+            if pattern is not None and not _search(pattern, name):
+                return False
+            if "enum" in names and name not in names["enum"]:
+                return False
+            return "const" not in names or name == names["const"]
+
+        if "enum" in names or "const" in names:
+            self.unsupported("propertyNames", pointer, "enum/const on property names")
+        return check
+
+    def _dependencies(self, schema: dict, pointer: str) -> dict:
+        deps: dict = {}
+        for keyword in ("dependentRequired", "dependencies"):
+            value = schema.get(keyword)
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise SchemaError(f"{keyword} must be an object", pointer)
+            for trigger, needed in value.items():
+                if isinstance(needed, list):
+                    deps.setdefault(trigger, []).extend(needed)
+                elif needed is not True:
+                    self.unsupported("dependencies", pointer, "a schema dependency (dependentSchemas)")
+        return {t: n for t, n in deps.items() if n}
+
+    def _dependency_variants(self, schema: dict, deps: dict, pointer: str) -> Fragment:
+        """Split on each trigger's presence: disjoint variants with plain required/properties."""
+        if len(deps) > 4:
+            self.unsupported("dependentRequired", pointer, "more than 4 dependent properties")
+            deps = {}
+        base = {k: v for k, v in schema.items() if k not in ("dependentRequired", "dependencies")}
+        variants = [base]
+        for trigger, needed in deps.items():
+            split = []
+            for variant in variants:
+                absent = dict(variant, properties=dict(variant.get("properties", {}), **{trigger: False}))
+                if trigger not in variant.get("required", []):
+                    split.append(absent)
+                present = dict(variant, required=list(dict.fromkeys(list(variant.get("required", [])) + [trigger] + needed)))
+                split.append(present)
+            variants = split
+        return fx.alternation(self._compile_object(v, pointer) for v in variants)
 
     def _key(self, name: str) -> str:
         return fx.escape(json.dumps(name, ensure_ascii=False))
@@ -428,21 +831,122 @@ class _Compiler:
     def any_value(self, depth: int) -> str:
         scalars = [r'"' + fx.STRING_CHAR + '*"', fx.NUMBER, fx.BOOLEAN, fx.NULL]
         if depth > 0:
-            inner = self.any_value(depth - 1)
+            self.depth += 1
+            try:
+                inner = self.any_value(depth - 1)
+                opening, closing, sep = self.opening(), self.closing(), self.sep()
+            finally:
+                self.depth -= 1
             member = '"' + fx.STRING_CHAR + '*"' + self.key_sep + inner
-            scalars.append(r"\{" + fx.optional(member + fx.repeat(self.item_sep + member, 0, None)) + r"\}")
-            scalars.append(r"\[" + fx.optional(inner + fx.repeat(self.item_sep + inner, 0, None)) + r"\]")
+            scalars.append(r"\{" + fx.optional(opening + member + fx.repeat(sep + member, 0, None) + closing) + r"\}")
+            scalars.append(r"\[" + fx.optional(opening + inner + fx.repeat(sep + inner, 0, None) + closing) + r"\]")
         return fx.alternation(scalars)  # type: ignore[return-value]
+
+    # -- not, if/then/else ---------------------------------------------------------------
+    def _apply_not(self, schema: dict, pointer: str) -> Any:
+        """Fold ``not`` into the schema where it has an exact positive form; else refuse."""
+        rest = {k: v for k, v in schema.items() if k != "not"}
+        negated = schema["not"]
+        where = _pointer_join(pointer, "not")
+        if negated is False:
+            return rest or True
+        if negated is True:
+            return False
+        if isinstance(negated, dict) and "$ref" in negated and set(negated) <= {"$ref"} | ANNOTATIONS:
+            negated = self._resolve(negated["$ref"], where)
+            if isinstance(negated, bool):
+                return rest or True if negated is False else False
+        keys = {k for k in negated if k not in ANNOTATIONS} if isinstance(negated, dict) else set()
+        if keys == {"type"}:
+            excluded = set(_as_list(negated["type"]))
+            types = self._types(rest, pointer) or list(ALL_TYPES)
+            if "number" in excluded:
+                excluded.add("integer")
+            kept = [t for t in types if t not in excluded]
+            if "integer" in excluded and "number" in kept:
+                self.unsupported("not", where, "'not integer' while numbers are allowed")
+            return dict(rest, type=kept) if kept else False
+        if keys == {"required"} and isinstance(negated["required"], list) and len(negated["required"]) == 1:
+            name = negated["required"][0]
+            if name in rest.get("required", []):
+                return False
+            return dict(rest, properties=dict(rest.get("properties", {}), **{name: False}))
+        if keys <= {"enum", "const"} and ("enum" in rest or "const" in rest):
+            banned = list(negated.get("enum", [])) + ([negated["const"]] if "const" in negated else [])
+            values = [rest["const"]] if "const" in rest else list(rest["enum"])
+            kept_values = [v for v in values if not any(_json_equal(v, b) for b in banned)]
+            out = {k: v for k, v in rest.items() if k not in ("enum", "const")}
+            return dict(out, enum=kept_values) if kept_values else False
+        self.unsupported("not", where, "only not {type}, not {required: [one]}, not {enum} over an enum, and booleans")
+        return rest or True
+
+    def _if_then_else(self, schema: dict, pointer: str) -> Any:
+        """Generate the ``if`` ∧ ``then`` branch only: a subset of (if ∧ then) ∨ (¬if ∧ else)."""
+        rest = {k: v for k, v in schema.items() if k not in ("if", "then", "else")}
+        condition = schema.get("if")
+        if condition is None:  # then/else without if assert nothing
+            return rest or True
+        then = schema.get("then", True)
+        if condition is True:
+            return {"allOf": [rest or True, then]}
+        if condition is False:
+            return {"allOf": [rest or True, schema.get("else", True)]}
+        return {"allOf": [rest or True, condition, then]}
 
 
 def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [] if value is None else [value]
 
 
-def _refuse(schema: dict, keywords: tuple, pointer: str) -> None:
-    for keyword in keywords:
-        if keyword in schema:
-            raise UnsupportedSchemaError(keyword, pointer)
+def _decimal(schema: dict, keyword: str, pointer: str) -> Optional[Decimal]:
+    if keyword not in schema:
+        return None
+    value = schema[keyword]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SchemaError(f"{keyword} must be a number, not {value!r}", pointer)
+    try:
+        return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+    except InvalidOperation as exc:
+        raise SchemaError(f"{keyword} must be a finite number, not {value!r}", pointer) from exc
+
+
+def _ceil(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding="ROUND_CEILING"))
+
+
+def _floor(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding="ROUND_FLOOR"))
+
+
+def _search(pattern: str, name: str) -> bool:
+    """Python's ``re.search`` as a stand-in for ECMA-262 on a property name (simple patterns agree)."""
+    try:
+        return re.search(pattern, name) is not None
+    except re.error as exc:
+        raise UnsupportedSchemaError("patternProperties", "#", f"the pattern {pattern!r} ({exc})") from exc
+
+
+def _key_not_in(names: set) -> str:
+    """Keys (JSON string contents, raw characters only) equal to none of ``names``."""
+    trie: dict = {}
+    for name in names:
+        node = trie
+        for ch in name:
+            node = node.setdefault(ch, {})
+        node[None] = {}
+    plain = '"\\\\\\x00-\\x1f'
+
+    def walk(node: dict) -> str:
+        parts: list[Fragment] = [] if None in node else [""]
+        chars = [c for c in node if c is not None]
+        excluded = "".join(f"\\x{{{ord(c):x}}}" for c in chars)
+        parts.append(f"[^{plain}{excluded}][^{plain}]*")
+        for ch in chars:
+            if ord(ch) >= 0x20 and ch not in '"\\':
+                parts.append(fx.escape(ch) + walk(node[ch]))
+        return fx.alternation(parts) or ""
+
+    return walk(trie)
 
 
 def _bounds(schema: dict, low_keyword: str, high_keyword: str, pointer: str) -> tuple[int, Optional[int]]:
@@ -459,6 +963,37 @@ def _non_negative_int(schema: dict, keyword: str, pointer: str, default: Optiona
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise SchemaError(f"{keyword} must be a non-negative integer, not {value!r}", pointer)
     return value
+
+
+_LITERAL_CHECKS = ("minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+                   "minItems", "maxItems", "minProperties", "maxProperties", "required", "format")
+
+
+def _literal_ok(value: Any, rest: dict) -> bool:
+    """Whether an enum/const value satisfies the simple sibling keywords in ``rest``."""
+    if isinstance(value, str):
+        if len(value) < rest.get("minLength", 0) or len(value) > rest.get("maxLength", len(value)):
+            return False
+        if "pattern" in rest and re.search(rest["pattern"], value) is None:
+            return False
+        if "format" in rest:
+            regex = STRING_FORMATS.get(rest["format"])
+            if regex is None or re.fullmatch(regex, json.dumps(value, ensure_ascii=False)[1:-1]) is None:
+                return False
+    if _is_number(value):
+        if "minimum" in rest and value < rest["minimum"] or "maximum" in rest and value > rest["maximum"]:
+            return False
+        low, high = rest.get("exclusiveMinimum"), rest.get("exclusiveMaximum")
+        if _is_number(low) and value <= low or _is_number(high) and value >= high:
+            return False
+    if isinstance(value, list) and not rest.get("minItems", 0) <= len(value) <= rest.get("maxItems", len(value)):
+        return False
+    if isinstance(value, dict):
+        if not rest.get("minProperties", 0) <= len(value) <= rest.get("maxProperties", len(value)):
+            return False
+        if any(r not in value for r in rest.get("required", [])):
+            return False
+    return True
 
 
 def _has_assertions(schema: dict) -> bool:
@@ -505,9 +1040,28 @@ def _merge(a: dict, b: dict, pointer: str) -> dict:
             both = [t for t in left if t in right or (t == "integer" and "number" in right)]
             both += [t for t in right if t == "integer" and "number" in left and t not in both]
             merged[key] = both
-        elif merged[key] != value:
+        elif key in _TIGHTER_LOW and _is_number(merged[key]) and _is_number(value):
+            merged[key] = max(merged[key], value)
+        elif key in _TIGHTER_HIGH and _is_number(merged[key]) and _is_number(value):
+            merged[key] = min(merged[key], value)
+        elif key == "enum" and isinstance(value, list) and isinstance(merged[key], list):
+            merged[key] = [v for v in merged[key] if any(_json_equal(v, w) for w in value)]
+        elif key in ("allOf", "anyOf", "oneOf") and isinstance(value, list):
+            merged[key] = list(merged[key]) + list(value) if key == "allOf" else merged[key]
+            if key != "allOf":
+                merged.setdefault("allOf", [])
+                merged["allOf"] = list(merged["allOf"]) + [{key: value}]
+        elif merged[key] != value and not _json_equal(merged[key], value):
             raise UnsupportedSchemaError("allOf", pointer, f"both branches constrain {key!r} differently")
     return merged
+
+
+_TIGHTER_LOW = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties", "minContains")
+_TIGHTER_HIGH = ("maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties", "maxContains")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def json_schema_to_regex(schema: Any, options: Optional[SchemaOptions] = None) -> str:
