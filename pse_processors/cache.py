@@ -25,6 +25,7 @@ from .constraints import Constraint, normalize
 from .errors import CompileLimitError
 from .grammar import CompiledGrammar
 from .json_schema import SchemaOptions
+from .json_schema.fragments import expanded_length
 from .token_trie import trie_for
 from .vocabulary import Vocabulary
 
@@ -112,6 +113,13 @@ def compile(  # noqa: A001 - the public name the docs promise
         any_value_depth=any_value_depth, max_regex_length=max_regex_length, max_compile_seconds=max_compile_seconds,
     )
     spec = normalize(constraint, options)
+    expanded = expanded_length(spec.regex)
+    if expanded > 2 * max_regex_length:  # counted repetitions are written out by the automaton builder
+        raise CompileLimitError(
+            f"the constraint's regex, with its counted repetitions written out, has {expanded:,} characters, "
+            f"over twice max_regex_length ({max_regex_length:,}): its automaton would take too long and too "
+            "much memory to build. Lower maxLength/maxItems bounds or raise max_regex_length."
+        )
     if len(spec.regex) > max_regex_length:  # Regex constraints; schemas are checked while compiling
         raise CompileLimitError(
             f"the constraint compiles to a regex of {len(spec.regex):,} characters, over the limit of "

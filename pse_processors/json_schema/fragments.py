@@ -109,3 +109,58 @@ def json_literal(value: Any, item_sep: str, key_sep: str) -> str:
     if isinstance(value, list):
         return r"\[" + item_sep.join(json_literal(v, item_sep, key_sep) for v in value) + r"\]"
     return escape(json.dumps(value, ensure_ascii=False))
+
+
+def expanded_length(regex: str) -> int:
+    """Length of ``regex`` with every counted repetition ``{n,m}`` written out ``max(n, m)`` times.
+
+    This is roughly the size of the automaton outlines-core builds (it expands counted
+    repetitions), so it bounds compile time and memory before anything is built.
+
+    Example:
+        >>> expanded_length("a{3}(?:bc){2,4}")  # aaa + 4 x (?:bc)
+        19
+    """
+    totals = [0]  # running length per open group
+    last = 0  # length of the last atom (what a quantifier applies to)
+    i, n = 0, len(regex)
+    while i < n:
+        ch = regex[i]
+        if ch == "\\":
+            j = i + 2
+            if regex[i + 1 : i + 3] == "x{" or regex[i + 1 : i + 3] in ("p{", "P{"):
+                j = regex.index("}", i) + 1
+            last = j - i
+            totals[-1] += last
+            i = j
+        elif ch == "[":
+            j = i + 1
+            if j < n and regex[j] == "^":
+                j += 1
+            if j < n and regex[j] == "]":
+                j += 1
+            while j < n and regex[j] != "]":
+                j += 2 if regex[j] == "\\" else 1
+            last = j + 1 - i
+            totals[-1] += last
+            i = j + 1
+        elif ch == "(":
+            totals.append(0)
+            i += 3 if regex.startswith("(?:", i) else 1
+        elif ch == ")":
+            inner = totals.pop() + 2
+            totals[-1] += inner
+            last = inner
+            i += 1
+        elif ch == "{" and last:
+            j = regex.index("}", i)
+            low, _, high = regex[i + 1 : j].partition(",")
+            count = max(int(low or 0), int(high) if high else int(low or 0), 1)
+            totals[-1] += last * (count - 1)
+            last = 0
+            i = j + 1
+        else:
+            last = 1 if ch not in "*+?|" else 0
+            totals[-1] += 1
+            i += 1
+    return totals[0]
