@@ -207,6 +207,8 @@ class _Compiler:
             return self._compile_enum(schema, pointer)
         types = self._types(schema, pointer)
         if not types:
+            if "type" in schema:  # an empty type list (e.g. merged by allOf): nothing validates
+                return None
             return self.any_value(self.options.any_value_depth)
         if schema.get("nullable") is True and "null" not in types:
             types.append("null")
@@ -1024,6 +1026,7 @@ def _json_equal(a: Any, b: Any) -> bool:
 
 def _merge(a: dict, b: dict, pointer: str) -> dict:
     """Merge two schemas that must both hold (allOf); refuse what cannot be merged exactly."""
+    a, b = _scope_siblings(a, b, pointer), _scope_siblings(b, a, pointer)
     merged = dict(a)
     for key, value in b.items():
         if key not in merged or key in ANNOTATIONS:
@@ -1054,6 +1057,31 @@ def _merge(a: dict, b: dict, pointer: str) -> dict:
         elif merged[key] != value and not _json_equal(merged[key], value):
             raise UnsupportedSchemaError("allOf", pointer, f"both branches constrain {key!r} differently")
     return merged
+
+
+def _scope_siblings(a: dict, b: dict, pointer: str) -> dict:
+    """Rewrite ``a`` so that keywords which only see their siblings keep their meaning next to ``b``.
+
+    ``additionalProperties`` of ``b`` applies to the properties ``a`` declares and ``b`` does not;
+    ``items`` of ``b`` (without prefixItems) applies to ``a``'s prefixItems too."""
+    out = dict(a)
+    b_extra = b.get("additionalProperties")
+    if b_extra is not None and isinstance(a.get("properties"), dict):
+        if a.get("patternProperties") or b.get("patternProperties"):
+            raise UnsupportedSchemaError("allOf", pointer, "additionalProperties next to patternProperties across allOf")
+        b_names = b.get("properties", {}) if isinstance(b.get("properties"), dict) else {}
+        out["properties"] = {
+            name: sub if name in b_names else (False if b_extra is False else {"allOf": [sub, b_extra]})
+            for name, sub in a["properties"].items()
+        }
+    if "items" in b and "prefixItems" not in b and isinstance(a.get("prefixItems"), list) and not isinstance(b["items"], list):
+        out["prefixItems"] = [{"allOf": [sub, b["items"]]} for sub in a["prefixItems"]]
+    if "prefixItems" in a and "prefixItems" in b and len(a["prefixItems"]) != len(b["prefixItems"]):
+        raise UnsupportedSchemaError("allOf", pointer, "prefixItems of different lengths")
+    if isinstance(a.get("items"), list) or isinstance(b.get("items"), list):
+        if "items" in a and "items" in b:
+            raise UnsupportedSchemaError("allOf", pointer, "tuple-form items in both branches")
+    return out
 
 
 _TIGHTER_LOW = ("minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties", "minContains")

@@ -1,0 +1,49 @@
+"""JSON-Schema-Test-Suite (draft 2020-12): no invalid instance is ever accepted.
+
+The suite lives in the shared data folder (``$PSE_SHARED_DATA``, default ``../shared/data``
+next to the repository). The per-keyword table is published in docs/conformance.md
+(``python benchmarks/conformance.py ../shared/data/json-schema-test-suite``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import conformance  # noqa: E402
+
+DATA = Path(os.environ.get("PSE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="module")
+def results():
+    folder = DATA / "json-schema-test-suite"
+    if not folder.exists():
+        pytest.fail(f"the JSON-Schema-Test-Suite is missing at {folder}: set PSE_SHARED_DATA")
+    return conformance.run(folder)
+
+
+def test_no_invalid_instance_is_accepted(results):
+    escapes = [e for r in results.values() for e in r.escapes]
+    assert not escapes, "\n".join(escapes)
+
+
+def test_valid_instances_are_mostly_accepted(results):
+    valid = sum(r.valid for r in results.values())
+    accepted = sum(r.valid_accepted for r in results.values())
+    refused = sum(r.refused for r in results.values())
+    groups = sum(r.groups for r in results.values())
+    # Floors from the run recorded in docs/conformance.md: a drop is a regression.
+    assert accepted >= 285 and accepted / valid >= 0.6, (accepted, valid)
+    assert refused <= 200, (refused, groups)
+
+
+@pytest.mark.parametrize("keyword", ["type", "enum", "const", "required", "minimum", "maxLength", "anyOf", "allOf"])
+def test_core_keywords_compile(results, keyword):
+    assert results[keyword].refused <= 3 and results[keyword].invalid_rejected == results[keyword].invalid
