@@ -138,6 +138,10 @@ CASES = [
     ({"oneOf": [{"type": "object", "properties": {"t": {"const": "a"}, "x": {"type": "integer"}}, "required": ["t"]},
                 {"type": "object", "properties": {"t": {"const": "b"}, "y": {"type": "string"}}, "required": ["t"]}]},
      [{"t": "a", "x": 1}, {"t": "b", "y": "s"}], [{"t": "c"}, {"t": "a", "x": "1"}]),
+    # oneOf made exclusive: each branch forbids a property another branch requires
+    ({"type": "object", "properties": {"l": {"type": "number"}, "w": {"type": "number"}, "r": {"type": "number"}},
+      "oneOf": [{"required": ["l", "w"]}, {"required": ["r"]}]},
+     [{"r": 1}, {"l": 1, "w": 2}, {"w": 1, "r": 2}], [{}, {"l": 1}, {"l": 1, "w": 1, "r": 1}]),
 ]
 
 

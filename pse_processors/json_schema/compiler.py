@@ -296,8 +296,56 @@ class _Compiler:
                 branch = siblings if branch is True else _merge(siblings, self._inline_ref(branch, where), where)
             resolved.append((branch, where))
         if keyword == "oneOf":
-            self._check_disjoint([b for b, _ in resolved], pointer)
+            exclusive = self._exclusive_branches(resolved, branches, pointer)
+            if exclusive is None:
+                self._check_disjoint([b for b, _ in resolved], pointer)
+            else:
+                resolved = exclusive
         return fx.alternation(self.compile(branch, where) for branch, where in resolved)
+
+    def _exclusive_branches(self, resolved: list, raw: list, pointer: str) -> Optional[list]:
+        """oneOf branches narrowed so that each generated instance fails every other branch.
+
+        For each pair (i, j) a witness that an instance of branch i fails branch j: disjoint
+        types, a required discriminator with disjoint constants, or a property that branch j
+        requires and branch i may omit (then branch i forbids it). None when a pair has none."""
+        others = []
+        for k, branch in enumerate(raw):
+            try:
+                others.append(self._inline_ref(branch, _pointer_join(pointer, "oneOf", k)) if isinstance(branch, dict) else branch)
+            except UnsupportedSchemaError:
+                return None
+        out = []
+        for i, (branch, where) in enumerate(resolved):
+            if not isinstance(branch, dict):
+                return None
+            try:
+                generated = set(self._types(branch, where))
+            except SchemaError:
+                return None
+            if "nullable" in branch:
+                generated.add("null")
+            for j, other in enumerate(others):
+                if j == i:
+                    continue
+                if other is False:
+                    continue
+                if not isinstance(other, dict):
+                    return None
+                accepted = set(_as_list(other.get("type"))) or set(ALL_TYPES)
+                if "number" in accepted:
+                    accepted.add("integer")
+                if generated and not (generated & accepted) and not other.get("nullable"):
+                    continue
+                if self._discriminated([branch, other]):
+                    continue
+                needed = [n for n in other.get("required", []) if n not in branch.get("required", [])]
+                if generated == {"object"} and needed and isinstance(other.get("required"), list):
+                    branch = _merge(branch, {"properties": {needed[0]: False}}, where)
+                    continue
+                return None
+            out.append((branch, where))
+        return out
 
     def _inline_ref(self, branch: Any, where: str) -> dict:
         if not isinstance(branch, dict):
