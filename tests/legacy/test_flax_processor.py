@@ -140,3 +140,33 @@ def test_user_errors():
         proc(ids, jnp.zeros((1, width)), 2)
     with pytest.raises(ValueError, match="max_new_tokens"):
         FlaxPSELogitsProcessor(FUZZ_SCHEMAS[0], tokenizer())
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
+def test_half_precision_model_jit_sampling(dtype):
+    """A model computing in bfloat16/float16 hands the processor half-precision scores."""
+    tok = tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tok) + 64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        bos_token_id=1, eos_token_id=tok.eos_token_id, pad_token_id=PAD, tie_word_embeddings=False,
+    )
+    model = FlaxLlamaForCausalLM(config, seed=6, dtype=dtype)
+    seen = []
+
+    class Spy:
+        def __call__(self, input_ids, scores, cur_len):
+            seen.append(scores.dtype)
+            return scores
+
+    schema_index = 8
+    proc = processor(schema_index)
+    kwargs = sample_kwargs(proc)
+    kwargs["logits_processor"] = [Spy(), proc]
+    generate = jax.jit(lambda ids, mask, key: model.generate(ids, attention_mask=mask, prng_key=key, **kwargs).sequences)
+    ids, mask = left_padded()
+    finished = 0
+    for seed in range(2):
+        finished += check_rows(proc, FUZZ_SCHEMAS[schema_index], generate(ids, mask, jax.random.PRNGKey(seed)), ids.shape[1])
+    assert seen and all(d == dtype for d in seen), seen
+    assert finished >= 1

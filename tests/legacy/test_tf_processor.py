@@ -118,6 +118,18 @@ def test_beam_search_eager_and_xla(schema_index):
         check_rows(proc, FUZZ_SCHEMAS[schema_index], out.numpy(), ids.shape[1])
 
 
+@pytest.mark.parametrize("schema_index", [8, 17])
+def test_beam_sampling_eager(schema_index):
+    model, proc = tiny_gpt2(), processor(schema_index)
+    ids, mask = left_padded(["Give me JSON:", "{"])
+    out = model.generate(
+        input_ids=tf.constant(ids), attention_mask=tf.constant(mask), logits_processor=TFLogitsProcessorList([proc]),
+        max_new_tokens=NEW, num_beams=2, do_sample=True, temperature=1.5, top_k=0, seed=[schema_index, 2],
+        eos_token_id=tokenizer().eos_token_id, pad_token_id=PAD,
+    )
+    check_rows(proc, FUZZ_SCHEMAS[schema_index], out.numpy(), ids.shape[1])
+
+
 def test_greedy_xla_equals_eager():
     model, proc = tiny_gpt2(), processor(8)
     ids, mask = left_padded()
