@@ -232,7 +232,7 @@ def _build(grammar: CompiledGrammar, width: int, max_dense_mask_bytes: int) -> D
         if array is not None:
             array.setflags(write=False)
     return DeviceTables(
-        transitions=transitions, allowed=allowed, token_class=token_class, initial=int(base.initial),
+        transitions=transitions, allowed=allowed, token_class=token_class, initial=int(grammar.initial_state),
         dead=dead, done=done, eos_class=eos_class, never_class=never_class, width=width,
         mask_row=mask_row, row_masks=row_masks,
     )
