@@ -135,10 +135,15 @@ def compile(  # noqa: A001 - the public name the docs promise
         if grammar is not None:
             _memory.move_to_end(key)
             if grammar.spec != spec:  # same automaton, other result type (e.g. two Pydantic classes)
-                grammar = CompiledGrammar(grammar.automaton, grammar.trie, vocabulary, spec)
+                shared = grammar
+                grammar = CompiledGrammar(shared.automaton, shared.trie, vocabulary, spec)
+                grammar.tables_file = shared.tables_file
             return grammar
     automaton = _load_or_build(spec.regex, max_states)
     grammar = CompiledGrammar(automaton, trie_for(vocabulary, cache_dir()), vocabulary, spec)
+    folder = cache_dir()
+    if folder is not None:  # the dense tables of the jit/XLA processors, materialized on demand
+        grammar.tables_file = (folder / "tables" / f"{key}.npz", {"format": _FORMAT, "key": key})
     grammar.mask_id(grammar.initial_state)  # the first mask; raises now if the tokenizer cannot start
     with _lock:
         _memory[key] = grammar

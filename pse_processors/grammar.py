@@ -15,6 +15,9 @@ States are the byte automaton's ints (0 is initial), plus two of ours:
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
+import tempfile
 import threading
 from typing import Any, Iterable, Optional
 
@@ -27,6 +30,8 @@ from .lru import SizedLRU
 from .tables import GrammarTables, materialize
 from .token_trie import TokenTrie
 from .vocabulary import Vocabulary
+
+logger = logging.getLogger(__name__)
 
 DONE = -1
 DEAD = -2
@@ -74,6 +79,8 @@ class CompiledGrammar:
         self._token_bytes = vocabulary.token_bytes
         self._byte_rows: list[Optional[list[int]]] = [None] * automaton.num_states
         self._tables: Optional[GrammarTables] = None
+        #: (path, meta) of the on-disk cache of :attr:`tables`, set by :func:`pse_processors.compile`.
+        self.tables_file: Optional[tuple] = None
         #: Per-framework device caches, keyed by framework name; shared by every processor
         #: built on this grammar.
         self.device_cache: dict[Any, Any] = {}
@@ -101,8 +108,26 @@ class CompiledGrammar:
         if self._tables is None:
             with self._lock:
                 if self._tables is None:
-                    self._tables = materialize(self._next_state, self._accepting, self.trie, self.vocab_size)
+                    self._tables = self._load_tables()
         return self._tables
+
+    def _load_tables(self) -> GrammarTables:
+        path, meta = self.tables_file or (None, None)
+        if path is not None and path.exists():
+            try:
+                return GrammarTables.load(path, meta, self.vocab_size)
+            except Exception as exc:  # noqa: BLE001 - any unreadable file is rebuilt
+                logger.warning("ignoring the corrupt tables cache file %s (%s)", path, exc)
+        tables = materialize(self._next_state, self._accepting, self.trie, self.vocab_size)
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
+                    tables.save(handle, meta)
+                os.replace(handle.name, path)
+            except OSError as exc:
+                logger.warning("could not write the tables cache file %s: %s", path, exc)
+        return tables
 
     def __repr__(self) -> str:
         return f"CompiledGrammar({self.spec.kind}, {self.num_states} states, vocab {self.vocab_size})"

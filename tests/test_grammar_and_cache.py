@@ -155,3 +155,14 @@ def test_materialized_tables_agree_with_lazy_walk(disk_cache):
                 continue
             assert row[token] == (-1 if expected is None else expected)
         assert tables.accepting[state] == grammar.is_accepting(state)
+
+
+def test_materialized_tables_are_cached_on_disk(disk_cache):
+    grammar = pse.compile(SCHEMA, VOCAB)
+    tables = grammar.tables
+    assert list(disk_cache.glob("tables/*.npz"))
+    pse.clear_memory_cache()
+    again = pse.compile(SCHEMA, VOCAB)
+    assert again is not grammar
+    loaded = again.tables
+    assert np.array_equal(loaded.transitions, tables.transitions) and np.array_equal(loaded.token_class, tables.token_class)
