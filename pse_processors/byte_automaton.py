@@ -38,6 +38,11 @@ _SENTINEL_LEAD = _SENTINEL[0]
 # regexes that *start* with a byte the body repeats ('"(?:[a-z]|\\"){n}"': 11 s at n=16),
 # and is instant once anything precedes it. The initial state is the one after U+10FFFE.
 _PREFIX = "\U0010FFFE".encode()
+# The JSON Schema compiler writes objects as "{" MARK (?:, m1)? (?:, m2)? ... "}" (linear in the
+# number of optional members). Here every state p that reads MARK is rewired to behave as
+# "after '{' MARK ','" minus the optional space: the first member present loses its comma,
+# and "}" closes an empty object. MARK is plane-16 private use, never generated.
+FIRST_MEMBER_MARK = "\U0010FFFD".encode()
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,7 @@ class ByteAutomaton:
             current = np.where(current >= 0, next_state[np.maximum(current, 0), byte], -1)
         hit = current >= 0
         accepting[hit] = np.isin(current[hit], final_dense)
+        _drop_first_separators(next_state)
         next_state[:, _SENTINEL_LEAD] = -1
         automaton = cls(next_state, accepting)
         logger.info("byte automaton: %d states in %.3fs", automaton.num_states, time.perf_counter() - start)
@@ -152,3 +158,22 @@ class ByteAutomaton:
             raise ValueError("wrong shapes")
         if table.min() < -1 or table.max() >= table.shape[0]:
             raise ValueError("transitions out of range")
+
+
+def _drop_first_separators(next_state: np.ndarray) -> None:
+    """Rewire every state that reads FIRST_MEMBER_MARK (see above), in place."""
+    current = np.arange(next_state.shape[0])
+    for byte in FIRST_MEMBER_MARK:
+        current = np.where(current >= 0, next_state[np.maximum(current, 0), byte], -1)
+    # Only states whose single way out is the mark: inside a string the same bytes are just
+    # the character U+10FFFD (one of many transitions there).
+    lone = (next_state >= 0).sum(axis=1) == 1
+    for p in np.flatnonzero((current >= 0) & lone).tolist():
+        q = int(current[p])
+        row = np.full(256, -1, dtype=np.int32)
+        r = int(next_state[q, ord(",")])
+        if r >= 0:
+            row[:] = next_state[r]
+            row[ord(" ")] = -1  # no space before the first member
+        row[ord("}")] = next_state[q, ord("}")]
+        next_state[p] = row

@@ -80,7 +80,7 @@ def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
 
     monkeypatch.setenv(cache_module.CACHE_ENV, str(disk_cache))
     other = io.BytesIO()
-    grammar.automaton.save(other, {"format": 4, "key": "another grammar"})
+    grammar.automaton.save(other, {"format": 5, "key": "another grammar"})
     damaged = io.BytesIO()
     type(grammar.automaton)(grammar.automaton.next_state + 1000, grammar.automaton.accepting).save(
         damaged, json.loads(bytes(np.load(files[0])["meta"]))  # right meta, bad contents

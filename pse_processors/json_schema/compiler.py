@@ -738,11 +738,28 @@ class _Compiler:
         if low > max(n_required, 1):
             self.unsupported("minProperties", pointer, "a lower bound above the number of required properties")
         must_have = low > n_required or n_required > 0
+        if not self.pretty and self.options.whitespace_pattern is None and (n_required > 0 or low == 0):
+            return self._marked_object(members, extras, sep, high if not members else None)
         body = self._object_body(members, extras, sep, must_have, high if not members else None)
         if body is None:
             return None if must_have else r"\{\}"
         wrapped = opening + body + closing
         return r"\{" + (wrapped if must_have else fx.optional(wrapped)) + r"\}"
+
+    def _marked_object(self, members: list, extras: list, sep: str, high: Optional[int]) -> str:
+        """``{`` MARK then every member behind a separator, linear in size.
+
+        The byte automaton drops the separator of the first member present (see
+        ``byte_automaton.FIRST_MEMBER_MARK``): writing "no comma before the first present
+        member" in a plain regex needs one alternative per possible first member, quadratic in
+        the number of optional properties."""
+        extra = fx.alternation(k + self.key_sep + v for k, v in extras) if extras else None
+        parts = [fx.FIRST_MEMBER_MARK]
+        for member, is_required in members:
+            parts.append(sep + member if is_required else fx.optional(sep + member))
+        if extra is not None and high != 0:
+            parts.append(fx.repeat(sep + extra, 0, high))
+        return r"\{" + "".join(parts) + r"\}"
 
     def _object_body(self, members: list, extras: list, sep: str, must_have: bool, high: Optional[int] = None) -> Fragment:
         """Members in schema order, then extra members; non-empty. ``high`` bounds free members

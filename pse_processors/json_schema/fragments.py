@@ -29,6 +29,9 @@ STRING_CHAR = (
 # (what json.dumps writes for control characters). Other \u escapes are left out there: about
 # 3x fewer states per position (measured in BENCHMARKS.md), a documented subset.
 BOUNDED_STRING_CHAR = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u00[0-9a-fA-F]{2})'
+# Written right after an object's "{": the byte automaton turns "{" MARK "," into "{"
+# (see byte_automaton.py), so every member can carry its separator in front.
+FIRST_MEMBER_MARK = r"\x{10FFFD}"
 INTEGER = r"-?(?:0|[1-9][0-9]*)"
 NUMBER = INTEGER + r"(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 BOOLEAN = r"(?:true|false)"
