@@ -132,8 +132,11 @@ class ByteAutomaton:
         return automaton
 
     def save(self, target: Union[Path, BinaryIO], meta: dict) -> None:
-        """Write the automaton and ``meta`` (a JSON-able dict) as compressed ``.npz`` (no pickle)."""
-        np.savez_compressed(
+        """Write the automaton and ``meta`` (a JSON-able dict) as ``.npz`` (no pickle).
+
+        Uncompressed on purpose: a warm cache hit must take milliseconds, and inflating an
+        8 MB table takes ~50 ms."""
+        np.savez(
             target, next_state=self.next_state, accepting=self.accepting,
             meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
         )

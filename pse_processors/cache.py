@@ -32,7 +32,7 @@ from .vocabulary import Vocabulary
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "PSE_PROCESSORS_CACHE_DIR"
-_FORMAT = 5  # bump whenever the automaton files or the way they are built change
+_FORMAT = 6  # bump whenever the automaton files or the way they are built change
 _MEMORY_CAPACITY = 64
 _memory: "OrderedDict[str, CompiledGrammar]" = OrderedDict()
 _lock = threading.Lock()

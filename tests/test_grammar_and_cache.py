@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import json
 import logging
 
@@ -80,7 +81,7 @@ def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
 
     monkeypatch.setenv(cache_module.CACHE_ENV, str(disk_cache))
     other = io.BytesIO()
-    grammar.automaton.save(other, {"format": 5, "key": "another grammar"})
+    grammar.automaton.save(other, {"format": 6, "key": "another grammar"})
     damaged = io.BytesIO()
     type(grammar.automaton)(grammar.automaton.next_state + 1000, grammar.automaton.accepting).save(
         damaged, json.loads(bytes(np.load(files[0])["meta"]))  # right meta, bad contents
@@ -166,3 +167,21 @@ def test_materialized_tables_are_cached_on_disk(disk_cache):
     assert again is not grammar
     loaded = again.tables
     assert np.array_equal(loaded.transitions, tables.transitions) and np.array_equal(loaded.token_class, tables.token_class)
+
+
+def test_regex_text_is_the_same_in_every_process():
+    """The regex keys the disk cache: it must not depend on hash randomization."""
+    import subprocess
+    import sys
+
+    code = (
+        "from pse_processors.json_schema import json_schema_to_regex, SchemaOptions;"
+        "print(json_schema_to_regex({'type': 'object', 'properties': {k: {} for k in 'abcdefgh'}}, "
+        "SchemaOptions(additional_properties='spec')))"
+    )
+    outputs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+        for seed in (1, 2, 3)
+    }
+    assert len(outputs) == 1

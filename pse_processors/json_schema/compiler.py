@@ -996,7 +996,7 @@ def _search(pattern: str, name: str) -> bool:
 def _key_not_in(names: set) -> str:
     """Keys (JSON string contents, raw characters only) equal to none of ``names``."""
     trie: dict = {}
-    for name in names:
+    for name in sorted(names):  # deterministic regex text: it keys the disk cache
         node = trie
         for ch in name:
             node = node.setdefault(ch, {})
