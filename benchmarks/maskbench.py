@@ -30,7 +30,6 @@ import logging
 import multiprocessing as mp
 import os
 import resource
-import statistics
 import sys
 import time
 import traceback

@@ -14,12 +14,12 @@ import hashlib
 import logging
 import os
 import sys
-import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from .atomic import write_atomically
 from .byte_automaton import ByteAutomaton
 from .constraints import Constraint, normalize
 from .errors import CompileLimitError
@@ -173,11 +173,5 @@ def _load_or_build(regex: str, max_states: int) -> ByteAutomaton:
             logger.warning("ignoring the corrupt grammar cache file %s (%s); recompiling", path, exc)
     automaton = ByteAutomaton.build(regex, max_states=max_states)
     if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
-                automaton.save(handle, meta)
-            os.replace(handle.name, path)
-        except OSError as exc:
-            logger.warning("could not write the grammar cache file %s: %s", path, exc)
+        write_atomically(path, lambda handle: automaton.save(handle, meta), "grammar")
     return automaton

@@ -40,7 +40,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from .errors import CompileLimitError, VocabularyError
+from .errors import CompileLimitError
 from .grammar import CompiledGrammar
 
 logger = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def device_tables(
         if tables.nbytes > max_bytes:
             raise _too_large(tables.nbytes, max_bytes, grammar)
         return tables
-    _check_width(grammar, width)
+    grammar.check_logits_width(width)
     # A lower bound first (at least one class), so that a hopeless grammar is refused before
     # its tables are materialized; then the exact size.
     lower = table_bytes(grammar.num_states, 0, width)
@@ -182,20 +182,6 @@ def _too_large(need: int, cap: int, grammar: CompiledGrammar) -> CompileLimitErr
         "Simplify the constraint (fewer or shorter bounded repetitions such as maxLength/maxItems), "
         "or raise max_table_bytes."
     )
-
-
-def _check_width(grammar: CompiledGrammar, width: int) -> None:
-    vocabulary = grammar.vocabulary
-    if width <= 0:
-        raise VocabularyError(f"the logits must be at least one id wide, got {width}")
-    if vocabulary.size > width:
-        usable = [i for i in range(width, vocabulary.size) if vocabulary.token_bytes[i] is not None]
-        usable += [i for i in vocabulary.eos_token_ids if i >= width]
-        if usable:
-            raise VocabularyError(
-                f"the tokenizer has {vocabulary.size} tokens but the logits are only {width} wide "
-                f"(token ids {sorted(usable)[:5]} have no logit): this tokenizer does not belong to this model"
-            )
 
 
 def _build(grammar: CompiledGrammar, width: int, max_dense_mask_bytes: int) -> DeviceTables:
@@ -288,6 +274,35 @@ class InGraphConstraint:
 
     def tables(self, width: int) -> DeviceTables:
         return device_tables(self.grammar, width, max_bytes=self.max_table_bytes)
+
+
+def in_graph_constraint(
+    owner: str,
+    constraint: object,
+    tokenizer: object,
+    *,
+    max_new_tokens: Optional[int],
+    prompt_length: Optional[int],
+    generation_config: object,
+    eos_token_ids: Optional[Iterable[int]],
+    max_table_bytes: int,
+    compile_options: dict,
+) -> InGraphConstraint:
+    """The constructor work both in-graph processors share: compile (unless given a grammar),
+    take ``max_new_tokens`` from ``generation_config`` when neither boundary is given."""
+    from .cache import compile as compile_grammar
+
+    if isinstance(constraint, CompiledGrammar):
+        grammar = constraint
+    else:
+        if tokenizer is None:
+            raise TypeError(f"{owner} needs the model's tokenizer (or a Vocabulary)")
+        grammar = compile_grammar(
+            constraint, tokenizer, eos_token_ids=eos_token_ids, generation_config=generation_config, **compile_options
+        )
+    if max_new_tokens is None and prompt_length is None:
+        max_new_tokens = max_new_tokens_from(generation_config)
+    return InGraphConstraint(grammar, prompt_length=prompt_length, max_new_tokens=max_new_tokens, max_table_bytes=max_table_bytes)
 
 
 def max_new_tokens_from(generation_config: object) -> Optional[int]:

@@ -18,9 +18,8 @@ import numpy as np
 from jax import lax
 from transformers import FlaxLogitsProcessor
 
-from .cache import compile as compile_grammar
 from .constraints import Constraint
-from .device_tables import DEFAULT_MAX_TABLE_BYTES, DeviceTables, InGraphConstraint, max_new_tokens_from
+from .device_tables import DEFAULT_MAX_TABLE_BYTES, DeviceTables, in_graph_constraint
 from .errors import InvalidLogitsError
 from .grammar import CompiledGrammar
 from .results import parse_output
@@ -151,20 +150,12 @@ class FlaxPSELogitsProcessor(FlaxLogitsProcessor):
         max_table_bytes: int = DEFAULT_MAX_TABLE_BYTES,
         **compile_options: Any,
     ) -> None:
-        if isinstance(constraint, CompiledGrammar):
-            grammar = constraint
-        else:
-            if tokenizer is None:
-                raise TypeError("FlaxPSELogitsProcessor needs the model's tokenizer (or a Vocabulary)")
-            grammar = compile_grammar(
-                constraint, tokenizer, eos_token_ids=eos_token_ids, generation_config=generation_config, **compile_options
-            )
-        if max_new_tokens is None and prompt_length is None:
-            max_new_tokens = max_new_tokens_from(generation_config)
-        self._core = InGraphConstraint(
-            grammar, prompt_length=prompt_length, max_new_tokens=max_new_tokens, max_table_bytes=max_table_bytes
+        self._core = in_graph_constraint(
+            "FlaxPSELogitsProcessor", constraint, tokenizer, max_new_tokens=max_new_tokens, prompt_length=prompt_length,
+            generation_config=generation_config, eos_token_ids=eos_token_ids, max_table_bytes=max_table_bytes,
+            compile_options=compile_options,
         )
-        self.grammar = grammar
+        grammar = self.grammar = self._core.grammar
         self._tables_by_width: dict = grammar.device_cache.setdefault(_CACHE_NAMESPACE, {})
 
     def _tables(self, width: int) -> _JaxTables:

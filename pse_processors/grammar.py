@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 import threading
 from typing import Any, Iterable, Optional
 
 import numpy as np
 
+from .atomic import write_atomically
 from .byte_automaton import ByteAutomaton
 from .constraints import ConstraintSpec
-from .errors import UnsatisfiableConstraintError
+from .errors import UnsatisfiableConstraintError, VocabularyError
 from .lru import SizedLRU
 from .tables import GrammarTables, materialize
 from .token_trie import TokenTrie
@@ -120,17 +119,25 @@ class CompiledGrammar:
                 logger.warning("ignoring the corrupt tables cache file %s (%s)", path, exc)
         tables = materialize(self._next_state, self._accepting, self.trie, self.vocab_size)
         if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
-                    tables.save(handle, meta)
-                os.replace(handle.name, path)
-            except OSError as exc:
-                logger.warning("could not write the tables cache file %s: %s", path, exc)
+            write_atomically(path, lambda handle: tables.save(handle, meta), "tables")
         return tables
 
     def __repr__(self) -> str:
         return f"CompiledGrammar({self.spec.kind}, {self.num_states} states, vocab {self.vocab_size})"
+
+    def check_logits_width(self, width: int) -> None:
+        """Raise ``VocabularyError`` unless logits ``width`` ids wide cover every usable token."""
+        vocabulary = self.vocabulary
+        if width <= 0:
+            raise VocabularyError(f"the logits must be at least one id wide, got {width}")
+        if vocabulary.size > width:
+            usable = [i for i in range(width, vocabulary.size) if vocabulary.token_bytes[i] is not None]
+            usable += [i for i in vocabulary.eos_token_ids if i >= width]
+            if usable:
+                raise VocabularyError(
+                    f"the tokenizer has {vocabulary.size} tokens but the logits are only {width} wide "
+                    f"(token ids {sorted(usable)[:5]} have no logit): this tokenizer does not belong to this model"
+                )
 
     def is_accepting(self, state: int) -> bool:
         """True when the text so far is complete: EOS is allowed."""

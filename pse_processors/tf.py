@@ -16,9 +16,8 @@ import numpy as np
 import tensorflow as tf
 from transformers import TFLogitsProcessor
 
-from .cache import compile as compile_grammar
 from .constraints import Constraint
-from .device_tables import DEFAULT_MAX_TABLE_BYTES, DeviceTables, InGraphConstraint, max_new_tokens_from
+from .device_tables import DEFAULT_MAX_TABLE_BYTES, DeviceTables, in_graph_constraint
 from .errors import InvalidLogitsError
 from .grammar import CompiledGrammar
 from .results import parse_output
@@ -148,20 +147,12 @@ class TFPSELogitsProcessor(TFLogitsProcessor):
         max_table_bytes: int = DEFAULT_MAX_TABLE_BYTES,
         **compile_options: Any,
     ) -> None:
-        if isinstance(constraint, CompiledGrammar):
-            grammar = constraint
-        else:
-            if tokenizer is None:
-                raise TypeError("TFPSELogitsProcessor needs the model's tokenizer (or a Vocabulary)")
-            grammar = compile_grammar(
-                constraint, tokenizer, eos_token_ids=eos_token_ids, generation_config=generation_config, **compile_options
-            )
-        if max_new_tokens is None and prompt_length is None:
-            max_new_tokens = max_new_tokens_from(generation_config)
-        self._core = InGraphConstraint(
-            grammar, prompt_length=prompt_length, max_new_tokens=max_new_tokens, max_table_bytes=max_table_bytes
+        self._core = in_graph_constraint(
+            "TFPSELogitsProcessor", constraint, tokenizer, max_new_tokens=max_new_tokens, prompt_length=prompt_length,
+            generation_config=generation_config, eos_token_ids=eos_token_ids, max_table_bytes=max_table_bytes,
+            compile_options=compile_options,
         )
-        self.grammar = grammar
+        grammar = self.grammar = self._core.grammar
         self._tables_by_width: dict = grammar.device_cache.setdefault(_CACHE_NAMESPACE, {})
 
     def _tables(self, width: int) -> _TFTables:

@@ -22,6 +22,7 @@ from typing import Optional
 
 import numpy as np
 
+from .atomic import write_atomically
 from .vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -154,19 +155,6 @@ def trie_for(vocabulary: Vocabulary, folder: Optional[Path]) -> TokenTrie:
         if trie is None:
             trie = TokenTrie.build(vocabulary)
             if path is not None:
-                _write(trie, path, vocabulary.fingerprint)
+                write_atomically(path, lambda handle: trie.save(handle, vocabulary.fingerprint), "trie")
         _tries[vocabulary] = trie
         return trie
-
-
-def _write(trie: TokenTrie, path: Path, fingerprint: str) -> None:
-    import os
-    import tempfile
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as handle:
-            trie.save(handle, fingerprint)  # type: ignore[arg-type]
-        os.replace(handle.name, path)
-    except OSError as exc:
-        logger.warning("could not write the trie cache file %s: %s", path, exc)

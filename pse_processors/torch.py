@@ -16,7 +16,7 @@ from transformers import LogitsProcessor
 
 from .cache import compile as compile_grammar
 from .constraints import Constraint
-from .errors import ConstraintConflictError, InvalidLogitsError, VocabularyError
+from .errors import ConstraintConflictError, InvalidLogitsError
 from .grammar import DONE, CompiledGrammar
 from .lru import SizedLRU
 from .prefix_states import PrefixStates
@@ -133,7 +133,8 @@ class PSELogitsProcessor(LogitsProcessor):
     def _open_context(self, context: tuple) -> SizedLRU:
         width = context[2]
         if width not in self._checked_widths:
-            self._check_width(width)
+            self.grammar.check_logits_width(width)
+            self._checked_widths.add(width)
         return self._contexts.setdefault(
             context, SizedLRU(DEVICE_MASK_CACHE_BYTES, lambda t: t.numel() * t.element_size())
         )
@@ -148,18 +149,6 @@ class PSELogitsProcessor(LogitsProcessor):
         mask = torch.zeros(width, dtype=dtype).masked_fill_(~allowed, -math.inf).to(device)
         masks.put(mask_id, mask)
         return mask
-
-    def _check_width(self, width: int) -> None:
-        vocabulary = self.grammar.vocabulary
-        if vocabulary.size > width:
-            usable = [i for i in range(width, vocabulary.size) if vocabulary.token_bytes[i] is not None]
-            usable += [i for i in vocabulary.eos_token_ids if i >= width]
-            if usable:
-                raise VocabularyError(
-                    f"the tokenizer has {vocabulary.size} tokens but the logits are only {width} wide "
-                    f"(token ids {usable[:5]} have no logit): this tokenizer does not belong to this model"
-                )
-        self._checked_widths.add(width)
 
     def _raise_bad_row(self, row: int, value: float, state: int) -> None:
         if value != value:

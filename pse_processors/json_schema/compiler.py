@@ -547,7 +547,7 @@ class _Compiler:
             return f"(?:0|-?[1-9][0-9]*{'0' * power})"
         if step in (2, 5) and low is None and high is None:
             last = "[02468]" if step == 2 else "[05]"
-            return f"(?:{last}|-?[1-9][0-9]*{last})" if step == 2 else f"(?:0|5|-?[1-9][0-9]*[05])"
+            return f"(?:{last}|-?[1-9][0-9]*{last})" if step == 2 else "(?:0|5|-?[1-9][0-9]*[05])"
         self.unsupported("multipleOf", pointer, f"multipleOf {step} over an unbounded or large range")
         return integer_range(low, high)
 
