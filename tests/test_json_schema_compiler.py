@@ -109,6 +109,9 @@ CASES = [
     ({"type": "string", "pattern": "^a.c$"}, ["abc", "a\"c", "a😀c"], ["ac", "a\nc"]),
     ({"type": "string", "pattern": "^[A-Z]+$", "maxLength": 3}, ["A", "ABC"], ["ABCD", "", "a"]),
     ({"type": "string", "pattern": "x$"}, ["x", "abx"], ["xa"]),
+    # pattern and length bounds: unbounded repetitions are narrowed to fit (a subset)
+    ({"type": "string", "pattern": "^[a-z]+:[0-9]+$", "maxLength": 9}, ["ab:12", "abcd:1234"], ["abcde:12345", "ab12", ""]),
+    ({"type": "string", "pattern": "[0-9a-f]+", "minLength": 4, "maxLength": 4}, ["abcd", "xyz1"], ["abc", "abcde", "wxyz"]),
     # arrays
     ({"type": "array", "contains": {"type": "integer"}}, [[1], ["a", 2, "b"]], [[], ["a"]]),
     ({"type": "array", "items": {"type": "number"}, "contains": {"minimum": 5}, "minContains": 2}, [[5, 6], [1, 7, 2, 9]], [[5], [1, 2], []]),
@@ -160,6 +163,8 @@ FORMAT_CASES = [
     ({"type": "string", "format": "uri"}, ["https://example.com/a?b=c#d", "urn:isbn:123", "mailto:a@b.c"], ["//x", "a b:c", ""]),
     ({"type": "string", "format": "uri-reference"}, ["/a/b", "https://x.y", "", "a?b"], ["a b", "\\x"]),
     ({"type": "integer", "format": "int32"}, [0, 2**31 - 1, -(2**31)], [2**31, -(2**31) - 1]),
+    ({"type": "string", "format": "email", "maxLength": 20}, ["a@b.co"], ["a@b", "averyveryverylong@b.com"]),
+    ({"type": "string", "format": "date", "minLength": 10, "maxLength": 10}, ["2024-01-31"], ["2024-1-31"]),
 ]
 
 

@@ -26,7 +26,7 @@ from . import fragments as fx
 from .formats import NUMERIC_FORMATS, STRING_FORMATS
 from .fragments import Fragment
 from .numbers import integer_range, number_range
-from .patterns import translate
+from .patterns import translate, translate_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -568,8 +568,9 @@ class _Compiler:
             self.unsupported("pattern", pointer, "pattern together with format")
             pattern = None
         if fmt is not None:
-            if low > 0 or high is not None:
-                self.unsupported("maxLength" if high is not None else "minLength", pointer, f"a length bound on format {fmt!r}")
+            if low > 0 or high is not None:  # narrow the format's own repetitions to the bounds
+                narrowed = translate_bounded(f"^(?:{STRING_FORMATS[fmt]})$", pointer, low, high)
+                return None if narrowed is None else '"' + narrowed + '"'
             return '"' + STRING_FORMATS[fmt] + '"'
         if pattern is not None:
             translated = translate(pattern, _pointer_join(pointer, "pattern"))
@@ -586,8 +587,11 @@ class _Compiler:
                 return '"' + fx.repeat(chars, lo, hi) + '"'
             if translated.min_length >= low and translated.max_length is not None and (high is None or translated.max_length <= high):
                 return '"' + translated.regex + '"'
-            self.unsupported("pattern", pointer, "a pattern combined with minLength/maxLength that it does not imply")
-            return '"' + translated.regex + '"'
+            narrowed = translate_bounded(pattern, _pointer_join(pointer, "pattern"), low, high)
+            if narrowed is None:
+                self.unsupported("pattern", pointer, "a pattern that cannot be narrowed to minLength/maxLength")
+                return '"' + translated.regex + '"'
+            return '"' + narrowed + '"'
         char = fx.STRING_CHAR if high is None and low <= 1 else fx.BOUNDED_STRING_CHAR
         return '"' + fx.repeat(char, low, high) + '"'
 

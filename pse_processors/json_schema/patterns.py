@@ -418,3 +418,99 @@ def translate(pattern: str, pointer: str) -> StringPattern:
         None if any(h is None for h in highs) else max(highs),  # type: ignore[type-var]
         singles[0] if len(singles) == 1 else None,
     )
+
+
+def _repeats(node: Node, out: list) -> list:
+    """Every repetition, in pattern order."""
+    if isinstance(node, _Repeat):
+        out.append(node)
+        _repeats(node.node, out)
+    elif isinstance(node, _Seq):
+        for item in node.items:
+            _repeats(item, out)
+    elif isinstance(node, _Alt):
+        for option in node.options:
+            _repeats(option, out)
+    return out
+
+
+def _unbounded(node: Node, out: list) -> list:
+    """The repetitions without an upper bound, in pattern order."""
+    if isinstance(node, _Repeat):
+        if node.high is None:
+            out.append(node)
+        _unbounded(node.node, out)
+    elif isinstance(node, _Seq):
+        for item in node.items:
+            _unbounded(item, out)
+    elif isinstance(node, _Alt):
+        for option in node.options:
+            _unbounded(option, out)
+    return out
+
+
+def _fit(body: Node, low: int, high: Optional[int]) -> bool:
+    """Narrow ``body`` in place so that every match has ``low..high`` characters (a subset).
+
+    First the earliest unbounded repetition is lengthened until matches are long enough; then
+    every unbounded repetition is capped at max(its minimum, c) for the largest common c that
+    keeps the longest match within ``high``."""
+    free = _unbounded(body, [])
+    shortest = _length(body)[0]
+    for r in free:
+        per = _length(r.node)[0]
+        if shortest < low and per > 0:
+            r.low += -(-(low - shortest) // per)
+            shortest = _length(body)[0]
+    ranged = [r for r in _repeats(body, []) if r.high is None or r.high > r.low]
+    if high is not None and ranged:
+        limits = [r.high for r in ranged]
+        best = None
+        lo, hi = 0, high
+        while lo <= hi:
+            cap = (lo + hi) // 2
+            for r, limit in zip(ranged, limits):
+                r.high = max(r.low, cap if limit is None else min(limit, cap))
+            longest = _length(body)[1]
+            if longest is not None and longest <= high:
+                best, lo = cap, cap + 1
+            else:
+                hi = cap - 1
+        if best is None:
+            return False
+        for r, limit in zip(ranged, limits):
+            r.high = max(r.low, best if limit is None else min(limit, best))
+    longest = _length(body)[1]
+    return shortest >= low and (high is None or (longest is not None and longest <= high))
+
+
+def translate_bounded(pattern: str, pointer: str, low: int, high: Optional[int]) -> Fragment:
+    """Like :func:`translate`, narrowed so that matches have between ``low`` and ``high`` characters.
+
+    Unbounded repetitions (including the "any characters" of an unanchored side) get a common
+    cap, and the first one is lengthened when matches would be too short: a subset of the
+    strings that satisfy the pattern and the bounds. ``None`` when no branch can be narrowed.
+
+    Example:
+        >>> translate_bounded("^[a-z]+:[0-9]+$", "#", 0, 9)
+        '(?:[\\\\x{61}-\\\\x{7a}]){1,4}[\\\\x{3a}](?:[\\\\x{30}-\\\\x{39}]){1,4}'
+    """
+    tree = _Parser(pattern, pointer).parse()
+    options = tree.options if isinstance(tree, _Alt) else [tree]
+    regexes: list[Fragment] = []
+    for option in options:
+        items = list(option.items) if isinstance(option, _Seq) else [option]
+        if items and isinstance(items[0], _Anchor) and items[0].start:
+            items = items[1:]
+        else:
+            items = [_Repeat(_Chars(_complement([])), 0, None)] + items
+        if items and isinstance(items[-1], _Anchor) and not items[-1].start:
+            items = items[:-1]
+        else:
+            items = items + [_Repeat(_Chars(_complement([])), 0, None)]
+        body = _Seq(items)
+        if _has_anchor(body):
+            raise UnsupportedSchemaError("pattern", pointer, f"an anchor inside {pattern!r} (only at the start or end)")
+        if _fit(body, low, high):
+            regexes.append(_emit(body))
+    return alternation(regexes)
