@@ -23,6 +23,7 @@ from typing import BinaryIO, Union
 import numpy as np
 
 from .errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
+from .json_schema.fragments import expanded_length
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,9 @@ class ByteAutomaton:
             message = str(exc)
             if "incompatible with the regex" in message or "no allowed" in message.lower():
                 raise UnsatisfiableConstraintError(f"no text satisfies the constraint (outlines-core: {message})") from exc
+            # regex-automata says "error building NFA" for syntax errors and size limits alike.
+            if "exceeds" in message or ("NFA" in message and expanded_length(regex) > 100_000):
+                raise CompileLimitError(f"the constraint's automaton is too large to build: {message}") from exc
             raise SchemaError(f"the constraint's regex cannot be compiled: {message}", "") from exc
         raw: dict = index.get_transitions()
         initial = index.get_initial_state()
@@ -134,9 +138,10 @@ class ByteAutomaton:
     def save(self, target: Union[Path, BinaryIO], meta: dict) -> None:
         """Write the automaton and ``meta`` (a JSON-able dict) as ``.npz`` (no pickle).
 
-        Uncompressed on purpose: a warm cache hit must take milliseconds, and inflating an
-        8 MB table takes ~50 ms."""
-        np.savez(
+        Uncompressed up to 16 MB: a warm cache hit must take milliseconds, and inflating an
+        8 MB table takes ~50 ms. Larger tables (over 16k states) are compressed (~100x)."""
+        save = np.savez if self.next_state.nbytes <= 16 << 20 else np.savez_compressed
+        save(
             target, next_state=self.next_state, accepting=self.accepting,
             meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
         )
