@@ -138,6 +138,10 @@ CASES = [
     ({"type": "object", "properties": {"k": {"enum": ["a", "b"]}, "v": {"type": "integer"}}, "required": ["k"],
       "if": {"properties": {"k": {"const": "a"}}}, "then": {"required": ["v"]}}, [{"k": "a", "v": 1}], [{"k": "a"}]),
     ({"enum": ["ab", "abcd", "x"], "maxLength": 2}, ["ab", "x"], ["abcd"]),
+    # not: double negation, and enum values decided one by one against the negated schema
+    ({"allOf": [{"enum": [1, 2, "a"]}, {"not": {"not": {"type": "number"}}}]}, [1, 2], ["a", 3]),
+    ({"enum": ["a", "bb", 3, [1, 1]], "not": {"anyOf": [{"maxLength": 1, "type": "string"}, {"uniqueItems": True, "type": "array"}]}},
+     ["bb", 3, [1, 1]], ["a"]),
     ({"oneOf": [{"type": "object", "properties": {"t": {"const": "a"}, "x": {"type": "integer"}}, "required": ["t"]},
                 {"type": "object", "properties": {"t": {"const": "b"}, "y": {"type": "string"}}, "required": ["t"]}]},
      [{"t": "a", "x": 1}, {"t": "b", "y": "s"}], [{"t": "c"}, {"t": "a", "x": "1"}]),

@@ -446,7 +446,10 @@ class _Compiler:
         return fx.alternation(fx.json_literal(v, self.item_sep, self.key_sep) for v in values)
 
     def _value_passes(self, value: Any, rest: dict, pointer: str, keyword: str) -> bool:
-        """Check an enum/const value against sibling keywords we can evaluate in Python; refuse others."""
+        """Check an enum/const value against its sibling keywords; refuse what cannot be decided."""
+        verdict = self._decide(value, rest, 0)
+        if verdict is not None:
+            return verdict
         if all(k in _LITERAL_CHECKS or k not in ASSERTIONS for k in rest):
             try:
                 return _literal_ok(value, rest)
@@ -455,6 +458,107 @@ class _Compiler:
         other = sorted(k for k in rest if k in ASSERTIONS and k not in _LITERAL_CHECKS) or sorted(k for k in rest if k in ASSERTIONS)
         self.unsupported(other[0], pointer, f"combined with {keyword}")
         return True
+
+    def _decide(self, value: Any, schema: Any, depth: int) -> Optional[bool]:
+        """Whether the JSON ``value`` is valid under ``schema``: True, False, or None (not decided).
+
+        Exact for the keywords it knows; any other assertion makes the answer None unless some
+        known keyword already fails (then the whole schema fails)."""
+        if schema is True or schema is False:
+            return schema
+        if not isinstance(schema, dict) or depth > 20:
+            return None
+        verdicts: list[Optional[bool]] = []
+        for key, arg in schema.items():
+            if key in ANNOTATIONS or key not in ASSERTIONS:
+                continue
+            verdicts.append(self._decide_keyword(value, key, arg, schema, depth))
+            if verdicts[-1] is False:
+                return False
+        return None if None in verdicts else True
+
+    def _decide_keyword(self, value: Any, key: str, arg: Any, schema: dict, depth: int) -> Optional[bool]:
+        kind = _json_type(value)
+        number = kind in ("integer", "number")
+        if key == "type":
+            types = _as_list(arg)
+            return kind in types or (kind == "integer" and "number" in types)
+        if key == "nullable":
+            return None if arg is True else True
+        if key == "enum":
+            return isinstance(arg, list) and any(_json_equal(value, v) for v in arg)
+        if key == "const":
+            return _json_equal(value, arg)
+        if key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            if not number or isinstance(arg, bool):
+                return True if not number else None
+            return {"minimum": value >= arg, "maximum": value <= arg,
+                    "exclusiveMinimum": value > arg, "exclusiveMaximum": value < arg}[key]
+        if key == "multipleOf":
+            if not number:
+                return True
+            return value % arg == 0 if isinstance(value, int) and isinstance(arg, int) else None
+        if key in ("minLength", "maxLength"):
+            if kind != "string":
+                return True
+            return len(value) >= arg if key == "minLength" else len(value) <= arg
+        if key in ("minItems", "maxItems"):
+            if kind != "array":
+                return True
+            return len(value) >= arg if key == "minItems" else len(value) <= arg
+        if key in ("minProperties", "maxProperties"):
+            if kind != "object":
+                return True
+            return len(value) >= arg if key == "minProperties" else len(value) <= arg
+        if key == "required":
+            return True if kind != "object" else all(name in value for name in arg)
+        if key == "properties":
+            if kind != "object":
+                return True
+            return _all3(self._decide(value[name], sub, depth + 1) for name, sub in arg.items() if name in value)
+        if key == "additionalProperties":
+            if kind != "object":
+                return True
+            if "patternProperties" in schema:
+                return None
+            declared = schema.get("properties", {})
+            return _all3(self._decide(v, arg, depth + 1) for k, v in value.items() if k not in declared)
+        if key == "items":
+            if kind != "array":
+                return True
+            if isinstance(arg, list):
+                return _all3(self._decide(v, sub, depth + 1) for v, sub in zip(value, arg))
+            start = len(schema.get("prefixItems", [])) if isinstance(schema.get("prefixItems"), list) else 0
+            return _all3(self._decide(v, arg, depth + 1) for v in value[start:])
+        if key == "prefixItems":
+            if kind != "array":
+                return True
+            return _all3(self._decide(v, sub, depth + 1) for v, sub in zip(value, arg))
+        if key == "uniqueItems":
+            if kind != "array" or arg is not True:
+                return True
+            return not any(_json_equal(a, b) for i, a in enumerate(value) for b in value[i + 1:])
+        if key in ("allOf", "anyOf", "oneOf"):
+            results = [self._decide(value, sub, depth + 1) for sub in arg]
+            if key == "allOf":
+                return _all3(results)
+            if None in results:
+                return None
+            hits = sum(bool(r) for r in results)
+            return hits >= 1 if key == "anyOf" else hits == 1
+        if key == "not":
+            inner = self._decide(value, arg, depth + 1)
+            return None if inner is None else not inner
+        if key == "$ref":
+            try:
+                return self._decide(value, self._resolve(arg, "#"), depth + 1)
+            except (SchemaError, UnsupportedSchemaError):
+                return None
+        if key == "dependentRequired":
+            if kind != "object":
+                return True
+            return all(all(n in value for n in needed) for trigger, needed in arg.items() if trigger in value)
+        return None
 
     # -- types -------------------------------------------------------------------
     def _types(self, schema: dict, pointer: str) -> list:
@@ -928,6 +1032,15 @@ class _Compiler:
             if isinstance(negated, bool):
                 return rest or True if negated is False else False
         keys = {k for k in negated if k not in ANNOTATIONS} if isinstance(negated, dict) else set()
+        if keys == {"not"}:  # double negation
+            return {"allOf": [rest or True, negated["not"]]}
+        if "enum" in rest or "const" in rest:  # decide each listed value against the negated schema
+            values = [rest["const"]] if "const" in rest else list(rest["enum"])
+            verdicts = [self._decide(v, negated, 0) for v in values]
+            if all(verdict is not None for verdict in verdicts):
+                kept_values = [v for v, verdict in zip(values, verdicts) if not verdict]
+                out = {k: v for k, v in rest.items() if k not in ("enum", "const")}
+                return dict(out, enum=kept_values) if kept_values else False
         if keys == {"type"}:
             excluded = set(_as_list(negated["type"]))
             types = self._types(rest, pointer) or list(ALL_TYPES)
@@ -1038,6 +1151,16 @@ def _non_negative_int(schema: dict, keyword: str, pointer: str, default: Optiona
 
 _LITERAL_CHECKS = ("minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
                    "minItems", "maxItems", "minProperties", "maxProperties", "required", "format")
+
+
+def _all3(verdicts: Any) -> Optional[bool]:
+    """Three-valued AND: False if any is False, else None if any is None, else True."""
+    unknown = False
+    for verdict in verdicts:
+        if verdict is False:
+            return False
+        unknown = unknown or verdict is None
+    return None if unknown else True
 
 
 def _literal_ok(value: Any, rest: dict) -> bool:
