@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 CACHE_ENV = "PSE_PROCESSORS_CACHE_DIR"
 _FORMAT = 6  # bump whenever the automaton files or the way they are built change
 _MEMORY_CAPACITY = 64
+_MEMORY_BYTES = 1 << 30  # large automata take ~100 MB each: bound the cache by size too
 _memory: "OrderedDict[str, CompiledGrammar]" = OrderedDict()
 _lock = threading.Lock()
 
@@ -78,7 +79,7 @@ def compile(  # noqa: A001 - the public name the docs promise
     strict: bool = True,
     max_recursion_depth: int = 3,
     any_value_depth: int = 2,
-    max_regex_length: int = 200_000,
+    max_regex_length: int = 400_000,
     max_compile_seconds: float = 10.0,
     max_states: int = 500_000,
 ) -> CompiledGrammar:
@@ -115,10 +116,10 @@ def compile(  # noqa: A001 - the public name the docs promise
     )
     spec = normalize(constraint, options)
     expanded = expanded_length(spec.regex)
-    if expanded > 5 * max_regex_length:  # counted repetitions are written out by the automaton builder
+    if expanded > 2.5 * max_regex_length:  # counted repetitions are written out by the automaton builder
         raise CompileLimitError(
             f"the constraint's regex, with its counted repetitions written out, has {expanded:,} characters, "
-            f"over 5x max_regex_length ({max_regex_length:,}): its automaton would take too long and too "
+            f"over 2.5x max_regex_length ({max_regex_length:,}): its automaton would take too long and too "
             "much memory to build. Lower maxLength/maxItems bounds or raise max_regex_length."
         )
     if len(spec.regex) > max_regex_length:  # Regex constraints; schemas are checked while compiling
@@ -148,7 +149,9 @@ def compile(  # noqa: A001 - the public name the docs promise
     grammar.mask_id(grammar.initial_state)  # the first mask; raises now if the tokenizer cannot start
     with _lock:
         _memory[key] = grammar
-        while len(_memory) > _MEMORY_CAPACITY:
+        while len(_memory) > 1 and (
+            len(_memory) > _MEMORY_CAPACITY or sum(g.automaton.nbytes for g in _memory.values()) > _MEMORY_BYTES
+        ):
             _memory.popitem(last=False)
     return grammar
 

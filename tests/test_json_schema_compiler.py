@@ -138,6 +138,12 @@ CASES = [
     ({"type": "object", "properties": {"k": {"enum": ["a", "b"]}, "v": {"type": "integer"}}, "required": ["k"],
       "if": {"properties": {"k": {"const": "a"}}}, "then": {"required": ["v"]}}, [{"k": "a", "v": 1}], [{"k": "a"}]),
     ({"enum": ["ab", "abcd", "x"], "maxLength": 2}, ["ab", "x"], ["abcd"]),
+    # allOf merges: two not's, two items/additionalProperties schemas, two conditionals
+    ({"allOf": [{"type": "object", "properties": {"a": {"type": "integer"}, "b": {}, "c": {}}, "not": {"required": ["b"]}},
+                {"not": {"required": ["c"]}}]}, [{"a": 1}, {}], [{"b": 1}, {"c": 1}]),
+    ({"allOf": [{"type": "array", "items": {"type": "number"}}, {"items": {"minimum": 0}}]}, [[1, 2], [0.5]], [[-1], ["a"]]),
+    ({"allOf": [{"type": "object", "additionalProperties": {"type": "integer"}}, {"additionalProperties": {"minimum": 3}}]},
+     [{"x": 3}], [{"x": 1}, {"x": "a"}]),
     # not: double negation, and enum values decided one by one against the negated schema
     ({"allOf": [{"enum": [1, 2, "a"]}, {"not": {"not": {"type": "number"}}}]}, [1, 2], ["a", 3]),
     ({"enum": ["a", "bb", 3, [1, 1]], "not": {"anyOf": [{"maxLength": 1, "type": "string"}, {"uniqueItems": True, "type": "array"}]}},
@@ -417,7 +423,7 @@ def test_huge_constraints_are_refused_before_they_exhaust_memory():
     nested = {"$defs": {"n": {"type": "object", "properties": {f"k{i}": {"$ref": "#/$defs/n"} for i in range(6)}}},
               "$ref": "#/$defs/n"}
     with pytest.raises(CompileLimitError, match="max_regex_length"):
-        pse.compile(nested, BYTES, max_recursion_depth=6)
+        pse.compile(nested, BYTES, max_recursion_depth=6, max_regex_length=100_000)
     with pytest.raises(CompileLimitError, match="more than 10 characters"):
         pse.compile({"type": "boolean"}, BYTES, max_regex_length=10)
     with pytest.raises(CompileLimitError, match="over the limit of 10"):

@@ -105,7 +105,7 @@ class SchemaOptions:
     strict: bool = True
     max_recursion_depth: int = 3
     any_value_depth: int = 2
-    max_regex_length: int = 200_000
+    max_regex_length: int = 400_000
     max_compile_seconds: float = 10.0
 
     def __post_init__(self) -> None:
@@ -1034,6 +1034,14 @@ class _Compiler:
         keys = {k for k in negated if k not in ANNOTATIONS} if isinstance(negated, dict) else set()
         if keys == {"not"}:  # double negation
             return {"allOf": [rest or True, negated["not"]]}
+        if keys == {"anyOf"} and isinstance(negated["anyOf"], list):  # not (A or B) = not A and not B
+            folded: Any = rest
+            for i, branch in enumerate(negated["anyOf"]):
+                if folded is False:
+                    return False
+                folded = self._apply_not(dict(folded if isinstance(folded, dict) else {}, **{"not": branch}),
+                                         _pointer_join(where, "anyOf", i))
+            return folded
         if "enum" in rest or "const" in rest:  # decide each listed value against the negated schema
             values = [rest["const"]] if "const" in rest else list(rest["enum"])
             verdicts = [self._decide(v, negated, 0) for v in values]
@@ -1219,6 +1227,10 @@ def _json_equal(a: Any, b: Any) -> bool:
 def _merge(a: dict, b: dict, pointer: str) -> dict:
     """Merge two schemas that must both hold (allOf); refuse what cannot be merged exactly."""
     a, b = _scope_siblings(a, b, pointer), _scope_siblings(b, a, pointer)
+    if "if" in a and "if" in b:  # one conditional per schema: the second waits in allOf
+        conditional = {k: b[k] for k in ("if", "then", "else") if k in b}
+        b = {k: v for k, v in b.items() if k not in conditional}
+        b["allOf"] = list(b.get("allOf", [])) + [conditional]
     merged = dict(a)
     for key, value in b.items():
         if key not in merged or key in ANNOTATIONS:
@@ -1241,6 +1253,15 @@ def _merge(a: dict, b: dict, pointer: str) -> dict:
             merged[key] = min(merged[key], value)
         elif key == "enum" and isinstance(value, list) and isinstance(merged[key], list):
             merged[key] = [v for v in merged[key] if any(_json_equal(v, w) for w in value)]
+        elif key in ("additionalProperties", "items") and not isinstance(value, list) and not isinstance(merged[key], list):
+            merged[key] = {"allOf": [merged[key], value]}  # each still sees only its own siblings (scoped above)
+        elif key == "patternProperties" and isinstance(value, dict) and isinstance(merged[key], dict):
+            patterns = dict(merged[key])
+            for pattern, sub in value.items():
+                patterns[pattern] = {"allOf": [patterns[pattern], sub]} if pattern in patterns else sub
+            merged[key] = patterns
+        elif key == "not":
+            merged[key] = {"anyOf": [merged[key], value]}  # not A and not B = not (A or B)
         elif key in ("allOf", "anyOf", "oneOf") and isinstance(value, list):
             merged[key] = list(merged[key]) + list(value) if key == "allOf" else merged[key]
             if key != "allOf":
