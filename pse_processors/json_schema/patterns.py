@@ -434,19 +434,9 @@ def _repeats(node: Node, out: list) -> list:
     return out
 
 
-def _unbounded(node: Node, out: list) -> list:
+def _unbounded(node: Node) -> list:
     """The repetitions without an upper bound, in pattern order."""
-    if isinstance(node, _Repeat):
-        if node.high is None:
-            out.append(node)
-        _unbounded(node.node, out)
-    elif isinstance(node, _Seq):
-        for item in node.items:
-            _unbounded(item, out)
-    elif isinstance(node, _Alt):
-        for option in node.options:
-            _unbounded(option, out)
-    return out
+    return [r for r in _repeats(node, []) if r.high is None]
 
 
 def _fit(body: Node, low: int, high: Optional[int]) -> bool:
@@ -455,7 +445,7 @@ def _fit(body: Node, low: int, high: Optional[int]) -> bool:
     First the earliest unbounded repetition is lengthened until matches are long enough; then
     every unbounded repetition is capped at max(its minimum, c) for the largest common c that
     keeps the longest match within ``high``."""
-    free = _unbounded(body, [])
+    free = _unbounded(body)
     shortest = _length(body)[0]
     for r in free:
         per = _length(r.node)[0]
