@@ -141,9 +141,9 @@ def compile(  # noqa: A001 - the public name the docs promise
                 grammar = CompiledGrammar(shared.automaton, shared.trie, vocabulary, spec)
                 grammar.tables_file = shared.tables_file
             return grammar
-    automaton = _load_or_build(spec.regex, max_states)
-    grammar = CompiledGrammar(automaton, trie_for(vocabulary, cache_dir()), vocabulary, spec)
     folder = cache_dir()
+    automaton = _load_or_build(spec.regex, max_states, folder)
+    grammar = CompiledGrammar(automaton, trie_for(vocabulary, folder), vocabulary, spec)
     if folder is not None:  # the dense tables of the jit/XLA processors, materialized on demand
         grammar.tables_file = (folder / "tables" / f"{key}.npz", {"format": _FORMAT, "key": key})
     grammar.mask_id(grammar.initial_state)  # the first mask; raises now if the tokenizer cannot start
@@ -162,10 +162,9 @@ def _version() -> str:
     return __version__
 
 
-def _load_or_build(regex: str, max_states: int) -> ByteAutomaton:
+def _load_or_build(regex: str, max_states: int, folder: Optional[Path]) -> ByteAutomaton:
     """The regex's byte automaton, from the disk cache or built (it does not depend on the vocabulary)."""
     key = hashlib.sha256(f"{_FORMAT}\0{_version()}\0{regex}".encode()).hexdigest()[:40]
-    folder = cache_dir()
     path = folder / "grammars" / f"{key}.npz" if folder is not None else None
     meta = {"format": _FORMAT, "key": key, "regex_sha256": hashlib.sha256(regex.encode()).hexdigest()}
     if path is not None and path.exists():

@@ -154,9 +154,12 @@ class CompiledGrammar:
             found = self._compute_mask(state)
         return found
 
+    def _walk(self, state: int) -> tuple[np.ndarray, bool]:
+        """The tokens ``state`` allows (a trie walk, without EOS) and whether it is accepting."""
+        return self.trie.next_states(self._next_state, state) >= 0, self._accepting_list[state]
+
     def _compute_mask(self, state: int) -> int:
-        allowed = self.trie.next_states(self._next_state, state) >= 0
-        accepting = self._accepting_list[state]
+        allowed, accepting = self._walk(state)
         if not accepting and not allowed.any():
             raise UnsatisfiableConstraintError(
                 "the tokenizer cannot continue the constraint from here: no token spells what must come next "
@@ -199,16 +202,11 @@ class CompiledGrammar:
         else:
             full = self._masks.get((mask_id, self.vocab_size))
             if full is None:  # evicted: walk the state again
-                representative = self._state_of_mask[mask_id]
-                full = self._finish(self.trie.next_states(self._next_state, representative) >= 0,
-                                    self._accepting_list[representative], self.vocab_size)
+                full = self._finish(*self._walk(self._state_of_mask[mask_id]), self.vocab_size)
                 self._masks.put((mask_id, self.vocab_size), full)
             if width == self.vocab_size:
                 return full
-            mask = np.zeros(width, dtype=bool)
-            n = min(width, self.vocab_size)
-            mask[:n] = full[:n]
-            mask.setflags(write=False)
+            mask = self._finish(full, False, width)  # EOS already in place
         self._masks.put(key, mask)
         return mask
 
