@@ -12,43 +12,29 @@ language is always a subset of the valid instances: never a superset.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import logging
+import math
 import re
 import time
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError, UnsupportedSchemaError
 from . import fragments as fx
 from .formats import NUMERIC_FORMATS, STRING_FORMATS
+from .keywords import ALL_TYPES, ANNOTATIONS, ASSERTIONS
+from .negation import negate, not_in_pattern
 from .fragments import Fragment
 from .numbers import integer_range, number_range
 from .patterns import translate, translate_bounded
 
 logger = logging.getLogger(__name__)
 
-ANNOTATIONS = frozenset(
-    {
-        "$schema", "$id", "$comment", "$vocabulary", "title", "description", "default", "examples",
-        "deprecated", "readOnly", "writeOnly", "contentEncoding", "contentMediaType",
-        "contentSchema", "$defs", "definitions", "discriminator", "xml", "externalDocs", "example",
-    }
-)
-# Every keyword that asserts something; anything else is an annotation or unknown (ignored).
-ASSERTIONS = frozenset(
-    {
-        "type", "enum", "const", "nullable", "properties", "required", "additionalProperties",
-        "patternProperties", "propertyNames", "minProperties", "maxProperties", "items", "prefixItems",
-        "additionalItems", "minItems", "maxItems", "uniqueItems", "contains", "minContains", "maxContains",
-        "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
-        "exclusiveMaximum", "multipleOf", "allOf", "anyOf", "oneOf", "not", "if", "then", "else",
-        "dependentRequired", "dependentSchemas", "dependencies", "unevaluatedProperties",
-        "unevaluatedItems", "$ref", "$dynamicRef", "$recursiveRef",
-    }
-)
 # Assertion keywords that this version refuses wherever they would constrain the output.
 _REFUSED_ANYWHERE = ("dependentSchemas", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef",
                      "$recursiveRef", "$dynamicAnchor")
@@ -63,9 +49,10 @@ _TYPE_KEYWORDS = {
     "object": ("properties", "required", "additionalProperties", "patternProperties", "propertyNames",
                "minProperties", "maxProperties", "dependentRequired", "dependencies"),
 }
+# At most this many alternatives per oneOf branch made exclusive by negations.
+_MAX_ONE_OF_VARIANTS = 64
 # Enumerate bounded integer ranges up to this size when multipleOf cannot be written otherwise.
 _ENUMERATE_LIMIT = 2000
-ALL_TYPES = ("object", "array", "string", "number", "integer", "boolean", "null")
 # An absent items/additionalProperties: any value, one nesting level shallower than a top-level
 # `true`, so that {"type": "object"} nests no deeper than {}.
 _ANY_NESTED = object()
@@ -105,7 +92,7 @@ class SchemaOptions:
     strict: bool = True
     max_recursion_depth: int = 3
     any_value_depth: int = 2
-    max_regex_length: int = 400_000
+    max_regex_length: int = 700_000
     max_compile_seconds: float = 10.0
 
     def __post_init__(self) -> None:
@@ -140,14 +127,42 @@ class _Compiler:
         self._ref_stack: list[str] = []
         self._ref_memo: dict = {}
         self._produced = 0
+        self._strict_depth = 0  # > 0 while compiling optional parts, which are dropped, not loosened
         self._deadline = time.monotonic() + options.max_compile_seconds
 
     def unsupported(self, keyword: str, pointer: str, reason: str = "") -> None:
         """Refuse ``keyword`` (strict), or warn that it is dropped (lenient)."""
-        if self.options.strict:
+        if self.options.strict or self._strict_depth:
             raise UnsupportedSchemaError(keyword, pointer, reason) if reason else UnsupportedSchemaError(keyword, pointer)
         logger.warning("lenient mode: ignoring the JSON Schema keyword %r at %s%s", keyword, pointer or "#",
                        f" ({reason})" if reason else "")
+
+    @contextlib.contextmanager
+    def strictly(self) -> Iterator[None]:
+        """Refuse even in lenient mode: for parts that are dropped when they cannot be exact."""
+        self._strict_depth += 1
+        try:
+            yield
+        finally:
+            self._strict_depth -= 1
+
+    def optional_parts(self, schemas: Any, pointer: str) -> tuple[list, list]:
+        """Compile each schema strictly; one that is refused is left out (the union shrinks).
+
+        Returns the fragments and the refusals."""
+        parts, refusals = [], []
+        for schema in schemas:
+            try:
+                with self.strictly():
+                    parts.append(self.compile(schema, pointer))
+            except UnsupportedSchemaError as exc:
+                logger.debug("left out a part at %s: %s", pointer or "#", exc)
+                refusals.append(exc)
+        return parts, refusals
+
+    def negation(self, schema: Any, pointer: str) -> Any:
+        """Positive schemas for the instances failing ``schema`` (see ``negation.negate``)."""
+        return negate(schema, lambda ref: self._resolve(ref, pointer))
 
     def refuse_present(self, schema: dict, keywords: tuple, pointer: str) -> None:
         for keyword in keywords:
@@ -196,11 +211,11 @@ class _Compiler:
         if "$ref" in schema:
             return self._compile_ref(schema, pointer)
         if "if" in schema or "then" in schema or "else" in schema:
-            return self.compile(self._if_then_else(schema, pointer), pointer)
+            return self._compile_conditional(schema, pointer)
+        if "allOf" in schema:  # before not: the merged siblings (an enum, a type) let not fold exactly
+            return self._compile_all_of(schema, pointer)
         if "not" in schema:
             return self.compile(self._apply_not(schema, pointer), pointer)
-        if "allOf" in schema:
-            return self._compile_all_of(schema, pointer)
         if "anyOf" in schema or "oneOf" in schema:
             return self._compile_union(schema, pointer)
         if "enum" in schema or "const" in schema:
@@ -295,43 +310,65 @@ class _Compiler:
                     continue
                 branch = siblings if branch is True else _merge(siblings, self._inline_ref(branch, where), where)
             resolved.append((branch, where))
-        if keyword == "oneOf":
-            exclusive = self._exclusive_branches(resolved, branches, pointer)
-            if exclusive is None:
-                self._check_disjoint([b for b, _ in resolved], pointer)
-            else:
-                resolved = exclusive
+        if keyword == "oneOf" and not self._disjoint([b for b, _ in resolved]):
+            return self._compile_exclusive(self._exclusive_branches(resolved, branches, pointer), pointer)
         return fx.alternation(self.compile(branch, where) for branch, where in resolved)
 
-    def _exclusive_branches(self, resolved: list, raw: list, pointer: str) -> Optional[list]:
-        """oneOf branches narrowed so that each generated instance fails every other branch.
+    def _compile_exclusive(self, narrowed: list, pointer: str) -> Fragment:
+        """Each oneOf branch ∧ (one positive form of ¬other) for every other branch it may overlap."""
+        parts, refusals = [], []
+        for branch, where, constraints in narrowed:
+            if not constraints:
+                parts.append(self.compile(branch, where))
+                continue
+            compiled, refused = self.optional_parts(
+                ({"allOf": [branch, *combo]} for combo in itertools.product(*constraints)), where)
+            parts += compiled
+            refusals += refused
+        fragment = fx.alternation(parts)
+        if fragment is None and refusals:
+            raise refusals[0]
+        return fragment
+
+    def _exclusive_branches(self, resolved: list, raw: list, pointer: str) -> list:
+        """oneOf branches, each with what makes its instances fail every other branch.
 
         For each pair (i, j) a witness that an instance of branch i fails branch j: disjoint
         types, a required discriminator with disjoint constants, or a property that branch j
-        requires and branch i may omit (then branch i forbids it). None when a pair has none."""
+        requires and branch i may omit (then branch i forbids it). Without one, branch i gets
+        the constraint "one of the positive forms of ¬branch j" (see ``negation``), a list of
+        alternatives. Returns ``(branch, pointer, [alternatives per constraint])``; refuses
+        when a needed negation has no positive form or the alternatives multiply too far."""
         others = []
         for k, branch in enumerate(raw):
             try:
                 others.append(self._inline_ref(branch, _pointer_join(pointer, "oneOf", k)) if isinstance(branch, dict) else branch)
-            except UnsupportedSchemaError:
-                return None
+            except UnsupportedSchemaError as exc:
+                raise UnsupportedSchemaError("oneOf", pointer, f"branches that may overlap ({exc})") from exc
         out = []
         for i, (branch, where) in enumerate(resolved):
+            overlap = UnsupportedSchemaError("oneOf", where, "branches that may overlap, and one has no negation "
+                                                             "to exclude it with (pattern, format, multipleOf...)")
             if not isinstance(branch, dict):
-                return None
+                raise overlap
             try:
                 generated = set(self._types(branch, where))
             except SchemaError:
-                return None
+                raise overlap from None
             if "nullable" in branch:
                 generated.add("null")
+            if "number" in generated:
+                generated.add("integer")  # a generated number may be an integer
+            literal = self._exclusive_values(branch, [o for j, o in enumerate(others) if j != i])
+            if literal is not None:
+                out.append((literal, where, []))
+                continue
+            constraints: list = []
             for j, other in enumerate(others):
-                if j == i:
-                    continue
-                if other is False:
+                if j == i or other is False:
                     continue
                 if not isinstance(other, dict):
-                    return None
+                    raise overlap
                 accepted = set(_as_list(other.get("type"))) or set(ALL_TYPES)
                 if "number" in accepted:
                     accepted.add("integer")
@@ -343,9 +380,33 @@ class _Compiler:
                 if generated == {"object"} and needed and isinstance(other.get("required"), list):
                     branch = _merge(branch, {"properties": {needed[0]: False}}, where)
                     continue
-                return None
-            out.append((branch, where))
+                failed = self.negation(other, _pointer_join(pointer, "oneOf", j))
+                terms = [t for t in failed.terms if _may_share_type(t, generated)]
+                if not terms and not failed.exact:
+                    raise overlap
+                constraints.append(terms)
+            if math.prod(len(c) for c in constraints) > _MAX_ONE_OF_VARIANTS:
+                raise UnsupportedSchemaError("oneOf", where, "branches that may overlap in too many ways to exclude")
+            out.append((branch, where, constraints))
         return out
+
+    def _exclusive_values(self, branch: dict, others: list) -> Optional[dict]:
+        """An enum/const branch keeps the values every other branch rejects; None if undecided."""
+        if "enum" not in branch and "const" not in branch:
+            return None
+        values = [branch["const"]] if "const" in branch else branch["enum"]
+        if not isinstance(values, list):
+            return None
+        kept = []
+        for value in values:
+            verdicts = [self._decide(value, other, 0) for other in others]
+            if any(v is None for v in verdicts):
+                return None
+            if not any(verdicts):
+                kept.append(value)
+        narrowed = {k: v for k, v in branch.items() if k != "const"}
+        narrowed["enum"] = kept
+        return narrowed
 
     def _inline_ref(self, branch: Any, where: str) -> dict:
         if not isinstance(branch, dict):
@@ -358,30 +419,29 @@ class _Compiler:
                 return target
         return branch
 
-    def _check_disjoint(self, branches: list, pointer: str) -> None:
-        """oneOf is exact only when no instance can match two branches: prove it or refuse."""
+    def _disjoint(self, branches: list) -> bool:
+        """True when no instance can match two oneOf branches: distinct constants, a
+        discriminator, or distinct types."""
         seen_types: set[str] = set()
         seen_values: list[Any] = []
-        all_literal = all(isinstance(b, dict) and ("const" in b or "enum" in b) for b in branches)
-        if all_literal:
+        if all(isinstance(b, dict) and ("const" in b or "enum" in b) for b in branches):
             for branch in branches:
-                values = [branch["const"]] if "const" in branch else list(branch["enum"])
+                values = [branch["const"]] if "const" in branch else branch["enum"]
+                if not isinstance(values, list):
+                    return False
                 for value in values:
                     if any(_json_equal(value, other) for other in seen_values):
-                        raise UnsupportedSchemaError("oneOf", pointer, f"the value {json.dumps(value)} is in two branches")
+                        return False
                     seen_values.append(value)
-            return
+            return True
         if self._discriminated(branches):
-            return
-        for i, branch in enumerate(branches):
+            return True
+        for branch in branches:
             types = self._branch_types(branch)
             if types is None or types & seen_types:
-                raise UnsupportedSchemaError(
-                    "oneOf", _pointer_join(pointer, "oneOf", i),
-                    "branches that may overlap (only branches of distinct types or distinct constants are exact)",
-                )
+                return False
             seen_types |= types
-        return
+        return True
 
     def _discriminated(self, branches: list) -> bool:
         """True when every branch requires one shared property with constant values, pairwise distinct."""
@@ -917,9 +977,14 @@ class _Compiler:
         if patterns:
             subs = list(patterns.items())
             for pattern, sub in subs:
-                if any(_search(pattern, name) for name in declared) or "propertyNames" in schema:
-                    continue  # keys would have to avoid the declared names: not generated (a subset)
-                key = translate(pattern, _pointer_join(pointer, "patternProperties", pattern)).regex
+                if "propertyNames" in schema:
+                    continue  # keys would have to match propertyNames too: not generated (a subset)
+                translated = translate(pattern, _pointer_join(pointer, "patternProperties", pattern))
+                key = translated.regex
+                if any(_search(pattern, name) for name in declared):
+                    if not translated.universal:
+                        continue  # keys would have to avoid the declared names: not generated (a subset)
+                    key = _key_not_in(declared)  # ".*" and the like: every undeclared key
                 others = [o for p, o in subs if p != pattern]
                 value = self.compile({"allOf": [sub, *others]} if others else sub,
                                      _pointer_join(pointer, "patternProperties", pattern))
@@ -1069,21 +1134,38 @@ class _Compiler:
             kept_values = [v for v in values if not any(_json_equal(v, b) for b in banned)]
             out = {k: v for k, v in rest.items() if k not in ("enum", "const")}
             return dict(out, enum=kept_values) if kept_values else False
-        self.unsupported("not", where, "only not {type}, not {required: [one]}, not {enum} over an enum, and booleans")
+        if keys <= {"enum", "const"} and self._types(rest, pointer) == ["string"]:  # strings but these
+            banned = [v for v in list(negated.get("enum", [])) + [negated.get("const")] if isinstance(v, str)]
+            if not banned:
+                return rest
+            if "pattern" in rest or "format" in rest:  # two patterns do not intersect in a regex
+                self.unsupported("not", where, "excluded strings next to a pattern or format")
+                return rest
+            return dict(rest, pattern=not_in_pattern(banned))
+        failed = self.negation(negated, where)
+        if failed.exact:  # not S = the union of the positive forms of S's keywords' negations
+            return {"allOf": [rest or True, {"anyOf": failed.terms}]} if failed.terms else False
+        self.unsupported("not", where, "a keyword with no exact negation (pattern, format, multipleOf, "
+                                       "uniqueItems, additionalProperties...)")
         return rest or True
 
-    def _if_then_else(self, schema: dict, pointer: str) -> Any:
-        """Generate the ``if`` ∧ ``then`` branch only: a subset of (if ∧ then) ∨ (¬if ∧ else)."""
+    def _compile_conditional(self, schema: dict, pointer: str) -> Fragment:
+        """(rest ∧ if ∧ then) ∨ (rest ∧ ¬if ∧ else), with ¬if written as positive schemas.
+
+        Where ``if`` has no exact negation (a ``pattern``, a ``format``...), the ``else`` side
+        covers the part of ¬if that has one: a subset, never a superset."""
         rest = {k: v for k, v in schema.items() if k not in ("if", "then", "else")}
+        base = rest or True
         condition = schema.get("if")
+        then, otherwise = schema.get("then", True), schema.get("else", True)
         if condition is None:  # then/else without if assert nothing
-            return rest or True
-        then = schema.get("then", True)
-        if condition is True:
-            return {"allOf": [rest or True, then]}
-        if condition is False:
-            return {"allOf": [rest or True, schema.get("else", True)]}
-        return {"allOf": [rest or True, condition, then]}
+            return self.compile(base, pointer)
+        if condition is True or condition is False:
+            return self.compile({"allOf": [base, then if condition else otherwise]}, pointer)
+        parts = [self.compile({"allOf": [base, condition, then]}, pointer)]
+        failed = self.negation(condition, _pointer_join(pointer, "if"))
+        parts += self.optional_parts(({"allOf": [base, term, otherwise]} for term in failed.terms), pointer)[0]
+        return fx.alternation(parts)
 
 
 def _as_list(value: Any) -> list:
@@ -1218,6 +1300,25 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
+def _literals(schema: Any) -> Optional[list]:
+    """The values of a schema that is only an enum or a const, else None."""
+    if not isinstance(schema, dict) or any(k not in ("enum", "const") and k not in ANNOTATIONS for k in schema):
+        return None
+    if "enum" in schema and "const" in schema or not isinstance(schema.get("enum", []), list):
+        return None
+    return [schema["const"]] if "const" in schema else list(schema.get("enum", [])) or None
+
+
+def _may_share_type(term: Any, generated: set) -> bool:
+    """False when the negation term's types and the branch's cannot meet (a cheap pruning)."""
+    if not generated or not isinstance(term, dict) or "type" not in term:
+        return True
+    types = set(_as_list(term["type"]))
+    if "number" in types:
+        types.add("integer")
+    return bool(types & generated) or ("integer" in types and "number" in generated)
+
+
 def _json_equal(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
@@ -1260,6 +1361,8 @@ def _merge(a: dict, b: dict, pointer: str) -> dict:
             for pattern, sub in value.items():
                 patterns[pattern] = {"allOf": [patterns[pattern], sub]} if pattern in patterns else sub
             merged[key] = patterns
+        elif key == "not" and _literals(merged[key]) is not None and _literals(value) is not None:
+            merged[key] = {"enum": _literals(merged[key]) + _literals(value)}  # not in A, not in B
         elif key == "not":
             merged[key] = {"anyOf": [merged[key], value]}  # not A and not B = not (A or B)
         elif key in ("allOf", "anyOf", "oneOf") and isinstance(value, list):
@@ -1267,6 +1370,8 @@ def _merge(a: dict, b: dict, pointer: str) -> dict:
             if key != "allOf":
                 merged.setdefault("allOf", [])
                 merged["allOf"] = list(merged["allOf"]) + [{key: value}]
+        elif key == "const" and not _json_equal(merged[key], value):
+            merged["enum"] = []  # two different constants: nothing validates
         elif merged[key] != value and not _json_equal(merged[key], value):
             raise UnsupportedSchemaError("allOf", pointer, f"both branches constrain {key!r} differently")
     return merged

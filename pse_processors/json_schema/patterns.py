@@ -370,6 +370,7 @@ class StringPattern:
     min_length: int
     max_length: Optional[int]
     single_class: Optional[tuple]  # (char regex, low, high) when the whole pattern is ^[set]{low,high}$
+    universal: bool = False  # every string contains a match (e.g. ".*", "^a*", "")
 
 
 def translate(pattern: str, pointer: str) -> StringPattern:
@@ -384,6 +385,7 @@ def translate(pattern: str, pointer: str) -> StringPattern:
     tree = _Parser(pattern, pointer).parse()
     options = tree.options if isinstance(tree, _Alt) else [tree]
     regexes: list[Fragment] = []
+    universal = False
     spans = []
     singles = []
     for option in options:
@@ -403,6 +405,7 @@ def translate(pattern: str, pointer: str) -> StringPattern:
         any_text = f"{STRING_CHAR}*"
         regexes.append(("" if anchored_start else any_text) + emitted + ("" if anchored_end else any_text))
         low, high = _length(body)
+        universal = universal or (low == 0 and not (anchored_start and anchored_end))  # an empty match
         spans.append((low, high if anchored_start and anchored_end else None))
         if anchored_start and anchored_end and len(items) == 1 and isinstance(items[0], _Repeat) and isinstance(items[0].node, _Chars):
             singles.append((_chars_regex(items[0].node.ranges), items[0].low, items[0].high))
@@ -417,6 +420,7 @@ def translate(pattern: str, pointer: str) -> StringPattern:
         alternation(regexes), min(a for a, _ in spans),
         None if any(h is None for h in highs) else max(highs),  # type: ignore[type-var]
         singles[0] if len(singles) == 1 else None,
+        universal,
     )
 
 
