@@ -13,15 +13,17 @@ one cached file serves every vocabulary.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO, Optional, Union
 
 import numpy as np
 
+from .atomic import write_atomically
 from .errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
 from .json_schema.fragments import expanded_length
 
@@ -135,37 +137,63 @@ class ByteAutomaton:
         logger.info("byte automaton: %d states in %.3fs", automaton.num_states, time.perf_counter() - start)
         return automaton
 
-    def save(self, target: Union[Path, BinaryIO], meta: dict) -> None:
+    def save(self, target: Union[Path, BinaryIO], meta: dict, sidecar: Optional[Path] = None) -> None:
         """Write the automaton and ``meta`` (a JSON-able dict) as ``.npz`` (no pickle).
 
-        Uncompressed up to 16 MB: a warm cache hit must take milliseconds, and inflating an
-        8 MB table takes ~50 ms. Larger tables (over 16k states) are compressed (~100x)."""
-        save = np.savez if self.next_state.nbytes <= 16 << 20 else np.savez_compressed
-        save(
-            target, next_state=self.next_state, accepting=self.accepting,
-            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-        )
+        A table over 16 MB (16k states) goes to ``sidecar`` instead, a plain ``.npy`` that
+        :meth:`load` memory-maps: a warm cache hit must take milliseconds, and reading (or
+        inflating) a 128 MB table takes hundreds. Pages are then read as states are visited.
+        The ``.npz`` is written last, so its presence means the sidecar is complete."""
+        table = self.next_state
+        if sidecar is None or table.nbytes <= _INLINE_BYTES:
+            np.savez(target, next_state=table, accepting=self.accepting,
+                     meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+            return
+        write_atomically(sidecar, lambda handle: np.save(handle, np.ascontiguousarray(table)), "grammar table")
+        stored = dict(meta, table={"shape": list(table.shape), "sample": _sample(table)})
+        np.savez(target, accepting=self.accepting, meta=np.frombuffer(json.dumps(stored).encode(), dtype=np.uint8))
 
     @classmethod
     def load(cls, path: Path, meta: dict) -> "ByteAutomaton":
-        """Read a file written by :meth:`save`; raise ``ValueError`` unless it is intact and ``meta`` matches."""
+        """Read a file written by :meth:`save`; raise ``ValueError`` unless it is intact and ``meta`` matches.
+
+        An inline table is checked entirely; a memory-mapped sidecar by dtype, shape and
+        sampled rows (a full scan would read the whole file)."""
         with np.load(path, allow_pickle=False) as data:
             stored = json.loads(bytes(data["meta"]).decode())
+            table_info = stored.pop("table", None)
             if stored != meta:
                 raise ValueError(f"the file belongs to another constraint ({stored} != {meta})")
-            automaton = cls(data["next_state"], data["accepting"])
-        automaton.validate()
+            accepting = data["accepting"]
+            if table_info is None:
+                automaton = cls(data["next_state"], accepting)
+                automaton.validate()
+                return automaton
+        table = np.load(path.with_suffix(".npy"), mmap_mode="r", allow_pickle=False)
+        if list(table.shape) != table_info["shape"] or _sample(table) != table_info["sample"]:
+            raise ValueError("the table file does not match its index")
+        automaton = cls(table, accepting)
+        automaton.validate(full=False)
         return automaton
 
-    def validate(self) -> None:
+    def validate(self, full: bool = True) -> None:
         """Raise ``ValueError`` if the arrays are inconsistent (a damaged file)."""
         table, accepting = self.next_state, self.accepting
         if table.dtype != np.int32 or accepting.dtype != np.bool_:
             raise ValueError("wrong dtypes")
         if table.ndim != 2 or table.shape[1] != 256 or accepting.shape != (table.shape[0],) or not table.shape[0]:
             raise ValueError("wrong shapes")
-        if table.min() < -1 or table.max() >= table.shape[0]:
+        if full and (table.min() < -1 or table.max() >= table.shape[0]):
             raise ValueError("transitions out of range")
+
+
+_INLINE_BYTES = 16 << 20
+
+
+def _sample(table: np.ndarray) -> str:
+    """A digest of 64 rows spread over the table: catches a swapped or truncated sidecar cheaply."""
+    rows = np.linspace(0, table.shape[0] - 1, num=min(64, table.shape[0])).astype(np.int64)
+    return hashlib.blake2b(np.ascontiguousarray(table[rows]).tobytes(), digest_size=16).hexdigest()
 
 
 def _drop_first_separators(next_state: np.ndarray) -> None:

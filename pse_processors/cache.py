@@ -3,7 +3,9 @@
 - In memory: key (regex, vocabulary fingerprint) → :class:`CompiledGrammar`, so every
   processor for the same constraint and tokenizer shares one grammar and its masks.
 - On disk: ``$PSE_PROCESSORS_CACHE_DIR`` (default: the user cache directory, e.g.
-  ``~/.cache/pse-processors``) holds the grammar tables as ``.npz`` files (no pickle). Set the
+  ``~/.cache/pse-processors``) holds each schema's regex (``regexes/``, see
+  :mod:`~pse_processors.regex_cache`) and each regex's byte automaton (``grammars/``, ``.npz``
+  files, no pickle; tables over 16 MB in a memory-mapped ``.npy`` beside them). Set the
   variable to ``off`` (or ``0``, or an empty string) to disable it. A file that fails
   validation is recompiled and replaced.
 """
@@ -21,18 +23,19 @@ from typing import Any, Iterable, Optional
 
 from .atomic import write_atomically
 from .byte_automaton import ByteAutomaton
-from .constraints import Constraint, normalize
+from .constraints import Constraint
 from .errors import CompileLimitError
 from .grammar import CompiledGrammar
 from .json_schema import SchemaOptions
-from .json_schema.fragments import expanded_length
+from . import regex_cache
+from .regex_cache import spec_and_size
 from .token_trie import trie_for
 from .vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "PSE_PROCESSORS_CACHE_DIR"
-_FORMAT = 6  # bump whenever the automaton files or the way they are built change
+_FORMAT = 7  # bump whenever the automaton files or the way they are built change
 _MEMORY_CAPACITY = 64
 _MEMORY_BYTES = 1 << 30  # large automata take ~100 MB each: bound the cache by size too
 _memory: "OrderedDict[str, CompiledGrammar]" = OrderedDict()
@@ -64,6 +67,7 @@ def clear_memory_cache() -> None:
     """Forget every grammar compiled in this process (the disk cache is kept)."""
     with _lock:
         _memory.clear()
+    regex_cache.clear()
 
 
 def compile(  # noqa: A001 - the public name the docs promise
@@ -79,7 +83,7 @@ def compile(  # noqa: A001 - the public name the docs promise
     strict: bool = True,
     max_recursion_depth: int = 3,
     any_value_depth: int = 2,
-    max_regex_length: int = 400_000,
+    max_regex_length: int = 700_000,
     max_compile_seconds: float = 10.0,
     max_states: int = 500_000,
 ) -> CompiledGrammar:
@@ -114,8 +118,8 @@ def compile(  # noqa: A001 - the public name the docs promise
         additional_properties=additional_properties, strict=strict, max_recursion_depth=max_recursion_depth,
         any_value_depth=any_value_depth, max_regex_length=max_regex_length, max_compile_seconds=max_compile_seconds,
     )
-    spec = normalize(constraint, options)
-    expanded = expanded_length(spec.regex)
+    folder = cache_dir()
+    spec, expanded = spec_and_size(constraint, options, folder)
     if expanded > 2.5 * max_regex_length:  # counted repetitions are written out by the automaton builder
         raise CompileLimitError(
             f"the constraint's regex, with its counted repetitions written out, has {expanded:,} characters, "
@@ -141,7 +145,6 @@ def compile(  # noqa: A001 - the public name the docs promise
                 grammar = CompiledGrammar(shared.automaton, shared.trie, vocabulary, spec)
                 grammar.tables_file = shared.tables_file
             return grammar
-    folder = cache_dir()
     automaton = _load_or_build(spec.regex, max_states, folder)
     grammar = CompiledGrammar(automaton, trie_for(vocabulary, folder), vocabulary, spec)
     if folder is not None:  # the dense tables of the jit/XLA processors, materialized on demand
@@ -176,5 +179,5 @@ def _load_or_build(regex: str, max_states: int, folder: Optional[Path]) -> ByteA
             logger.warning("ignoring the corrupt grammar cache file %s (%s); recompiling", path, exc)
     automaton = ByteAutomaton.build(regex, max_states=max_states)
     if path is not None:
-        write_atomically(path, lambda handle: automaton.save(handle, meta), "grammar")
+        write_atomically(path, lambda handle: automaton.save(handle, meta, sidecar=path.with_suffix(".npy")), "grammar")
     return automaton

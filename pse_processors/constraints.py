@@ -103,27 +103,31 @@ def normalize(constraint: Constraint, options: Optional[SchemaOptions] = None) -
     if isinstance(constraint, Choice):
         regex = fx.alternation(fx.escape(c) for c in constraint.choices)
         return ConstraintSpec("choice", regex)  # type: ignore[arg-type]
-    result_type = None
+    schema, result_type = json_schema_of(constraint)
+    return ConstraintSpec("json", json_schema_to_regex(schema, options), result_type)
+
+
+def json_schema_of(constraint: Constraint) -> tuple:
+    """``(schema, result type)`` of a JSON Schema constraint (dict, bool, JSON text or Pydantic model).
+
+    Raises ``TypeError`` for anything else, ``SchemaError`` for text that is not JSON."""
     if _is_pydantic_model(constraint):
-        result_type = constraint
-        schema: Any = constraint.model_json_schema()  # type: ignore[union-attr]
-    elif isinstance(constraint, (dict, bool)):
-        schema = constraint
-    elif isinstance(constraint, (str, bytes)):
+        return constraint.model_json_schema(), constraint  # type: ignore[union-attr]
+    if isinstance(constraint, (dict, bool)):
+        return constraint, None
+    if isinstance(constraint, (str, bytes)):
         try:
-            schema = json.loads(constraint)
+            return json.loads(constraint), None
         except json.JSONDecodeError as exc:
             raise SchemaError(
                 f"a string constraint must be a JSON Schema, and this is not valid JSON ({exc}); "
                 "wrap regular expressions in pse_processors.Regex(...)",
                 "#",
             ) from exc
-    else:
-        raise TypeError(
-            "constraint must be a JSON Schema (dict or str), a Pydantic model class, Regex(...) or "
-            f"Choice([...]), not {type(constraint).__name__}"
-        )
-    return ConstraintSpec("json", json_schema_to_regex(schema, options), result_type)
+    raise TypeError(
+        "constraint must be a JSON Schema (dict or str), a Pydantic model class, Regex(...) or "
+        f"Choice([...]), not {type(constraint).__name__}"
+    )
 
 
 def _key(*parts: str) -> str:

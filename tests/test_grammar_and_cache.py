@@ -97,6 +97,50 @@ def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
     assert np.load(files[0])["next_state"].max() < 1000  # rewritten
 
 
+def test_warm_compile_reads_the_regex_from_disk(disk_cache, monkeypatch):
+    import pse_processors.regex_cache as regex_cache
+
+    grammar = pse.compile(SCHEMA, VOCAB)
+    assert len(list(disk_cache.glob("regexes/*.json"))) == 1
+    pse.clear_memory_cache()
+
+    def no_compiler(*args, **kwargs):
+        raise AssertionError("the schema should not be compiled again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(regex_cache, "json_schema_to_regex", no_compiler)
+        again = pse.compile(SCHEMA, VOCAB)
+    assert again.spec.regex == grammar.spec.regex and again.accepts([0, 2, 3, 5, 1])
+    # Property order is part of the key: the same properties in another order compile anew.
+    reordered = {"required": ["a"], "properties": {"a": {"type": "integer"}}, "type": "object"}
+    assert pse.compile(reordered, VOCAB).spec.regex == grammar.spec.regex
+    assert len(list(disk_cache.glob("regexes/*.json"))) == 2
+    # A damaged regex file is recompiled, with a warning.
+    for path in disk_cache.glob("regexes/*.json"):
+        path.write_text("{not json")
+    pse.clear_memory_cache()
+    assert pse.compile(SCHEMA, VOCAB).accepts([0, 2, 3, 5, 1])
+
+
+def test_large_tables_are_memory_mapped(tmp_path, monkeypatch):
+    import pse_processors.byte_automaton as byte_automaton
+
+    monkeypatch.setattr(byte_automaton, "_INLINE_BYTES", 0)
+    automaton = byte_automaton.ByteAutomaton.build('"[a-z]{2,5}"')
+    meta = {"format": 7, "key": "k"}
+    path = tmp_path / "g.npz"
+    with open(path, "wb") as handle:
+        automaton.save(handle, meta, sidecar=path.with_suffix(".npy"))
+    loaded = byte_automaton.ByteAutomaton.load(path, meta)
+    assert isinstance(loaded.next_state, np.memmap)
+    assert np.array_equal(loaded.next_state, automaton.next_state)
+    assert loaded.walk(b'"abc"') is not None and loaded.walk(b'"abcdef') is None
+    other = byte_automaton.ByteAutomaton.build('"[a-z]{2,6}"')
+    np.save(path.with_suffix(".npy"), other.next_state)  # a sidecar that is not this table's
+    with pytest.raises(ValueError):
+        byte_automaton.ByteAutomaton.load(path, meta)
+
+
 def test_disk_cache_can_be_disabled(tmp_path, monkeypatch):
     monkeypatch.setenv(cache_module.CACHE_ENV, "off")
     pse.clear_memory_cache()
