@@ -162,6 +162,8 @@ CASES = [
 # the expectations are explicit (valid ones are still checked where jsonschema can).
 FORMAT_CASES = [
     ({"type": "string", "format": "date"}, ["2024-01-31", "1999-12-28"], ["2024-13-01", "2024-02-30", "24-01-01", "2024-1-1"]),
+    ({"type": "string", "format": "byte"}, ["", "YQ==", "YWI=", "YWJj", "AB+/"], ["YQ", "YQ=", "a b=", "YWJjZ"]),
+    ({"type": "string", "format": "binary"}, ["", "any\u0000text", "é"], [1]),
     ({"type": "string", "format": "date-time"}, ["2024-01-31T23:59:59Z", "2024-06-01T00:00:00.5+02:00"], ["2024-01-31 23:59:59Z", "2024-01-31T24:00:00Z"]),
     ({"type": "string", "format": "time"}, ["12:30:00Z", "23:59:59.999-08:00"], ["12:30", "25:00:00Z"]),
     ({"type": "string", "format": "duration"}, ["P1D", "PT5M", "P1Y2M3DT4H5M6S", "P2W"], ["P", "PT", "1D", "P1H"]),

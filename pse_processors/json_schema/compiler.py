@@ -26,7 +26,7 @@ from typing import Any, Iterator, Optional
 
 from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError, UnsupportedSchemaError
 from . import fragments as fx
-from .formats import NUMERIC_FORMATS, STRING_FORMATS
+from .formats import ANY_STRING_FORMATS, NUMERIC_FORMATS, STRING_FORMATS
 from .keywords import ALL_TYPES, ANNOTATIONS, ASSERTIONS
 from .negation import negate, not_in_pattern
 from .fragments import Fragment
@@ -723,8 +723,8 @@ class _Compiler:
         fmt = schema.get("format")
         pattern = schema.get("pattern")
         if fmt is not None and fmt not in STRING_FORMATS:
-            if fmt in NUMERIC_FORMATS:
-                fmt = None  # numeric formats say nothing about strings
+            if fmt in NUMERIC_FORMATS or fmt in ANY_STRING_FORMATS:
+                fmt = None  # numeric formats say nothing about strings; these accept any string
             else:
                 self.unsupported("format", pointer, f"the format {fmt!r} is not enforced")
                 fmt = None

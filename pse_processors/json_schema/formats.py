@@ -70,6 +70,8 @@ _RELATIVE = (
     f"{_TAIL}"
 )
 URI_REFERENCE = f"(?:{URI}|{_RELATIVE})"
+# OpenAPI "byte": base64 (RFC 4648, padded, standard alphabet).
+BASE64 = "(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
 
 STRING_FORMATS = {
     "date-time": DATE_TIME,
@@ -83,7 +85,10 @@ STRING_FORMATS = {
     "uuid": UUID,
     "uri": URI,
     "uri-reference": URI_REFERENCE,
+    "byte": BASE64,
 }
+# OpenAPI string formats that assert nothing about the text ("binary": any octets, "password": a UI hint).
+ANY_STRING_FORMATS = frozenset({"binary", "password"})
 
 # OpenAPI numeric formats: (minimum, maximum) for integers; None: no constraint.
 NUMERIC_FORMATS: dict[str, Optional[tuple[int, int]]] = {
