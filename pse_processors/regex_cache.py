@@ -37,6 +37,9 @@ def spec_and_size(constraint: Any, options: SchemaOptions, folder: Optional[Path
     except TypeError:  # Regex, Choice, or a wrong type that normalize() reports
         spec = normalize(constraint, options)
         return spec, expanded_length(spec.regex)
+    if not options.strict:  # lenient mode warns of every dropped keyword, at every compile
+        regex = json_schema_to_regex(schema, options)
+        return ConstraintSpec("json", regex, result_type), expanded_length(regex)
     try:
         text = json.dumps(schema, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):  # not JSON: let the compiler name the problem

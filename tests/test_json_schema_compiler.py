@@ -151,6 +151,11 @@ CASES = [
     ({"oneOf": [{"type": "object", "properties": {"t": {"const": "a"}, "x": {"type": "integer"}}, "required": ["t"]},
                 {"type": "object", "properties": {"t": {"const": "b"}, "y": {"type": "string"}}, "required": ["t"]}]},
      [{"t": "a", "x": 1}, {"t": "b", "y": "s"}], [{"t": "c"}, {"t": "a", "x": "1"}]),
+    # two unions in one allOf (the second waits in allOf; distributing the first terminates)
+    ({"allOf": [{"anyOf": [{"type": "integer"}, {"type": "string"}]}, {"anyOf": [{"type": "number", "minimum": 2}, {"type": "string", "minLength": 2}]}]},
+     [3, "ab"], [1, "a", None, 2.5]),
+    # $ref fragments are URI-encoded JSON pointers
+    ({"$defs": {"a b%": {"type": "integer"}}, "$ref": "#/$defs/a%20b%25"}, [1], ["x"]),
     # oneOf made exclusive: each branch forbids a property another branch requires
     ({"type": "object", "properties": {"l": {"type": "number"}, "w": {"type": "number"}, "r": {"type": "number"}},
       "oneOf": [{"required": ["l", "w"]}, {"required": ["r"]}]},

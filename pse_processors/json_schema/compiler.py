@@ -19,6 +19,7 @@ import logging
 import math
 import re
 import time
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -240,7 +241,7 @@ class _Compiler:
         if path and not path.startswith("/"):
             raise UnsupportedSchemaError("$ref", pointer, f"anchor references are not supported: {ref!r}")
         for raw in path.split("/")[1:]:
-            part = raw.replace("~1", "/").replace("~0", "~")
+            part = urllib.parse.unquote(raw).replace("~1", "/").replace("~0", "~")  # a URI fragment
             if isinstance(node, dict) and part in node:
                 node = node[part]
             elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
@@ -292,6 +293,10 @@ class _Compiler:
             if not isinstance(branch, dict):
                 raise SchemaError("allOf entries must be schemas", where)
             merged = _merge(merged, branch, where)
+        if merged.get("allOf") and ("anyOf" in merged or "oneOf" in merged) and "if" not in merged and "$ref" not in merged:
+            # A second anyOf/oneOf waits in allOf; distribute the first so each branch merges it
+            # (compiling ``merged`` again would merge the same two unions forever).
+            return self._compile_union(merged, pointer)
         return self.compile(merged, pointer)
 
     def _compile_union(self, schema: dict, pointer: str) -> Fragment:
