@@ -172,3 +172,8 @@ def test_negation_terms_are_exact_only_when_claimed():
     assert not negate({"pattern": "a"}, resolve=lambda r: None).exact
     assert not negate({"type": "integer"}, resolve=lambda r: None).exact
     assert negate({"type": "number", "minimum": 1}, resolve=lambda r: None).exact
+
+
+def test_not_next_to_an_empty_type_list_is_unsatisfiable_not_a_loop():
+    schema = {"type": "object", "properties": {"t": {"allOf": [{"type": "string"}, {"type": "integer"}], "not": {"enum": ["car"]}}}}
+    assert accepted(schema, {}) and not accepted(schema, {"t": "x"})

@@ -209,6 +209,8 @@ class _Compiler:
         if not isinstance(schema, dict):
             raise SchemaError(f"a schema must be an object or a boolean, not {type(schema).__name__}", pointer)
         self.refuse_present(schema, _REFUSED_ANYWHERE, pointer)
+        if schema.get("type") == []:  # an empty type list (e.g. merged by allOf): nothing validates
+            return None
         if "$ref" in schema:
             return self._compile_ref(schema, pointer)
         if "if" in schema or "then" in schema or "else" in schema:
