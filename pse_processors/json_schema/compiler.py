@@ -349,11 +349,13 @@ class _Compiler:
         others = []
         for k, branch in enumerate(raw):
             try:
-                others.append(self._inline_ref(branch, _pointer_join(pointer, "oneOf", k)) if isinstance(branch, dict) else branch)
+                where_k = _pointer_join(pointer, "oneOf", k)
+                others.append(self._flattened(self._inline_ref(branch, where_k), where_k) if isinstance(branch, dict) else branch)
             except UnsupportedSchemaError as exc:
                 raise UnsupportedSchemaError("oneOf", pointer, f"branches that may overlap ({exc})") from exc
         out = []
         for i, (branch, where) in enumerate(resolved):
+            branch = self._flattened(branch, where)
             overlap = UnsupportedSchemaError("oneOf", where, "branches that may overlap, and one has no negation "
                                                              "to exclude it with (pattern, format, multipleOf...)")
             if not isinstance(branch, dict):
@@ -391,11 +393,53 @@ class _Compiler:
                 terms = [t for t in failed.terms if _may_share_type(t, generated)]
                 if not terms and not failed.exact:
                     raise overlap
+                if generated == {"object"} and any(self._implied(branch, t) for t in terms):
+                    continue  # every instance of this branch already fails the other one
                 constraints.append(terms)
-            if math.prod(len(c) for c in constraints) > _MAX_ONE_OF_VARIANTS:
-                raise UnsupportedSchemaError("oneOf", where, "branches that may overlap in too many ways to exclude")
+            while math.prod(len(c) for c in constraints) > _MAX_ONE_OF_VARIANTS:
+                longest = max(constraints, key=len)  # keep fewer alternatives: a smaller subset
+                del longest[(len(longest) + 1) // 2:]
             out.append((branch, where, constraints))
         return out
+
+    def _flattened(self, schema: Any, where: str) -> Any:
+        """``schema`` with its ``allOf`` merged in (plain ``$ref`` entries inlined), when that is
+        exact; else ``schema`` itself. A discriminator or a closed object then shows at the top."""
+        if not isinstance(schema, dict) or not isinstance(schema.get("allOf"), list):
+            return schema
+        merged = {k: v for k, v in schema.items() if k != "allOf"}
+        try:
+            for entry in schema["allOf"]:
+                if entry is True:
+                    continue
+                if not isinstance(entry, dict):
+                    return schema
+                merged = _merge(merged, self._flattened(self._inline_ref(entry, where), where), where)
+        except (UnsupportedSchemaError, SchemaError):
+            return schema
+        return merged
+
+    def _implied(self, branch: dict, term: Any) -> bool:
+        """Whether every object the compiler generates for ``branch`` satisfies ``term``, for the
+        two object forms of a negation: a property absent, a required property with other values."""
+        if not isinstance(term, dict) or term.get("type") != "object" or set(term) - {"type", "properties", "required"}:
+            return False
+        props = term.get("properties", {})
+        declared = branch.get("properties", {}) if isinstance(branch.get("properties"), dict) else {}
+        if len(props) != 1:
+            return False
+        (name, sub), = props.items()
+        if "required" not in term and sub is False:  # the property is absent
+            if declared.get(name) is False:
+                return True
+            closed = branch.get("additionalProperties") is False or (
+                "additionalProperties" not in branch and "properties" in branch
+                and self.options.additional_properties == "closed")
+            return closed and name not in declared and name not in branch.get("required", []) and not branch.get("patternProperties")
+        if term.get("required") == [name] and name in branch.get("required", []) and isinstance(declared.get(name), dict):
+            values = _literals({k: v for k, v in declared[name].items() if k in ("enum", "const")})
+            return values is not None and all(self._decide(v, sub, 0) is True for v in values)
+        return False
 
     def _exclusive_values(self, branch: dict, others: list) -> Optional[dict]:
         """An enum/const branch keeps the values every other branch rejects; None if undecided."""

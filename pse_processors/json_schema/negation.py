@@ -115,11 +115,12 @@ class _Negator:
             for branch in value:
                 out.add(sub(branch))
             return out
-        if key == "anyOf" and isinstance(value, list):  # ¬(A ∨ B) = ¬A ∧ ¬B
+        if key in ("anyOf", "oneOf") and isinstance(value, list):  # ¬(A ∨ B) = ¬A ∧ ¬B
             parts = [sub(branch) for branch in value]
             combos = list(itertools.islice(itertools.product(*(p.terms for p in parts)), self.max_terms + 1))
             terms = [{"allOf": list(combo)} if len(combo) > 1 else combo[0] for combo in combos]
-            return Negation(terms, all(p.exact for p in parts))
+            # ¬oneOf also holds where two branches match: left out, so inexact
+            return Negation(terms, key == "anyOf" and all(p.exact for p in parts))
         if key == "if":  # ¬(if → then, ¬if → else) = (if ∧ ¬then) ∨ (¬if ∧ ¬else)
             condition, then, otherwise = value, schema.get("then", True), schema.get("else", True)
             failed_then, failed_if, failed_else = sub(then), sub(condition), sub(otherwise)
