@@ -177,3 +177,27 @@ def test_negation_terms_are_exact_only_when_claimed():
 def test_not_next_to_an_empty_type_list_is_unsatisfiable_not_a_loop():
     schema = {"type": "object", "properties": {"t": {"allOf": [{"type": "string"}, {"type": "integer"}], "not": {"enum": ["car"]}}}}
     assert accepted(schema, {}) and not accepted(schema, {"t": "x"})
+
+
+def test_one_of_branches_merged_from_all_of_show_their_discriminator():
+    base = {"type": "object", "properties": {"id": {"type": "string"}, "n": {"type": "integer"}}}
+    schema = {
+        "$defs": {"base": base},
+        "oneOf": [
+            {"allOf": [{"$ref": "#/$defs/base"}, {"properties": {"kind": {"const": "a"}}, "required": ["kind"]}]},
+            {"allOf": [{"$ref": "#/$defs/base"}, {"properties": {"kind": {"const": "b"}, "x": {}}, "required": ["kind"]}]},
+        ],
+    }
+    check(schema, exact=False)
+    for value in ({"id": "1", "n": 2, "kind": "a"}, {"kind": "b"}, {"id": "x", "kind": "b", "x": [1]}):
+        assert accepted(schema, value), value
+    assert not accepted(schema, {"kind": "c"}) and not accepted(schema, {"id": "1"})
+
+
+def test_one_of_with_many_overlaps_keeps_a_subset():
+    # Each branch may overlap each other one in several ways: the variants are trimmed, never loosened.
+    branches = [{"type": "object", "properties": {k: {"type": "integer", "minimum": i}}, "required": [k]}
+                for i, k in enumerate("abcdef")]
+    schema = {"oneOf": branches}
+    check(schema, exact=False)
+    assert accepted(schema, {"a": 1})
