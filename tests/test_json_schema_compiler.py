@@ -154,6 +154,9 @@ CASES = [
     # two unions in one allOf (the second waits in allOf; distributing the first terminates)
     ({"allOf": [{"anyOf": [{"type": "integer"}, {"type": "string"}]}, {"anyOf": [{"type": "number", "minimum": 2}, {"type": "string", "minLength": 2}]}]},
      [3, "ab"], [1, "a", None, 2.5]),
+    # anyOf and oneOf side by side: both hold
+    ({"anyOf": [{"type": "integer"}, {"type": "string"}], "oneOf": [{"type": "string"}, {"type": "boolean"}]},
+     ["a"], [1, True, None]),
     # $ref fragments are URI-encoded JSON pointers
     ({"$defs": {"a b%": {"type": "integer"}}, "$ref": "#/$defs/a%20b%25"}, [1], ["x"]),
     # oneOf made exclusive: each branch forbids a property another branch requires

@@ -302,9 +302,7 @@ class _Compiler:
         return self.compile(merged, pointer)
 
     def _compile_union(self, schema: dict, pointer: str) -> Fragment:
-        keyword = "anyOf" if "anyOf" in schema else "oneOf"
-        if "anyOf" in schema and "oneOf" in schema:
-            raise UnsupportedSchemaError("oneOf", pointer, "anyOf and oneOf in the same schema")
+        keyword = "anyOf" if "anyOf" in schema else "oneOf"  # with both, oneOf is merged into each anyOf branch
         branches = schema[keyword]
         if not isinstance(branches, list) or not branches:
             raise SchemaError(f"{keyword} must be a non-empty array", pointer)
