@@ -441,3 +441,12 @@ def test_huge_constraints_are_refused_before_they_exhaust_memory():
     # Counted repetitions are measured written out: a short regex can hide a huge automaton.
     with pytest.raises(CompileLimitError, match="counted repetitions written out"):
         pse.compile({"type": "string", "maxLength": 32767}, BYTES)
+
+
+def test_nested_all_of_keeps_text_order_of_properties():
+    schema = {
+        "$defs": {"base": {"type": "object", "properties": {"properties": {"allOf": [
+            {"type": "object"}, {"properties": {"id": {"type": "string"}}, "required": ["id"]}]}}}},
+        "allOf": [{"$ref": "#/$defs/base"}, {"properties": {"properties": {"properties": {"make": {"type": "string"}}}}}],
+    }
+    assert accepts(schema, '{"properties": {"id": "1", "make": "x"}}', additional_properties="spec")

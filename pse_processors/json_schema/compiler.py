@@ -279,12 +279,11 @@ class _Compiler:
         if not isinstance(branches, list) or not branches:
             raise SchemaError("allOf must be a non-empty array", pointer)
         merged: Any = {k: v for k, v in schema.items() if k != "allOf"}
-        for i, branch in enumerate(branches):
-            where = _pointer_join(pointer, "allOf", i)
-            if branch is False:
-                return None
-            if branch is True:
-                continue
+        # Nested allOf entries are merged in place, depth first: property order follows the text.
+        pending = [(branch, _pointer_join(pointer, "allOf", i)) for i, branch in enumerate(branches)]
+        expansions = 0
+        while pending:
+            branch, where = pending.pop(0)
             if isinstance(branch, dict) and "$ref" in branch and not _has_assertions(
                 {k: v for k, v in branch.items() if k != "$ref"}
             ):
@@ -292,8 +291,18 @@ class _Compiler:
                 if ref in self._ref_stack:
                     raise UnsupportedSchemaError("allOf", where, "a recursive $ref inside allOf")
                 branch = self._resolve(ref, where)
+            if branch is False:
+                return None
+            if branch is True:
+                continue
             if not isinstance(branch, dict):
                 raise SchemaError("allOf entries must be schemas", where)
+            inner = branch.get("allOf")
+            if isinstance(inner, list) and inner and expansions < 200:
+                expansions += 1
+                pending[:0] = [({k: v for k, v in branch.items() if k != "allOf"}, where)] + [
+                    (entry, _pointer_join(where, "allOf", k)) for k, entry in enumerate(inner)]
+                continue
             merged = _merge(merged, branch, where)
         if merged.get("allOf") and ("anyOf" in merged or "oneOf" in merged) and "if" not in merged and "$ref" not in merged:
             # A second anyOf/oneOf waits in allOf; distribute the first so each branch merges it
