@@ -298,7 +298,7 @@ def test_nullable_adds_null():
         ({"type": "string", "pattern": "(a)\\1"}, "pattern", "#/pattern"),
         ({"type": "string", "format": "iri"}, "format", "#"),
         ({"type": "array", "uniqueItems": True}, "uniqueItems", "#"),
-        ({"type": "array", "contains": {"type": "integer"}, "maxContains": 2}, "maxContains", "#"),
+        ({"type": "array", "contains": {"pattern": "^a"}, "maxContains": 2}, "maxContains", "#/maxContains"),
         ({"type": "object", "properties": {"a": {"not": {"pattern": "^x"}}}}, "not", "#/properties/a/not"),
         ({"type": "object", "properties": {"a/b": {"type": "object", "properties": {"x": {}, "y": {}}, "minProperties": 2}}},
          "minProperties", "#/properties/a~1b"),

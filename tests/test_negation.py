@@ -21,7 +21,7 @@ BYTES = pse.Vocabulary([bytes([b]) for b in range(256)] + [None], eos_token_ids=
 
 POOL = [
     None, True, False, 0, 1, 2, 3, -1, 1.5, 2.5, 7, 10, 100, "", "a", "b", "ab", "abc", "x", "flat", "noise", "debug",
-    [], [1], [1, 2], ["a"], [None], [1, "a"], {}, {"a": 1}, {"a": "x"}, {"b": 2}, {"a": 1, "b": 2}, {"a": "flat"},
+    [], [1], [1, 2], ["a"], [None], [1, "a"], [5], [5, 6], [1, 7], [7, "a", 8], [True, 9.5], {}, {"a": 1}, {"a": "x"}, {"b": 2}, {"a": 1, "b": 2}, {"a": "flat"},
     {"type": "flat"}, {"type": "noise"}, {"type": "debug"}, {"type": "flat", "layers": 1}, {"type": "noise", "seed": 1},
     {"type": "noise", "layers": 1}, {"type": "debug", "seed": "s"}, {"type": "other"}, {"kind": "a", "x": 1},
     {"kind": "b", "y": 2}, {"kind": "a", "y": 2}, {"bar": 1}, {"foo": 1}, {"foo": 1, "bar": 2},
@@ -201,3 +201,17 @@ def test_one_of_with_many_overlaps_keeps_a_subset():
     schema = {"oneOf": branches}
     check(schema, exact=False)
     assert accepted(schema, {"a": 1})
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "array", "contains": {"type": "number", "minimum": 5}, "maxContains": 1},
+        {"type": "array", "contains": {"type": "number", "minimum": 5}, "minContains": 2, "maxContains": 2},
+        {"type": "array", "contains": {"type": "string"}, "minContains": 0, "maxContains": 1},
+        {"type": "array", "items": {"type": "number"}, "contains": {"minimum": 5}, "maxContains": 1},
+    ],
+    ids=["max1", "exactly2", "min0-max1", "with-items"],
+)
+def test_max_contains_writes_the_other_items_with_the_negation(schema):
+    check(schema, exact=True)

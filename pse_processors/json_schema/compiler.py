@@ -860,12 +860,12 @@ class _Compiler:
         most = _non_negative_int(schema, "maxContains", pointer, None)
         if "prefixItems" in schema or isinstance(schema.get("items"), list):
             self.unsupported("contains", pointer, "contains together with prefixItems")
-        if most is not None and (high is None or most < high):
-            self.unsupported("maxContains", pointer, "an upper bound on matching items")
         if high is not None or low > need:  # type: ignore[operator]
             self.unsupported("contains", pointer, "contains together with minItems/maxItems")
         items = schema.get("items", True)
         contains = schema["contains"]
+        if most is not None:
+            return self._compile_max_contains(schema, pointer, need, most)  # type: ignore[arg-type]
         if need == 0:
             return self._compile_array({k: v for k, v in schema.items() if k not in ("contains", "minContains", "maxContains")}, pointer)
         both: Any = {"allOf": [items, contains]} if items is not True else contains
@@ -882,6 +882,38 @@ class _Compiler:
         between = "" if any_item is None else fx.repeat(sep + any_item, 0, None)
         body = others + match + fx.repeat(between + sep + match, need - 1, None) + between  # type: ignore[operator]
         return r"\[" + opening + body + closing + r"\]"
+
+    def _compile_max_contains(self, schema: dict, pointer: str, need: int, most: int) -> Fragment:
+        """Between ``need`` and ``most`` items match ``contains``; every other item must fail it,
+        so it is written with the negation of ``contains`` (a subset where that is partial)."""
+        if most < need:
+            return None
+        items = schema.get("items", True)
+        contains = schema["contains"]
+        where = _pointer_join(pointer, "maxContains")
+        failed = self.negation(contains, _pointer_join(pointer, "contains"))
+        if not failed.terms and not failed.exact:
+            self.unsupported("maxContains", where, "the contains schema has no negation to write the other items with")
+            return self._compile_array({k: v for k, v in schema.items() if k != "maxContains"}, pointer)
+        self.depth += 1
+        try:
+            match = self.compile({"allOf": [items, contains]} if items is not True else contains,
+                                 _pointer_join(pointer, "contains"))
+            misses = self.optional_parts(({"allOf": [items, term]} for term in failed.terms), where)[0]
+            miss = fx.alternation(misses)
+            opening, closing, sep = self.opening(), self.closing(), self.sep()
+        finally:
+            self.depth -= 1
+        others = "" if miss is None else fx.repeat(miss + sep, 0, None)
+        between = "" if miss is None else fx.repeat(sep + miss, 0, None)
+        bodies = []  # non-empty arrays
+        if need == 0 and miss is not None:
+            bodies.append(miss + between)
+        if match is not None and most > 0:
+            bodies.append(others + match + fx.repeat(between + sep + match, max(need - 1, 0), most - 1) + between)
+        body = fx.alternation(bodies)
+        arrays = [r"\[\]" if need == 0 else None, None if body is None else r"\[" + opening + body + closing + r"\]"]
+        return fx.alternation(arrays)
 
     def _elements(self, prefix: list, rest: Fragment, i: int, low: int, high: Optional[int]) -> str:
         """Elements from position ``i`` on, given ``i`` were already written."""
