@@ -50,6 +50,8 @@ _TYPE_KEYWORDS = {
     "object": ("properties", "required", "additionalProperties", "patternProperties", "propertyNames",
                "minProperties", "maxProperties", "dependentRequired", "dependencies"),
 }
+# At most this many else-side parts per schema: each conditional in an allOf doubles the work.
+_MAX_ELSE_PARTS = 64
 # At most this many alternatives per oneOf branch made exclusive by negations.
 _MAX_ONE_OF_VARIANTS = 64
 # Enumerate bounded integer ranges up to this size when multipleOf cannot be written otherwise.
@@ -129,6 +131,7 @@ class _Compiler:
         self._ref_memo: dict = {}
         self._produced = 0
         self._strict_depth = 0  # > 0 while compiling optional parts, which are dropped, not loosened
+        self._else_parts_left = _MAX_ELSE_PARTS
         self._deadline = time.monotonic() + options.max_compile_seconds
 
     def unsupported(self, keyword: str, pointer: str, reason: str = "") -> None:
@@ -1253,9 +1256,13 @@ class _Compiler:
         if condition is True or condition is False:
             return self.compile({"allOf": [base, then if condition else otherwise]}, pointer)
         parts = [self.compile({"allOf": [base, condition, then]}, pointer)]
+        if self._else_parts_left <= 0:  # many conditionals multiply: keep the if-and-then side only
+            logger.debug("conditional at %s: else side left out (budget spent)", pointer or "#")
+            return fx.alternation(parts)
         failed = self.negation(condition, _pointer_join(pointer, "if"))
-        parts += self.optional_parts(({"allOf": [base, term, otherwise]} for term in failed.terms), pointer)[0]
-        return fx.alternation(parts)
+        others = self.optional_parts(({"allOf": [base, term, otherwise]} for term in failed.terms), pointer)[0]
+        self._else_parts_left -= sum(part is not None for part in others)
+        return fx.alternation(parts + others)
 
 
 def _as_list(value: Any) -> list:
@@ -1521,7 +1528,17 @@ def json_schema_to_regex(schema: Any, options: Optional[SchemaOptions] = None) -
             raise SchemaError(f"the schema is not valid JSON: {exc}", "#") from exc
     compiler = _Compiler(schema, options)
     try:
-        regex = compiler.compile(schema, "#")
+        try:
+            regex = compiler.compile(schema, "#")
+        except CompileLimitError:
+            if compiler._else_parts_left == _MAX_ELSE_PARTS:
+                raise
+            # The else sides of many conditionals multiplied past a limit: keep their if-and-then
+            # sides only (a subset, as for any partial negation).
+            logger.info("compile limit reached with else sides of conditionals; retrying without them")
+            compiler = _Compiler(schema, options)
+            compiler._else_parts_left = 0
+            regex = compiler.compile(schema, "#")
     except RecursionError as exc:
         raise SchemaError("the schema nests too deeply to compile", "#") from exc
     if regex is None:
