@@ -412,10 +412,10 @@ class _Compiler:
             out.append((branch, where, constraints))
         return out
 
-    def _flattened(self, schema: Any, where: str) -> Any:
+    def _flattened(self, schema: Any, where: str, depth: int = 0) -> Any:
         """``schema`` with its ``allOf`` merged in (plain ``$ref`` entries inlined), when that is
         exact; else ``schema`` itself. A discriminator or a closed object then shows at the top."""
-        if not isinstance(schema, dict) or not isinstance(schema.get("allOf"), list):
+        if not isinstance(schema, dict) or not isinstance(schema.get("allOf"), list) or depth > 8:
             return schema
         merged = {k: v for k, v in schema.items() if k != "allOf"}
         try:
@@ -424,7 +424,7 @@ class _Compiler:
                     continue
                 if not isinstance(entry, dict):
                     return schema
-                merged = _merge(merged, self._flattened(self._inline_ref(entry, where), where), where)
+                merged = _merge(merged, self._flattened(self._inline_ref(entry, where), where, depth + 1), where)
         except (UnsupportedSchemaError, SchemaError):
             return schema
         return merged
@@ -865,58 +865,46 @@ class _Compiler:
             self.unsupported("contains", pointer, "contains together with prefixItems")
         if high is not None or low > need:  # type: ignore[operator]
             self.unsupported("contains", pointer, "contains together with minItems/maxItems")
-        items = schema.get("items", True)
-        contains = schema["contains"]
-        if most is not None:
-            return self._compile_max_contains(schema, pointer, need, most)  # type: ignore[arg-type]
-        if need == 0:
+        if most is not None and most < need:  # type: ignore[operator]
+            return None
+        if need == 0 and most is None:
             return self._compile_array({k: v for k, v in schema.items() if k not in ("contains", "minContains", "maxContains")}, pointer)
-        both: Any = {"allOf": [items, contains]} if items is not True else contains
-        self.depth += 1
-        try:
-            any_item = self.compile(items if "items" in schema else _ANY_NESTED, _pointer_join(pointer, "items"))
-            match = self.compile(both, _pointer_join(pointer, "contains"))
-            opening, closing, sep = self.opening(), self.closing(), self.sep()
-        finally:
-            self.depth -= 1
-        if match is None:
-            return None
-        others = "" if any_item is None else fx.repeat(any_item + sep, 0, None)
-        between = "" if any_item is None else fx.repeat(sep + any_item, 0, None)
-        body = others + match + fx.repeat(between + sep + match, need - 1, None) + between  # type: ignore[operator]
-        return r"\[" + opening + body + closing + r"\]"
-
-    def _compile_max_contains(self, schema: dict, pointer: str, need: int, most: int) -> Fragment:
-        """Between ``need`` and ``most`` items match ``contains``; every other item must fail it,
-        so it is written with the negation of ``contains`` (a subset where that is partial)."""
-        if most < need:
-            return None
         items = schema.get("items", True)
         contains = schema["contains"]
-        where = _pointer_join(pointer, "maxContains")
-        failed = self.negation(contains, _pointer_join(pointer, "contains"))
-        if not failed.terms and not failed.exact:
-            self.unsupported("maxContains", where, "the contains schema has no negation to write the other items with")
-            return self._compile_array({k: v for k, v in schema.items() if k != "maxContains"}, pointer)
         self.depth += 1
         try:
             match = self.compile({"allOf": [items, contains]} if items is not True else contains,
                                  _pointer_join(pointer, "contains"))
-            misses = self.optional_parts(({"allOf": [items, term]} for term in failed.terms), where)[0]
-            miss = fx.alternation(misses)
+            miss = self._contains_misses(schema, pointer, most)
             opening, closing, sep = self.opening(), self.closing(), self.sep()
         finally:
             self.depth -= 1
         others = "" if miss is None else fx.repeat(miss + sep, 0, None)
         between = "" if miss is None else fx.repeat(sep + miss, 0, None)
-        bodies = []  # non-empty arrays
+        bodies = []  # non-empty arrays: only misses, or need..most matches among misses
         if need == 0 and miss is not None:
             bodies.append(miss + between)
-        if match is not None and most > 0:
-            bodies.append(others + match + fx.repeat(between + sep + match, max(need - 1, 0), most - 1) + between)
+        if match is not None and most != 0:
+            more = fx.repeat(between + sep + match, max(need - 1, 0), None if most is None else most - 1)  # type: ignore[operator]
+            bodies.append(others + match + more + between)
         body = fx.alternation(bodies)
-        arrays = [r"\[\]" if need == 0 else None, None if body is None else r"\[" + opening + body + closing + r"\]"]
-        return fx.alternation(arrays)
+        return fx.alternation([r"\[\]" if need == 0 else None,
+                               None if body is None else r"\[" + opening + body + closing + r"\]"])
+
+    def _contains_misses(self, schema: dict, pointer: str, most: Optional[int]) -> Fragment:
+        """The items besides the counted matches: any item; with ``maxContains``, items that fail
+        ``contains``, written with its negation (a subset where that is partial)."""
+        items = schema.get("items", True)
+        any_item = items if "items" in schema else _ANY_NESTED
+        if most is None:
+            return self.compile(any_item, _pointer_join(pointer, "items"))
+        failed = self.negation(schema["contains"], _pointer_join(pointer, "contains"))
+        if not failed.terms and not failed.exact:
+            self.unsupported("maxContains", _pointer_join(pointer, "maxContains"),
+                             "the contains schema has no negation to write the other items with")
+            return self.compile(any_item, _pointer_join(pointer, "items"))  # lenient: maxContains dropped
+        misses = self.optional_parts(({"allOf": [items, term]} for term in failed.terms), _pointer_join(pointer, "items"))[0]
+        return fx.alternation(misses)
 
     def _elements(self, prefix: list, rest: Fragment, i: int, low: int, high: Optional[int]) -> str:
         """Elements from position ``i`` on, given ``i`` were already written."""
