@@ -79,10 +79,17 @@ def _digest() -> str:
     """Digest of the compiler's source: the regex of a schema depends on nothing else."""
     global _compiler_digest
     if _compiler_digest is None:
+        from . import __version__
+
         digest = hashlib.blake2b(digest_size=16)
+        digest.update(__version__.encode())
         package = Path(__file__).resolve().parent
-        for source in sorted((package / "json_schema").glob("*.py")) + [package / "constraints.py"]:
-            digest.update(source.name.encode() + b"\0" + source.read_bytes())
+        sources = sorted((package / "json_schema").glob("*.py")) + [package / "constraints.py"]
+        try:
+            for source in sources:
+                digest.update(source.name.encode() + b"\0" + source.read_bytes())
+        except OSError:  # sources not on disk (a zipped install): the version alone keys the cache
+            logger.debug("compiler sources unreadable; the regex cache is keyed by version only")
         digest.update(repr(sorted(f.name for f in dataclasses.fields(SchemaOptions))).encode())
         _compiler_digest = digest.hexdigest()
     return _compiler_digest
