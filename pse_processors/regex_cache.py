@@ -37,12 +37,9 @@ def spec_and_size(constraint: Any, options: SchemaOptions, folder: Optional[Path
     except TypeError:  # Regex, Choice, or a wrong type that normalize() reports
         spec = normalize(constraint, options)
         return spec, expanded_length(spec.regex)
-    if not options.strict:  # lenient mode warns of every dropped keyword, at every compile
-        regex = json_schema_to_regex(schema, options)
-        return ConstraintSpec("json", regex, result_type), expanded_length(regex)
-    try:
-        text = json.dumps(schema, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError):  # not JSON: let the compiler name the problem
+    # Lenient mode warns of every dropped keyword at every compile, so it is not cached.
+    text = _json_text(schema) if options.strict else None
+    if text is None:
         regex = json_schema_to_regex(schema, options)
         return ConstraintSpec("json", regex, result_type), expanded_length(regex)
     key = hashlib.sha256(f"{_digest()}\0{options!r}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()[:40]
@@ -68,6 +65,14 @@ def spec_and_size(constraint: Any, options: SchemaOptions, folder: Optional[Path
         while len(_memory) > _CAPACITY:
             _memory.popitem(last=False)
     return ConstraintSpec("json", hit[0], result_type), hit[1]
+
+
+def _json_text(schema: Any) -> Optional[str]:
+    """The schema as JSON text, or None when it is not JSON (the compiler then names the problem)."""
+    try:
+        return json.dumps(schema, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
 
 
 def clear() -> None:

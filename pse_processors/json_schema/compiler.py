@@ -364,6 +364,7 @@ class _Compiler:
             except UnsupportedSchemaError as exc:
                 raise UnsupportedSchemaError("oneOf", pointer, f"branches that may overlap ({exc})") from exc
         out = []
+        negations: dict = {}
         for i, (branch, where) in enumerate(resolved):
             branch = self._flattened(branch, where)
             overlap = UnsupportedSchemaError("oneOf", where, "branches that may overlap, and one has no negation "
@@ -399,7 +400,9 @@ class _Compiler:
                 if generated == {"object"} and needed and isinstance(other.get("required"), list):
                     branch = _merge(branch, {"properties": {needed[0]: False}}, where)
                     continue
-                failed = self.negation(other, _pointer_join(pointer, "oneOf", j))
+                if j not in negations:  # each branch's negation serves every other branch
+                    negations[j] = self.negation(other, _pointer_join(pointer, "oneOf", j))
+                failed = negations[j]
                 terms = [t for t in failed.terms if _may_share_type(t, generated)]
                 if not terms and not failed.exact:
                     raise overlap
