@@ -1,6 +1,6 @@
 """Conformance on the official JSON-Schema-Test-Suite (draft 2020-12), per keyword.
 
-    python benchmarks/conformance.py ../shared/data/json-schema-test-suite [--markdown]
+    python benchmarks/conformance.py tests/data/json-schema-test-suite [--markdown]
 
 For each test group whose schema compiles (JSON Schema semantics for additionalProperties),
 every test instance is serialized with ``json.dumps`` and fed byte by byte through the

@@ -1,13 +1,12 @@
 """JSON-Schema-Test-Suite (draft 2020-12): no invalid instance is ever accepted.
 
-The suite lives in the shared data folder (``$PSE_SHARED_DATA``, default ``../shared/data``
-next to the repository). The per-keyword table is published in docs/conformance.md
-(``python benchmarks/conformance.py ../shared/data/json-schema-test-suite``).
+The suite's draft 2020-12 files are vendored under ``tests/data/json-schema-test-suite`` (MIT,
+see its SOURCE.md). The per-keyword table is published in docs/conformance.md
+(``python benchmarks/conformance.py tests/data/json-schema-test-suite``).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -18,15 +17,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import conformance  # noqa: E402
 
-DATA = Path(os.environ.get("PSE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SUITE = Path(__file__).resolve().parent / "data" / "json-schema-test-suite"
 
 
 @pytest.fixture(scope="module")
 def results():
-    folder = DATA / "json-schema-test-suite"
-    if not folder.exists():
-        pytest.fail(f"the JSON-Schema-Test-Suite is missing at {folder}: set PSE_SHARED_DATA")
-    return conformance.run(folder)
+    if not SUITE.exists():
+        pytest.fail(f"the vendored JSON-Schema-Test-Suite is missing at {SUITE}")
+    return conformance.run(SUITE)
 
 
 def test_no_invalid_instance_is_accepted(results):
