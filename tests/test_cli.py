@@ -232,3 +232,28 @@ def test_generate_on_smollm2_prints_json_that_validates(tmp_path):
     result = cli(tmp_path, "extract", "Alice is 31 years old. How old is Alice? Digits only.", "--regex", "[0-9]{1,3}",
                  "--max-new-tokens", "4", "-q")
     assert result.returncode == 0 and result.stdout.strip().isdigit(), result.stderr
+
+
+@pytest.mark.model
+def test_generate_and_extract_with_mlx(tmp_path):
+    """--framework mlx: the embedded SmolLM2 read from its GGUF by mlx-lm (runs once MLX support is installed)."""
+    import importlib.util
+
+    if importlib.util.find_spec("pse_processors.mlx") is None or importlib.util.find_spec("mlx_lm") is None:
+        pytest.skip("no MLX support in this version or environment")
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20},
+                                               "age": {"type": "integer", "minimum": 0, "maximum": 150}},
+              "required": ["name", "age"], "additionalProperties": False}
+    result = cli(tmp_path, "generate", "--framework", "mlx", "--schema", json.dumps(schema), "--prompt",
+                 "Alice is 31 years old. Give her name and age as JSON.", "--max-new-tokens", "30", "-q")
+    assert result.returncode == 0, result.stderr
+    assert validate(schema, result.stdout) == {"name": "Alice", "age": 31}
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text('{"text": "Bob is 42."}\nnot json\n{"text": "Carol is 7."}\n')
+    result = cli(tmp_path, "extract", "--framework", "mlx", "--input", str(source), "--output", str(target), "--schema",
+                 json.dumps(schema), "--prompt-template", "Name and age as JSON: {text}", "--max-new-tokens", "30", "-q")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [r["line"] for r in records] == [1, 2, 3] and "error" in records[1]
+    for record in (records[0], records[2]):
+        validate(schema, json.dumps(record["value"]))
