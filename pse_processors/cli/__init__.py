@@ -21,7 +21,10 @@ import traceback
 from typing import Optional, Sequence
 
 from . import cache_cmd, compile_cmd, demo, extract, generate
+from .demo import DEMO_SCHEMA, DEMO_TEXT
 from .errors import EXIT_FAILURE, exit_code
+
+__all__ = ["DEMO_SCHEMA", "DEMO_TEXT", "build_parser", "main"]
 
 VERBS = (generate, extract, compile_cmd, cache_cmd, demo)
 
