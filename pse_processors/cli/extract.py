@@ -1,7 +1,7 @@
 """``pse-processors extract``: structured extraction over a JSON Lines file (or one text).
 
     pse-processors extract --input docs.jsonl --output out.jsonl --schema invoice.json \\
-        --prompt-template "Extract the invoice fields as JSON:\\n{text}" --batch-size 8
+        --prompt-template "Extract the invoice fields as JSON from this text: {text}" --batch-size 8
     pse-processors extract --input docs.jsonl --output out.jsonl --schema invoice.json --resume
     pse-processors extract "Bob, 42, lives in Paris." --schema person.json     # one text
 
