@@ -257,3 +257,19 @@ def test_generate_and_extract_with_mlx(tmp_path):
     assert [r["line"] for r in records] == [1, 2, 3] and "error" in records[1]
     for record in (records[0], records[2]):
         validate(schema, json.dumps(record["value"]))
+
+
+def test_recover_cuts_at_the_first_unusable_line_and_refuses_another_input(tmp_path):
+    from pse_processors.cli.errors import UsageError
+    from pse_processors.cli.jsonl import recover
+
+    path = tmp_path / "out.jsonl"
+    good = b'{"line": 1, "value": 1}\n{"line": 2, "error": "x"}\n'
+    path.write_bytes(good + b'{"line": 3, "value": [1, \n{"line": 4, "value": 4}\n')  # a torn line, then more
+    assert recover(path) == 2 and path.read_bytes() == good
+    assert recover(path) == 2 and path.read_bytes() == good  # idempotent
+    path.write_bytes(b'{"line": 1, "value": 1}\n{"line": 5, "value": 5}\n')
+    with pytest.raises(UsageError, match="another input"):
+        recover(path)
+    path.write_bytes(b"")
+    assert recover(path) == 0
