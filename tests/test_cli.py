@@ -92,7 +92,7 @@ def extract_args(model: Path, source: Path, target: Path, *extra: str) -> list[s
     return [
         "extract", "--input", str(source), "--output", str(target), "--schema", json.dumps(LABEL_SCHEMA),
         "--model", str(model), "--max-new-tokens", "40", "--temperature", "1.5", "--seed", "3",
-        "--prompt-template", "Classify as JSON: {text}", *extra,
+        "--prompt-template", "Classify as JSON: {text}", "--threads", "1", *extra,
     ]
 
 

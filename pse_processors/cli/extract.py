@@ -97,7 +97,7 @@ def run_batch(args: argparse.Namespace) -> int:
     if done == total:
         logger.info("%s already holds all %d records", target, total)
         return 0
-    runner = load_runner(args.framework, args.model, progress)
+    runner = load_runner(args.framework, args.model, progress, args.threads)
     with progress.task("compiling the constraint"):
         prepared = runner.prepare(constraint, compile_options(args))
     failed = 0

@@ -32,6 +32,10 @@ def add_model_arguments(parser: argparse.ArgumentParser, max_new_tokens: int = 2
     group.add_argument("--max-new-tokens", type=int, default=max_new_tokens, metavar="N", help=f"default: {max_new_tokens}")
     group.add_argument("--temperature", type=float, default=0.0, metavar="T", help="0 (default) is greedy decoding")
     group.add_argument("--seed", type=int, metavar="S", help="random seed for sampling")
+    group.add_argument(
+        "--threads", type=int, metavar="N",
+        help="CPU threads for PyTorch (default: its own choice; 1 is often faster on a busy machine)",
+    )
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
@@ -57,7 +61,7 @@ def generate_one(args: argparse.Namespace, prompt: str, constraint: Any) -> int:
     """Generate for ``prompt`` and print the result; shared with the single-text ``extract``."""
     settings = settings_of(args)
     progress = Progress(args.quiet)
-    runner = load_runner(args.framework, args.model, progress)
+    runner = load_runner(args.framework, args.model, progress, args.threads)
     with progress.task("compiling the constraint"):
         prepared = runner.prepare(constraint, compile_options(args))
     with progress.task("generating", delay=0.0):

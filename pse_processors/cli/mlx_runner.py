@@ -20,7 +20,8 @@ class Runner:
 
     framework = "mlx"
 
-    def __init__(self, model_dir: Optional[Path], progress: Progress) -> None:
+    def __init__(self, model_dir: Optional[Path], progress: Progress, threads: Optional[int] = None) -> None:
+        # ``threads`` is accepted for the common interface; MLX schedules its own CPU threads.
         import mlx.core as mx
         import mlx_lm
 

@@ -51,8 +51,10 @@ def available() -> tuple[str, ...]:
     return tuple(RUNNERS)
 
 
-def load_runner(framework: str, model: Optional[str], progress: Progress) -> Runner:
-    """The runner for ``framework`` with ``model`` (a local model folder; None: the embedded SmolLM2)."""
+def load_runner(framework: str, model: Optional[str], progress: Progress, threads: Optional[int] = None) -> Runner:
+    """The runner for ``framework`` with ``model`` (a local model folder; None: the embedded SmolLM2).
+
+    ``threads``: CPU threads for the framework (None: its default)."""
     entry = RUNNERS.get(framework)
     if entry is None:
         raise UsageError(f"unknown --framework {framework!r}; known: {', '.join(RUNNERS)}")
@@ -66,4 +68,6 @@ def load_runner(framework: str, model: Optional[str], progress: Progress) -> Run
         module = importlib.import_module(runner_module)
     except ImportError as exc:
         raise UsageError(f"--framework {framework} cannot be used here: {exc}") from None
-    return module.Runner(None if model is None else Path(model).expanduser(), progress)
+    if threads is not None and threads < 1:
+        raise UsageError("--threads must be at least 1")
+    return module.Runner(None if model is None else Path(model).expanduser(), progress, threads=threads)

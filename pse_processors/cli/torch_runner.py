@@ -20,11 +20,13 @@ class Runner:
 
     framework = "torch"
 
-    def __init__(self, model_dir: Optional[Path], progress: Progress) -> None:
+    def __init__(self, model_dir: Optional[Path], progress: Progress, threads: Optional[int] = None) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
+        if threads is not None:
+            torch.set_num_threads(threads)
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()  # generation-config notes would drown the progress bars
         if model_dir is None:
