@@ -397,6 +397,8 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="at most this many schemas")
     parser.add_argument("--json", action="store_true", help="print one JSON object (per engine when several)")
     parser.add_argument("--details", type=Path, help="write per-schema results (JSON lines) here")
+    parser.add_argument("--save", type=Path, help="also write the summaries, with the command and date, to this JSON file "
+                        "(e.g. benchmarks/results/maskbench.json, read by notebooks/benchmarks.ipynb)")
     args = parser.parse_args(argv)
     engines = list(ENGINES) if args.engines == "all" else [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = [e for e in engines if e not in ENGINES]
@@ -429,6 +431,16 @@ def main(argv: Optional[list] = None) -> int:
         summaries[engine]["seconds"] = round(time.perf_counter() - began, 1)
     if details is not None:
         details.close()
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        args.save.write_text(json.dumps({
+            "source": "written by benchmarks/maskbench.py --save",
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "command": "python benchmarks/maskbench.py " + " ".join(sys.argv[1:]),
+            "tokenizer": args.tokenizer, "stride": args.stride, "timeout_s": args.timeout,
+            "units": {"ttfm_us": "microseconds", "mask_us": "microseconds"},
+            "engines": summaries,
+        }, indent=2) + "\n")
     if args.json:
         print(json.dumps(summaries[engines[0]] if len(engines) == 1 else summaries))
     else:

@@ -32,6 +32,7 @@ import statistics
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -190,6 +191,7 @@ def main() -> int:
     parser.add_argument("--n2", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--save", type=Path, help="also write the JSON report to this file (e.g. benchmarks/results/xla_step.json)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     results = []
@@ -210,13 +212,20 @@ def main() -> int:
                     f"(first calls, s: {result['first_call_s']})",
                     flush=True,
                 )
-    if args.json:
+    if args.json or args.save:
         import transformers
 
-        print(json.dumps({
+        report = json.dumps({
+            "source": "written by benchmarks/xla_step.py",
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.machine(),
+            "command": "python benchmarks/xla_step.py " + " ".join(sys.argv[1:]),
             "cpus": os.cpu_count(), "transformers": transformers.__version__, "results": results,
-        }, indent=2))
+        }, indent=2)
+        if args.save:
+            args.save.parent.mkdir(parents=True, exist_ok=True)
+            args.save.write_text(report + "\n")
+        if args.json:
+            print(report)
     return 0
 
 

@@ -1,0 +1,157 @@
+"""``pse-processors compile``: check that a constraint compiles for a tokenizer, report its size and
+time, and warm the disk cache (so the first ``generate`` in production skips the compile).
+
+    pse-processors compile --schema invoice.json                      # the embedded SmolLM2 tokenizer
+    pse-processors compile --schema invoice.json --tokenizer llama3_1 --tables --json
+
+A refused schema exits with code 2 and lists every refused keyword with its JSON pointer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import cache, regex_cache
+from ..errors import UnsupportedSchemaError
+from ..json_schema import SchemaOptions
+from .constraint_args import add_constraint_arguments, compile_options, load_constraint
+from .errors import UsageError
+from .progress import Progress
+
+_COMPILER_LOGGER = "pse_processors.json_schema"
+
+
+def add_parser(commands: Any, parents: list) -> None:
+    parser = commands.add_parser(
+        "compile", parents=parents, help="compile a constraint for a tokenizer, report it, warm the disk cache",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_constraint_arguments(parser)
+    parser.add_argument(
+        "--tokenizer", metavar="DIR|NAME", default="smollm2",
+        help="a tokenizer folder, or a name of pse_processors.assets (smollm2, llama3_1, qwen3, gemma3, llama2); "
+        "default: smollm2, the embedded model's",
+    )
+    parser.add_argument(
+        "--tables", action="store_true",
+        help="also build (and cache) the dense token tables that the TensorFlow/Flax processors use, "
+        "and count every reachable state and distinct mask",
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    constraint = load_constraint(args)
+    options = compile_options(args)
+    progress = Progress(args.quiet)
+    report: dict = {}
+    start = time.perf_counter()
+    with progress.task("compiling the constraint to a regex"):
+        try:  # before loading a tokenizer: a refused schema fails fast, with every refusal listed
+            spec, expanded = regex_cache.spec_and_size(constraint, SchemaOptions(**options), cache.cache_dir())
+        except UnsupportedSchemaError as exc:
+            _report_refusals(exc, constraint, options)
+            raise
+    report["kind"] = "pydantic" if isinstance(constraint, type) else spec.kind
+    report["regex_chars"] = len(spec.regex)
+    report["regex_chars_expanded"] = expanded
+    report["regex_seconds"] = round(time.perf_counter() - start, 4)
+    dropped = _refusals(constraint, options) if args.lenient else []
+    if dropped:
+        report["dropped_keywords"] = dropped
+    with progress.task(f"loading the {args.tokenizer} tokenizer"):
+        tokenizer = _load_tokenizer(args.tokenizer)
+    begin = time.perf_counter()
+    with progress.task("building the automaton"):
+        grammar = cache.compile(constraint, tokenizer, **options)
+    report["compile_seconds"] = round(time.perf_counter() - begin, 4)
+    report["vocab_size"] = grammar.vocab_size
+    report["automaton_states"] = grammar.num_states
+    report["masks_computed"] = grammar.num_masks
+    if args.tables:
+        begin = time.perf_counter()
+        with progress.task("building the dense token tables"):
+            tables = grammar.tables
+        reachable = tables.transitions[(tables.transitions >= 0).any(axis=1)] >= 0
+        report["tables_seconds"] = round(time.perf_counter() - begin, 4)
+        report["reachable_states"] = int(reachable.shape[0])
+        report["token_classes"] = tables.num_classes
+        report["distinct_masks"] = int(np.unique(reachable, axis=0).shape[0]) if reachable.size else 0
+    report["total_seconds"] = round(time.perf_counter() - start, 4)
+    folder = cache.cache_dir()
+    report["disk_cache"] = str(folder) if folder is not None else None
+    _print(report, args.json)
+    return 0
+
+
+def _load_tokenizer(value: str) -> Any:
+    from ..assets import TOKENIZER_NAMES, load_tokenizer
+
+    path = Path(value).expanduser()
+    if path.is_dir():
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(path)
+    if value in TOKENIZER_NAMES:
+        try:
+            return load_tokenizer(value)
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+    raise UsageError(f"--tokenizer {value!r} is neither a folder nor one of {', '.join(TOKENIZER_NAMES)}")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.refusals: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if str(record.msg).startswith("lenient mode: ignoring") and len(record.args or ()) == 3:
+            keyword, pointer, reason = record.args  # type: ignore[misc]
+            self.refusals.append({"keyword": keyword, "pointer": pointer, "reason": str(reason).strip(" ()")})
+
+
+def _refusals(constraint: Any, options: dict) -> list[dict]:
+    """Every keyword the compiler cannot enforce, from a lenient compile that drops and logs them."""
+    compiler_logger = logging.getLogger(_COMPILER_LOGGER)
+    handler, level, propagate = _Collect(), compiler_logger.level, compiler_logger.propagate
+    compiler_logger.addHandler(handler)
+    compiler_logger.setLevel(logging.WARNING)
+    compiler_logger.propagate = False  # collected here, printed by the caller
+    try:
+        regex_cache.spec_and_size(constraint, SchemaOptions(**{**options, "strict": False}), None)
+    except Exception:  # noqa: BLE001 - another problem; the strict error is what gets reported
+        pass
+    finally:
+        compiler_logger.removeHandler(handler)
+        compiler_logger.setLevel(level)
+        compiler_logger.propagate = propagate
+    return handler.refusals
+
+
+def _report_refusals(error: UnsupportedSchemaError, constraint: Any, options: dict) -> None:
+    refusals = _refusals(constraint, options) or [{"keyword": error.keyword, "pointer": error.pointer or "#", "reason": ""}]
+    if len(refusals) > 1:
+        sys.stderr.write(f"{len(refusals)} keywords cannot be enforced (or pass --lenient to drop them):\n")
+        for refusal in refusals:
+            reason = f": {refusal['reason']}" if refusal["reason"] else ""
+            sys.stderr.write(f"  {refusal['keyword']!r} at {refusal['pointer']}{reason}\n")
+
+
+def _print(report: dict, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+        return
+    for key, value in report.items():
+        if key == "dropped_keywords":
+            value = ", ".join(f"{d['keyword']!r} at {d['pointer']}" for d in value)
+        sys.stdout.write(f"{key.replace('_', ' ')}: {value}\n")

@@ -1,0 +1,121 @@
+"""The constraint options shared by ``generate``, ``extract`` and ``compile``.
+
+Exactly one of ``--schema FILE|JSON``, ``--regex PATTERN``, ``--choices A B ...`` or
+``--pydantic module:Class``; plus the compiler options a user may need (``--lenient``,
+``--whitespace``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..constraints import Choice, Constraint, Regex
+from .errors import UsageError
+
+
+def add_constraint_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """Add the mutually exclusive constraint options and the compiler options to ``parser``."""
+    group = parser.add_argument_group("constraint (one of)")
+    kinds = group.add_mutually_exclusive_group(required=required)
+    kinds.add_argument("--schema", metavar="FILE|JSON", help="a JSON Schema: a file, or the JSON text itself")
+    kinds.add_argument("--regex", metavar="PATTERN", help="a regular expression the whole output must match")
+    kinds.add_argument("--choices", nargs="+", metavar="CHOICE", help="the output is exactly one of these strings")
+    kinds.add_argument("--pydantic", metavar="MODULE:CLASS", help="a Pydantic model class, e.g. mypkg.models:Invoice")
+    options = parser.add_argument_group("compiler options")
+    options.add_argument(
+        "--lenient", action="store_true",
+        help="drop (with a warning) JSON Schema keywords that cannot be enforced, instead of refusing the schema",
+    )
+    options.add_argument(
+        "--whitespace", choices=("default", "compact", "pretty"), default="default",
+        help="whitespace allowed in generated JSON (default: compact or json.dumps-style separators)",
+    )
+
+
+def compile_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments for :func:`pse_processors.compile` from the parsed options."""
+    return {"strict": not args.lenient, "whitespace": args.whitespace}
+
+
+def load_constraint(args: argparse.Namespace) -> Constraint:
+    """The constraint named by the parsed options (a schema dict, a Pydantic class, Regex or Choice).
+
+    Raises:
+        UsageError: the file is missing, the text is not JSON, the class cannot be imported...
+
+    Example:
+        >>> args = argparse.Namespace(schema='{"type": "integer"}', regex=None, choices=None, pydantic=None)
+        >>> load_constraint(args)
+        {'type': 'integer'}
+    """
+    if args.schema is not None:
+        return read_schema(args.schema)
+    if args.regex is not None:
+        if not args.regex:
+            raise UsageError("--regex needs a non-empty pattern")
+        return Regex(args.regex)
+    if args.choices is not None:
+        if any(not choice for choice in args.choices):
+            raise UsageError("--choices: every choice must be a non-empty string")
+        return Choice(args.choices)
+    if args.pydantic is not None:
+        return import_pydantic_model(args.pydantic)
+    raise UsageError("give a constraint: --schema, --regex, --choices or --pydantic")
+
+
+def read_schema(value: str) -> Any:
+    """A JSON Schema from JSON text, or from the file ``value`` names.
+
+    Example:
+        >>> read_schema('{"enum": ["a", "b"]}')
+        {'enum': ['a', 'b']}
+    """
+    stripped = value.lstrip()
+    if stripped[:1] in ("{", "[") or stripped in ("true", "false"):
+        source, text = "the --schema text", value
+    else:
+        path = Path(value).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UsageError(f"--schema {value!r}: no such file, and not JSON text either") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--schema {value!r}: cannot read the file ({exc})") from None
+        source = str(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{source} is not valid JSON: {exc}") from None
+
+
+def import_pydantic_model(spec: str) -> type:
+    """Import ``module:Class`` (the current folder is importable) and check it is a Pydantic model."""
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise UsageError(f"--pydantic {spec!r}: expected MODULE:CLASS, e.g. mypkg.models:Invoice")
+    if os.getcwd() not in sys.path and "" not in sys.path:  # `python -m` adds it, the console script does not
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"--pydantic {spec!r}: cannot import {module_name!r} ({exc})") from None
+    target: Any = module
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise UsageError(f"--pydantic {spec!r}: {module_name!r} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    if not (isinstance(target, type) and hasattr(target, "model_json_schema") and hasattr(target, "model_validate_json")):
+        raise UsageError(f"--pydantic {spec!r}: {attribute!r} is not a Pydantic (v2) model class")
+    return target
+
+
+def to_json_value(value: Any) -> Any:
+    """A parsed output as a JSON-able value (a Pydantic instance becomes its JSON dict)."""
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else value
