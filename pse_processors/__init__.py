@@ -32,6 +32,7 @@ from .errors import (
 )
 from .grammar import CompiledGrammar
 from .json_schema import SchemaOptions, json_schema_to_regex
+from .schema import Schema
 from .vocabulary import Vocabulary
 
 __version__ = "0.1.0"
@@ -43,6 +44,9 @@ _LAZY = {
     "PSELogitsProcessor": ".torch",
     "StructuringEngine": ".engine",
     "PyTorchAdapter": ".adapters",
+    "TensorFlowAdapter": ".adapters",
+    "JAXAdapter": ".adapters",
+    "FrameworkAdapter": ".adapters",
     "TFPSELogitsProcessor": ".tf",
     "FlaxPSELogitsProcessor": ".flax",
 }
@@ -54,7 +58,7 @@ _NEEDS = {
 
 __all__ = [
     "Choice", "CompileLimitError", "CompiledGrammar", "ConstraintConflictError", "InvalidLogitsError",
-    "InvalidOutputError", "PSEError", "Regex", "SchemaError", "SchemaOptions", "UnsatisfiableConstraintError",
+    "InvalidOutputError", "PSEError", "Regex", "Schema", "SchemaError", "SchemaOptions", "UnsatisfiableConstraintError",
     "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_dir", "clear_memory_cache", "compile",
     "json_schema_to_regex", *_LAZY,
 ]
