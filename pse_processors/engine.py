@@ -152,10 +152,10 @@ class StructuringEngine:
 def _row_as_numpy(sequences: Any, row: int) -> np.ndarray:
     """One row of a torch / TensorFlow / JAX / MLX / numpy batch of ids, as numpy."""
     value = sequences[row]
-    for convert in ("detach", "cpu", "numpy"):  # torch: detach().cpu().numpy(); TF: numpy()
-        method = getattr(value, convert, None)
-        if callable(method):
-            value = method()
-    if hasattr(value, "tolist") and not isinstance(value, np.ndarray):
-        value = value.tolist()  # MLX arrays and anything else list-like
+    if hasattr(value, "detach"):  # torch
+        value = value.detach().cpu().numpy()
+    elif hasattr(value, "numpy") and callable(value.numpy):  # TensorFlow
+        value = value.numpy()
+    elif not isinstance(value, np.ndarray) and hasattr(value, "tolist"):  # MLX and other array types
+        value = value.tolist()
     return np.asarray(value).reshape(-1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Union
 
 import numpy as np
 
@@ -27,7 +27,9 @@ class TensorFlowAdapter(FrameworkAdapter):
             ``tf.device(device)``; default: TensorFlow's placement.
         mixed_precision: run the model with the ``mixed_float16`` Keras policy (float16 compute,
             float32 weights): the model is rebuilt once under that policy with the same weights,
-            and the processor sees float16 scores.
+            and the processor sees float16 scores; they are cast to float32 after it, for the
+            sampler (XLA on a CPU has no float16 multinomial). A policy name such as
+            ``"mixed_bfloat16"`` selects that policy instead.
         xla_compilation: run ``generate`` under ``tf.function(jit_compile=True)`` (one compiled
             function per model, traced again for each new input shape or generate setting).
 
@@ -41,11 +43,13 @@ class TensorFlowAdapter(FrameworkAdapter):
 
     framework = "tf"
 
-    def __init__(self, device: Any = None, mixed_precision: bool = False, xla_compilation: bool = False) -> None:
+    def __init__(self, device: Any = None, mixed_precision: Union[bool, str] = False, xla_compilation: bool = False) -> None:
         require("TensorFlowAdapter", "tensorflow", "tf_keras")
         super().__init__()
         self.device = device
-        self.mixed_precision = mixed_precision
+        if mixed_precision not in (True, False, "mixed_float16", "mixed_bfloat16"):
+            raise ValueError(f"mixed_precision must be True, False, 'mixed_float16' or 'mixed_bfloat16', not {mixed_precision!r}")
+        self.mixed_precision = "mixed_float16" if mixed_precision is True else mixed_precision
         self.xla_compilation = xla_compilation
         self._processors: dict = {}  # (grammar id, prompt length) -> processor (kept: XLA traces capture it)
         self._half: dict = {}  # model id -> (model, its mixed-precision rebuild)
@@ -67,7 +71,7 @@ class TensorFlowAdapter(FrameworkAdapter):
             return model
         entry = self._half.get(id(model))
         if entry is None or entry[0] is not model:
-            entry = self._half[id(model)] = (model, _mixed_precision_copy(model))
+            entry = self._half[id(model)] = (model, _mixed_precision_copy(model, self.mixed_precision))
         return entry[1]
 
     def logits_processor(self, grammar: CompiledGrammar, prompt_length: int) -> Any:
@@ -108,7 +112,10 @@ class TensorFlowAdapter(FrameworkAdapter):
             if "max_new_tokens" not in generate_kwargs and "max_length" not in generate_kwargs:
                 generate_kwargs["max_new_tokens"] = DEFAULT_MAX_NEW_TOKENS
             extra = list(generate_kwargs.pop("logits_processor", None) or [])
-            generate_kwargs["logits_processor"] = TFLogitsProcessorList(extra + [self.logits_processor(grammar, prompt)])
+            processors = extra + [self.logits_processor(grammar, prompt)]
+            if self.mixed_precision:
+                processors.append(_to_float32)
+            generate_kwargs["logits_processor"] = TFLogitsProcessorList(processors)
             if generate_kwargs.get("pad_token_id") is None and getattr(model.generation_config, "pad_token_id", None) is None:
                 generate_kwargs["pad_token_id"] = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
             mask = generate_kwargs.get("attention_mask")
@@ -142,12 +149,19 @@ class TensorFlowAdapter(FrameworkAdapter):
         return tf.constant(input_ids, dtype=tf.int32)
 
 
-def _mixed_precision_copy(model: Any) -> Any:
-    """The same TF model rebuilt under the ``mixed_float16`` policy, with the same weights."""
+def _to_float32(input_ids: Any, scores: Any, cur_len: Any) -> Any:
+    """A last logits processor under mixed precision: the sampler gets float32 scores."""
+    import tensorflow as tf
+
+    return tf.cast(scores, tf.float32)
+
+
+def _mixed_precision_copy(model: Any, policy: str) -> Any:
+    """The same TF model rebuilt under a mixed-precision policy, with the same weights."""
     from transformers.modeling_tf_utils import keras
 
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.mixed_precision.set_global_policy(policy)
     try:
         copy = type(model)(model.config)
         copy(copy.dummy_inputs, training=False)  # build the weights under the policy
@@ -156,5 +170,5 @@ def _mixed_precision_copy(model: Any) -> Any:
     copy.set_weights(model.get_weights())
     copy.generation_config = model.generation_config
     copy.name_or_path = getattr(model, "name_or_path", "")
-    logger.info("TensorFlowAdapter: %s rebuilt with mixed_float16 (float16 compute)", type(model).__name__)
+    logger.info("TensorFlowAdapter: %s rebuilt under the %s policy", type(model).__name__, policy)
     return copy
