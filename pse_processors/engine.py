@@ -42,15 +42,15 @@ class StructuringEngine:
         **compile_options: options of :func:`pse_processors.compile`.
 
     Example:
-        >>> from pse_processors import StructuringEngine, PyTorchAdapter
+        >>> from proxy_structuring_engine import StructuringEngine, Schema
+        >>> from proxy_structuring_engine.adapters import PyTorchAdapter
         >>> from pse_processors.embedded import load_smollm2
         >>> model, tokenizer = load_smollm2()  # doctest: +SKIP
-        >>> schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+        >>> schema = Schema({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]})
         >>> engine = StructuringEngine.from_json_schema(schema, adapter=PyTorchAdapter())
-        >>> input_ids = tokenizer.apply_chat_template(  # doctest: +SKIP
-        ...     [{"role": "user", "content": "Extract a name from this text: John Smith is a developer."}],
-        ...     add_generation_prompt=True, return_tensors="pt", return_dict=True)["input_ids"]
-        >>> outputs = engine.generate(model, input_ids, tokenizer=tokenizer)  # doctest: +SKIP
+        >>> input_ids = tokenizer.encode(  # doctest: +SKIP
+        ...     "Extract a name from this text: John Smith is a developer.", return_tensors="pt")
+        >>> outputs = engine.generate(model, input_ids)  # doctest: +SKIP
         >>> engine.parse(outputs)  # doctest: +SKIP
         {'name': 'John Smith'}
     """

@@ -152,3 +152,17 @@ def test_tensorflow_bad_options():
 
     with pytest.raises(ValueError, match="mixed_precision must be"):
         TensorFlowAdapter(mixed_precision="float8")
+
+
+def test_tensorflow_adapter_drives_the_decode_loop():
+    """The custom-loop primitives of TensorFlowAdapter over a plain callable returning TF logits."""
+    from proxy_structuring_engine import StructuringEngine
+    from proxy_structuring_engine.adapters import FrameworkAdapter, TensorFlowAdapter
+
+    model = tiny_gpt2()
+    adapter = TensorFlowAdapter()
+    engine = StructuringEngine.from_json_schema(SMALL, adapter=adapter, tokenizer=tokenizer())
+    tf.random.set_seed(5)
+    outputs = FrameworkAdapter.generate(adapter, engine, lambda ids: model(ids).logits, [[1, 2]] * 3, tokenizer(),
+                                        temperature=1.5, max_new_tokens=16)
+    assert check_rows(engine, tf.constant(outputs), 3) >= 1
