@@ -11,9 +11,10 @@ speculative positions that may be rolled back. So the state is looked up by the 
 never kept per call or per row index.
 
 mlx is lazy: reading the scores inside the hook would force the forward pass to finish there.
-So the NaN / all -inf check of a row runs when that row's next token arrives (by then mlx has
-evaluated the scores to sample it): the error is raised one call later, before mlx-lm yields
-the token that was sampled from the bad scores.
+So the hook only schedules the row's best masked score (``mx.async_eval``, which also starts the
+forward pass early), and checks it for NaN / -inf at that row's next call, when it is long
+computed: the error is raised one call later, before mlx-lm yields the token that was sampled
+from the bad scores.
 """
 
 from __future__ import annotations
@@ -153,16 +154,20 @@ class MLXPSELogitsProcessor:
         else:
             mask = mx.stack([self._mask(masks, m, state, context) for m, state in zip(mask_ids, states)])
         processed = logits + mask
-        best = processed.max(axis=-1)  # lazy: evaluated with the sampling, read at the next token
+        best = processed.max(axis=-1)
+        mx.async_eval(best)  # computed with this step, read at the row's next call
         pending = self._pending
-        for row, (key, state) in enumerate(zip(keys, states)):
-            pending[key] = (best[row], state)
+        if len(keys) == 1:
+            pending[keys[0]] = (best, states[0])
+        else:
+            for row, (key, state) in enumerate(zip(keys, states)):
+                pending[key] = (best[row], state)
         while len(pending) > _MAX_PENDING_CHECKS:
             pending.popitem(last=False)
         return processed
 
     def _check_parents(self, keys: list[bytes]) -> None:
-        """Raise if the previous scores of these rows' sequences had no allowed, finite token."""
+        """Raise if a row's last token was sampled from scores with no allowed, finite token."""
         pending = self._pending
         for row, key in enumerate(keys):
             found = pending.pop(key[:-8], None)
@@ -170,7 +175,7 @@ class MLXPSELogitsProcessor:
                 continue
             value = found[0].item()
             if value != value or value == -math.inf:
-                self._pending.clear()
+                pending.clear()
                 raise bad_row_error(
                     self.grammar, row, value, found[1], eos_forbidden=_EOS_FORBIDDEN, token_forced=_TOKEN_FORCED,
                     remedy=_REMEDY,
