@@ -49,11 +49,13 @@ _LAZY = {
     "FrameworkAdapter": ".adapters",
     "TFPSELogitsProcessor": ".tf",
     "FlaxPSELogitsProcessor": ".flax",
+    "MLXPSELogitsProcessor": ".mlx",
 }
 # What each lazy module needs, for the ImportError hint.
 _NEEDS = {
     ".tf": ("TensorFlow, tf-keras and transformers 4.x", "tf"),
     ".flax": ("JAX, Flax and transformers 4.x", "flax"),
+    ".mlx": ("MLX and mlx-lm", "mlx"),
 }
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Command line: structured extraction with the embedded SmolLM2 model (or a local model folder).
 
     pse-processors extract "John Smith is a developer." --schema '{"type": "object", ...}'
-    pse-processors demo
+    pse-processors demo [--framework mlx]
 """
 
 from __future__ import annotations
@@ -24,8 +24,15 @@ DEMO_SCHEMA = {
 }
 
 
-def extract(prompt: str, schema: Any, model_dir: Optional[str] = None, max_new_tokens: int = 128) -> Any:
-    """Run a greedy, schema-constrained generation for ``prompt`` and return the parsed value."""
+def extract(
+    prompt: str, schema: Any, model_dir: Optional[str] = None, max_new_tokens: int = 128, framework: str = "torch"
+) -> Any:
+    """Run a greedy, schema-constrained generation for ``prompt`` and return the parsed value.
+
+    ``framework="mlx"`` runs the embedded model with mlx-lm (no torch); it takes no ``model_dir``.
+    """
+    if framework == "mlx":
+        return _extract_mlx(prompt, schema, model_dir, max_new_tokens)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -55,6 +62,21 @@ def extract(prompt: str, schema: Any, model_dir: Optional[str] = None, max_new_t
     return processor.parse(out[0], prompt_length=inputs["input_ids"].shape[1])
 
 
+def _extract_mlx(prompt: str, schema: Any, model_dir: Optional[str], max_new_tokens: int) -> Any:
+    if model_dir is not None:
+        raise ValueError("--framework mlx runs the embedded model only; drop --model-dir")
+    from mlx_lm import generate
+
+    from .embedded import load_smollm2_mlx
+    from .mlx import MLXPSELogitsProcessor
+
+    model, tokenizer = load_smollm2_mlx()
+    processor = MLXPSELogitsProcessor(schema, tokenizer)
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True)
+    text = generate(model, tokenizer, ids, max_tokens=max_new_tokens, logits_processors=[processor])
+    return processor.parse(text)
+
+
 def _schema_arg(value: str) -> Any:
     path = Path(value)
     if path.exists():
@@ -76,15 +98,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     run.add_argument("--max-new-tokens", type=int, default=128)
     demo = commands.add_parser("demo", help=f"extract from {DEMO_TEXT!r} with the embedded model")
     demo.add_argument("--max-new-tokens", type=int, default=128)
+    for command in (run, demo):
+        command.add_argument(
+            "--framework", choices=("torch", "mlx"), default="torch", help="run with transformers/PyTorch or mlx-lm"
+        )
     args = parser.parse_args(argv)
+    if args.framework == "mlx" and getattr(args, "model_dir", None):
+        parser.error("--framework mlx runs the embedded model only; drop --model-dir")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from .errors import PSEError
 
     try:
         if args.command == "demo":
-            result = extract(DEMO_TEXT, DEMO_SCHEMA, max_new_tokens=args.max_new_tokens)
+            result = extract(DEMO_TEXT, DEMO_SCHEMA, max_new_tokens=args.max_new_tokens, framework=args.framework)
         else:
-            result = extract(args.prompt, args.schema, args.model_dir, args.max_new_tokens)
+            result = extract(args.prompt, args.schema, args.model_dir, args.max_new_tokens, framework=args.framework)
     except (PSEError, FileNotFoundError) as exc:
         print(f"pse-processors: error: {exc}", file=sys.stderr)
         return 2

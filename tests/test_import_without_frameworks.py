@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent(
         assert "pip install 'pse-processors[torch]'" in str(exc), exc
     else:
         raise AssertionError("PSELogitsProcessor imported without torch")
-    for name, extra in (("TFPSELogitsProcessor", "tf"), ("FlaxPSELogitsProcessor", "flax")):
+    for name, extra in (("TFPSELogitsProcessor", "tf"), ("FlaxPSELogitsProcessor", "flax"), ("MLXPSELogitsProcessor", "mlx")):
         try:
             getattr(pse, name)
         except ImportError as exc:
