@@ -47,6 +47,7 @@ _LAZY = {
     "TensorFlowAdapter": ".adapters",
     "JAXAdapter": ".adapters",
     "FrameworkAdapter": ".adapters",
+    "MLXAdapter": ".adapters",
     "TFPSELogitsProcessor": ".tf",
     "FlaxPSELogitsProcessor": ".flax",
     "MLXPSELogitsProcessor": ".mlx",

@@ -95,7 +95,10 @@ def load_smollm2_mlx(cache_root: Optional[Path] = None) -> tuple[Any, Any]:
         >>> generate(model, tokenizer, "The capital of France is", max_tokens=3)  # doctest: +SKIP
         ' Paris.'
     """
+    from .adapters.base import remember_tokenizer
     from .mlx_embedded import load
 
     root = Path(os.environ.get(MODEL_ENV) or cache_root or user_cache_dir() / "models")
-    return load(smollm2_gguf_path(), root)
+    model, tokenizer = load(smollm2_gguf_path(), root)
+    remember_tokenizer(model, tokenizer)  # StructuringEngine.generate(model, ids) finds it
+    return model, tokenizer

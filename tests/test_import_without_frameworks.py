@@ -37,9 +37,9 @@ SCRIPT = textwrap.dedent(
         else:
             raise AssertionError(f"{name} imported without its framework")
     from proxy_structuring_engine import Schema, StructuringEngine
-    from proxy_structuring_engine.adapters import FrameworkAdapter, JAXAdapter, PyTorchAdapter, TensorFlowAdapter
+    from proxy_structuring_engine.adapters import PyTorchAdapter, MLXAdapter, TensorFlowAdapter, JAXAdapter, FrameworkAdapter
     assert Schema({"type": "object"}).json_schema == {"type": "object"}
-    for cls, extra in ((PyTorchAdapter, "torch"), (TensorFlowAdapter, "tf"), (JAXAdapter, "flax")):
+    for cls, extra in ((PyTorchAdapter, "torch"), (TensorFlowAdapter, "tf"), (JAXAdapter, "flax"), (MLXAdapter, "mlx")):
         try:
             cls()
         except ImportError as exc:

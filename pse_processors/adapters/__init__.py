@@ -4,7 +4,7 @@ Importing this package needs no framework: each adapter module is imported on fi
 and an adapter whose framework is missing raises an ImportError naming the extra to install
 when it is constructed::
 
-    >>> from pse_processors.adapters import FrameworkAdapter, PyTorchAdapter, TensorFlowAdapter, JAXAdapter
+    >>> from pse_processors.adapters import FrameworkAdapter, PyTorchAdapter, TensorFlowAdapter, JAXAdapter, MLXAdapter
     >>> issubclass(TensorFlowAdapter, FrameworkAdapter) and issubclass(JAXAdapter, FrameworkAdapter)
     True
 """
@@ -14,16 +14,17 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .base import FrameworkAdapter, load_tokenizer_of, require
+from .base import FrameworkAdapter, load_tokenizer_of, remember_tokenizer, require
 
 # name -> module; no adapter module imports another one.
 _ADAPTERS = {
     "PyTorchAdapter": ".torch",
     "TensorFlowAdapter": ".tf",
     "JAXAdapter": ".jax",
+    "MLXAdapter": ".mlx",
 }
 
-__all__ = ["FrameworkAdapter", "load_tokenizer_of", "require", *_ADAPTERS]
+__all__ = ["FrameworkAdapter", "load_tokenizer_of", "remember_tokenizer", "require", *_ADAPTERS]
 
 
 def __getattr__(name: str) -> Any:

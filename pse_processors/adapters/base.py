@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import importlib
 import logging
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,8 +122,29 @@ class FrameworkAdapter(abc.ABC):
         return outputs
 
 
+#: id(model) -> (weak reference to the model, its tokenizer), for loaders that return both.
+_KNOWN_TOKENIZERS: dict = {}
+
+
+def remember_tokenizer(model: Any, tokenizer: Any) -> None:
+    """Record ``model``'s tokenizer, for loaders that return ``(model, tokenizer)`` (mlx-lm's
+    ``load``, :func:`pse_processors.embedded.load_smollm2_mlx`): ``engine.generate(model, ids)``
+    then finds it. The record goes with the model."""
+    key = id(model)
+    _KNOWN_TOKENIZERS[key] = (weakref.ref(model, lambda _ref: _KNOWN_TOKENIZERS.pop(key, None)), tokenizer)
+
+
+def remembered_tokenizer(model: Any) -> Any:
+    """The tokenizer recorded by :func:`remember_tokenizer` or set as ``model.tokenizer``, else None."""
+    entry = _KNOWN_TOKENIZERS.get(id(model))
+    if entry is not None and entry[0]() is model:
+        return entry[1]
+    return getattr(model, "tokenizer", None)
+
+
 def load_tokenizer_of(model: Any) -> Any:
-    """Load a model's tokenizer from ``model.name_or_path`` (local files only).
+    """Load a model's tokenizer: one recorded with the model (:func:`remember_tokenizer`), else
+    from ``model.name_or_path`` (local files only).
 
     transformers 4.x cannot read some tokenizer configs that transformers 5 writes; a folder
     with a ``tokenizer.json`` then loads as a plain fast tokenizer.
@@ -131,6 +153,9 @@ def load_tokenizer_of(model: Any) -> Any:
         TypeError: the model does not name a folder with a tokenizer; the message says to pass
             ``tokenizer=``.
     """
+    known = remembered_tokenizer(model)
+    if known is not None:
+        return known
     name = getattr(model, "name_or_path", "") or getattr(getattr(model, "config", None), "_name_or_path", "")
     hint = "pass tokenizer= to StructuringEngine or to generate()"
     if not name:
