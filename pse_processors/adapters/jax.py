@@ -141,8 +141,11 @@ class JAXAdapter(FrameworkAdapter):
     def mask_logits(self, logits: Any, mask_indices: tuple[np.ndarray, np.ndarray]) -> Any:
         import jax.numpy as jnp
 
-        keep = jnp.zeros(logits.shape, dtype=bool).at[mask_indices].set(True)
-        return jnp.where(keep, logits, -jnp.inf)
+        # Built on the host: the number of indices changes every step, the mask's shape does not,
+        # so the device ops compile once.
+        keep = np.zeros(tuple(logits.shape), dtype=bool)
+        keep[mask_indices] = True
+        return jnp.where(jnp.asarray(keep), logits, jnp.asarray(-jnp.inf, dtype=logits.dtype))
 
     def sample_token(self, logits: Any, temperature: float = 1.0, prng_key: Any = None) -> Any:
         import jax

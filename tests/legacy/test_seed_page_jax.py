@@ -193,13 +193,17 @@ def test_jax_bad_platform():
         JAXAdapter(platform="quantum")
 
 
-def test_jax_adapter_drives_the_decode_loop(tiny_model):
-    """The custom-loop primitives of JAXAdapter over a plain callable returning JAX logits."""
+def test_jax_adapter_drives_the_decode_loop():
+    """The custom-loop primitives of JAXAdapter over a plain callable returning JAX logits (a random
+    bigram "model": constant shapes, so each op compiles once)."""
     from proxy_structuring_engine import StructuringEngine
     from proxy_structuring_engine.adapters import FrameworkAdapter, JAXAdapter
 
+    vocab = len(tokenizer())
+    embed = jax.random.normal(jax.random.PRNGKey(1), (vocab, 16))
+    head = jax.random.normal(jax.random.PRNGKey(2), (16, vocab))
     adapter = JAXAdapter()
     engine = StructuringEngine.from_json_schema(SMALL, adapter=adapter, tokenizer=tokenizer())
-    forward = jax.jit(lambda ids: tiny_model(ids).logits[:, -1])
-    outputs = FrameworkAdapter.generate(adapter, engine, forward, [[1, 2]] * 3, tokenizer(), temperature=1.5, max_new_tokens=16)
+    outputs = FrameworkAdapter.generate(adapter, engine, lambda ids: embed[ids[:, -1]] @ head, [[1, 2]] * 3, tokenizer(),
+                                        temperature=1.5, max_new_tokens=24)
     assert check_rows(engine, outputs, 3) >= 1
