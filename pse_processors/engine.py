@@ -100,7 +100,10 @@ class StructuringEngine:
         return compile_grammar(self.constraint, tokenizer, generation_config=generation_config, **self.compile_options)
 
     def logits_processor(self, tokenizer: Any, generation_config: Any = None) -> Any:
-        """The framework's logits processor for this constraint and tokenizer (one per tokenizer)."""
+        """The PyTorch adapter's logits processor for this constraint and tokenizer (one per tokenizer).
+
+        The TensorFlow, JAX and MLX adapters make theirs in ``generate`` (they depend on the
+        prompt width or the tokenizer wrapper): see their ``logits_processor`` methods."""
         key = (id(tokenizer), id(generation_config))
         processor = self._processors.get(key)
         if processor is None:

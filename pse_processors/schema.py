@@ -13,8 +13,8 @@ class Schema:
 
     It is what ``from proxy_structuring_engine import Schema`` gives. Everything that takes a
     JSON Schema also takes a ``Schema``: :meth:`StructuringEngine.from_json_schema
-    <pse_processors.StructuringEngine.from_json_schema>` and :func:`pse_processors.compile`
-    (through the engine). A ``Schema`` made from a Pydantic model keeps it, so
+    <pse_processors.StructuringEngine.from_json_schema>`, :func:`pse_processors.compile` and the
+    logits processors. A ``Schema`` made from a Pydantic model keeps it, so
     :meth:`StructuringEngine.parse <pse_processors.StructuringEngine.parse>` returns instances.
 
     Args:

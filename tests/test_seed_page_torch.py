@@ -253,6 +253,9 @@ def test_schema_wraps_dicts_text_and_pydantic(smol_tokenizer, tiny_llama):
     for bad in ("{not json", 3, [1]):
         with pytest.raises(SchemaError):
             Schema(bad)
+    import pse_processors as pse
+
+    assert pse.compile(Schema(SMALL), smol_tokenizer) is pse.compile(SMALL, smol_tokenizer)
     engine = StructuringEngine.from_json_schema(Schema(SMALL), tokenizer=smol_tokenizer)
     assert _check_rows(engine, engine.generate(tiny_llama, [[1, 2]], max_new_tokens=24), 1) == 1
 
