@@ -21,7 +21,8 @@ class MLXAdapter(FrameworkAdapter):
     """Runs :class:`~pse_processors.StructuringEngine` on mlx-lm models.
 
     ``engine.generate(model, mx.array([ids]))`` runs mlx-lm's ``generate_step`` (or
-    ``speculative_generate_step`` with ``draft_model=``) per row, with the engine's
+    ``speculative_generate_step`` with ``draft_model=``; ``batch_generate`` for several rows with
+    mlx-lm's ``TokenizerWrapper``), with the engine's
     :class:`~pse_processors.MLXPSELogitsProcessor` in ``logits_processors``, and returns an
     ``mx.array`` ``[batch, prompt + new]`` (rows that ended early padded with ``pad_token_id``),
     so ``tokenizer.decode(outputs[0].tolist())`` works. Greedy by default; ``do_sample=True`` with
@@ -132,9 +133,11 @@ class MLXAdapter(FrameworkAdapter):
         if pad is None:
             pad = getattr(tokenizer, "pad_token_id", None)
             pad = min(eos) if pad is None else pad
-        rows = []
+        rows: list[list[int]] = []
         with mx.stream(self.device):
-            for prompt in ids:
+            if ids.shape[0] > 1 and draft is None and hasattr(tokenizer, "eos_token_ids"):
+                rows = self._batched(model, tokenizer, ids, max_new, sampler, processors, eos, generate_kwargs)
+            for prompt in ids if not rows else ():
                 kwargs = dict(max_tokens=max_new, sampler=sampler, logits_processors=processors, **generate_kwargs)
                 if draft is not None:
                     steps = speculative_generate_step(mx.array(prompt), model, draft, **kwargs)
@@ -151,6 +154,22 @@ class MLXAdapter(FrameworkAdapter):
         outputs = mx.array([r + [int(pad)] * (width - len(r)) for r in rows], dtype=mx.int32)
         engine._record(grammar, ids.shape[1])
         return outputs
+
+    @staticmethod
+    def _batched(model: Any, tokenizer: Any, ids: np.ndarray, max_new: int, sampler: Any, processors: list,
+                 eos: Any, kwargs: dict) -> list[list[int]]:
+        """All rows at once with mlx-lm's ``batch_generate`` (needs mlx-lm's ``TokenizerWrapper``)."""
+        from mlx_lm import batch_generate
+
+        response = batch_generate(model, tokenizer, [row.tolist() for row in ids], max_tokens=max_new,
+                                  return_token_ids=True, sampler=sampler, logits_processors=processors, **kwargs)
+        rows = []
+        for prompt, new in zip(ids, response.token_ids):
+            new = [int(t) for t in new]
+            if len(new) < max_new and not (new and new[-1] in eos):
+                new.append(min(eos))  # the row stopped at EOS, which batch_generate leaves out
+            rows.append(prompt.tolist() + new)
+        return rows
 
     # The custom-loop primitives, so that this adapter also drives plain callables returning logits.
     def mask_logits(self, logits: Any, mask_indices: tuple[np.ndarray, np.ndarray]) -> Any:
