@@ -179,6 +179,7 @@ def main() -> None:
                     processor.reset()
                 timed = Timed(processor)
             step, n, ids = run_batch1(model, mx.array(prompts[0]), timed, args.tokens)
+            logger.info("batch 1, %s: %d tokens, %.1f ms/step", name, n, step * 1e3)
             b1[name]["step"].append(step)
             if timed is not None:
                 b1[name]["hook"].append(timed.seconds / max(timed.calls, 1))
@@ -195,6 +196,7 @@ def main() -> None:
             elif name != "unconstrained":
                 hooks = [Timed(factories[name]()) for _ in range(args.batch)]
             step, n, ids = run_batch(model, prompts, hooks, args.tokens, eos)
+            logger.info("batch %d, %s: %d steps, %.1f ms/step", args.batch, name, n, step * 1e3)
             bn[name]["step"].append(step)
             if hooks is not None:
                 unique = {id(h): h for h in hooks}.values()

@@ -10,11 +10,12 @@ its rows), once more after the last token (a look-ahead step), and, with a draft
 speculative positions that may be rolled back. So the state is looked up by the token prefix,
 never kept per call or per row index.
 
-mlx is lazy: reading the scores inside the hook would force the forward pass to finish there.
-So the hook only schedules the row's best masked score (``mx.async_eval``, which also starts the
-forward pass early), and checks it for NaN / -inf at that row's next call, when it is long
-computed: the error is raised one call later, before mlx-lm yields the token that was sampled
-from the bad scores.
+mlx is lazy: reading the scores inside the hook would make it wait for the forward pass (and,
+on a busy machine, for the scheduler). So the NaN / -inf check of a row is deferred to that
+row's next call, and the scores are read only when the token sampled from them is suspect: one
+the constraint rejects (a sample from masked scores with a finite allowed maximum never is), or
+the first or last id, where mlx-lm's samplers land when every score is NaN or -inf. The error is
+raised one call later, before mlx-lm yields that token; plain decoding never waits for mlx here.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ _MAX_PENDING_CHECKS = 4096
 _EOS_FORBIDDEN = "a logits processor or logit_bias before this one banned EOS"
 _TOKEN_FORCED = "a logits processor or logit_bias before this one banned every token the constraint allows here"
 _REMEDY = "Remove the conflicting processor or bias, or raise max_tokens."
+
+
+def _describe(array: Any) -> str:
+    shape = getattr(array, "shape", None)
+    return f"{type(array).__name__} of shape {tuple(shape)}" if shape is not None else type(array).__name__
 
 
 def _unwrap_tokenizer(tokenizer: Any) -> tuple[Any, set[int]]:
@@ -127,25 +133,25 @@ class MLXPSELogitsProcessor:
         self._pending.clear()
 
     def __call__(self, tokens: mx.array, logits: mx.array) -> mx.array:
-        if logits.ndim != 2 or tokens.ndim not in (1, 2) or (tokens.ndim == 2 and tokens.shape[0] != logits.shape[0]):
-            raise InvalidLogitsError(
-                f"expected tokens [length] (or [rows, length]) and logits [rows, vocab], got {tuple(tokens.shape)} "
-                f"and {tuple(logits.shape)}"
-            )
+        if not isinstance(logits, mx.array) or logits.ndim != 2:
+            raise InvalidLogitsError(f"expected logits as an mx.array [rows, vocab], got {_describe(logits)}")
         if not mx.issubdtype(logits.dtype, mx.floating):
             raise InvalidLogitsError(f"logits must be a floating-point array, not {logits.dtype}")
         rows = np.asarray(tokens)  # waits for the last sampled token only
         if rows.ndim == 1:
-            if logits.shape[0] != 1:
-                raise InvalidLogitsError(f"1-D tokens go with [1, vocab] logits, got {tuple(logits.shape)}")
             rows = rows[None]
+        if rows.ndim != 2 or rows.shape[0] != logits.shape[0] or not np.issubdtype(rows.dtype, np.integer):
+            raise InvalidLogitsError(
+                f"expected integer tokens [length] for logits [1, vocab] (or [rows, length] for [rows, vocab]), got "
+                f"tokens {_describe(tokens)} and logits {tuple(logits.shape)}"
+            )
         context = (logits.dtype, logits.shape[-1])
         masks = self._contexts.get(context)
         if masks is None:
             masks = self._open_context(context)
         states, keys = self._prefix.states_and_keys(rows)
         if self._pending:
-            self._check_parents(keys)
+            self._check_parents(keys, states, rows, context[1])
         mask_id = self.grammar.mask_id
         mask_ids = [mask_id(state) for state in states]
         first = mask_ids[0]
@@ -154,8 +160,7 @@ class MLXPSELogitsProcessor:
         else:
             mask = mx.stack([self._mask(masks, m, state, context) for m, state in zip(mask_ids, states)])
         processed = logits + mask
-        best = processed.max(axis=-1)
-        mx.async_eval(best)  # computed with this step, read at the row's next call
+        best = processed.max(axis=-1)  # lazy: read only if the row's next token is suspect
         pending = self._pending
         if len(keys) == 1:
             pending[keys[0]] = (best, states[0])
@@ -166,12 +171,16 @@ class MLXPSELogitsProcessor:
             pending.popitem(last=False)
         return processed
 
-    def _check_parents(self, keys: list[bytes]) -> None:
+    def _check_parents(self, keys: list[bytes], states: list[int], rows: np.ndarray, width: int) -> None:
         """Raise if a row's last token was sampled from scores with no allowed, finite token."""
-        pending = self._pending
+        pending, initial = self._pending, self.grammar.initial_state
         for row, key in enumerate(keys):
             found = pending.pop(key[:-8], None)
             if found is None:
+                continue
+            # A rejected token leaves the row in the initial state (see PrefixStates).
+            token = int(rows[row, -1])
+            if states[row] != initial and token != 0 and token != width - 1:
                 continue
             value = found[0].item()
             if value != value or value == -math.inf:

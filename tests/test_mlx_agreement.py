@@ -70,17 +70,26 @@ def _raises_same(exc_type, ours_call, theirs_call):
     return mlx_error.value, torch_error.value
 
 
-def test_nan_logits(tok, smol_tokenizer, width):
+@pytest.mark.parametrize("temp", [0.0, 1.0])
+def test_nan_logits(tok, smol_tokenizer, width, temp):
     ours, theirs = _both({"type": "boolean"}, tok, smol_tokenizer)
     prompt = tok.encode("JSON:")
     nan_mx, nan_pt = mx.full((1, width), math.nan), torch.full((1, width), math.nan)
-    ours(mx.array(prompt), nan_mx)  # mlx is lazy: checked when the row's next token arrives
-    t = tok.encode("true", add_special_tokens=False)[0]
+    processed = ours(mx.array(prompt), nan_mx)  # mlx is lazy: checked when the row's next token arrives
+    token = make_sampler(temp=temp)(processed - mx.logsumexp(processed, keepdims=True)).item()  # what mlx-lm samples
     mlx_error, _ = _raises_same(
-        pse.InvalidLogitsError, lambda: ours(mx.array(prompt + [t]), mx.zeros((1, width))),
+        pse.InvalidLogitsError, lambda: ours(mx.array(prompt + [token]), mx.zeros((1, width))),
         lambda: theirs(torch.tensor([prompt]), nan_pt),
     )
     assert "NaN" in str(mlx_error)
+
+
+def test_finite_scores_are_not_read_back(tok, width):
+    """Plain decoding never reads the scores: an allowed token after finite scores passes."""
+    ours = MLXPSELogitsProcessor({"type": "boolean"}, tok)
+    prompt, t = tok.encode("JSON:"), tok.encode("true", add_special_tokens=False)[0]
+    ours(mx.array(prompt), mx.zeros((1, width)))
+    ours(mx.array(prompt + [t]), mx.zeros((1, width)))
 
 
 def test_nan_from_an_earlier_processor_stops_generate(tok, width):
@@ -111,9 +120,10 @@ def test_eos_banned_when_only_eos_is_allowed(tok, smol_tokenizer, width):
     banned_mx[:, tok.eos_token_id] = -math.inf
     banned_pt = torch.zeros((1, width))
     banned_pt[:, tok.eos_token_id] = -math.inf
-    ours(mx.array(row), banned_mx)
+    processed = ours(mx.array(row), banned_mx)
+    token = make_sampler(temp=1.0)(processed - mx.logsumexp(processed, keepdims=True)).item()  # what mlx-lm samples
     mlx_error, torch_error = _raises_same(
-        pse.ConstraintConflictError, lambda: ours(mx.array(row + [tok.eos_token_id]), mx.zeros((1, width))),
+        pse.ConstraintConflictError, lambda: ours(mx.array(row + [token]), mx.zeros((1, width))),
         lambda: theirs(torch.tensor([row]), banned_pt),
     )
     assert "EOS was forbidden" in str(mlx_error) and "EOS was forbidden" in str(torch_error)
