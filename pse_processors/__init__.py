@@ -32,6 +32,7 @@ from .errors import (
 )
 from .grammar import CompiledGrammar
 from .json_schema import SchemaOptions, json_schema_to_regex
+from .schema import Schema
 from .vocabulary import Vocabulary
 
 __version__ = "0.1.0"
@@ -43,18 +44,24 @@ _LAZY = {
     "PSELogitsProcessor": ".torch",
     "StructuringEngine": ".engine",
     "PyTorchAdapter": ".adapters",
+    "TensorFlowAdapter": ".adapters",
+    "JAXAdapter": ".adapters",
+    "FrameworkAdapter": ".adapters",
+    "MLXAdapter": ".adapters",
     "TFPSELogitsProcessor": ".tf",
     "FlaxPSELogitsProcessor": ".flax",
+    "MLXPSELogitsProcessor": ".mlx",
 }
 # What each lazy module needs, for the ImportError hint.
 _NEEDS = {
     ".tf": ("TensorFlow, tf-keras and transformers 4.x", "tf"),
     ".flax": ("JAX, Flax and transformers 4.x", "flax"),
+    ".mlx": ("MLX and mlx-lm", "mlx"),
 }
 
 __all__ = [
     "Choice", "CompileLimitError", "CompiledGrammar", "ConstraintConflictError", "InvalidLogitsError",
-    "InvalidOutputError", "PSEError", "Regex", "SchemaError", "SchemaOptions", "UnsatisfiableConstraintError",
+    "InvalidOutputError", "PSEError", "Regex", "Schema", "SchemaError", "SchemaOptions", "UnsatisfiableConstraintError",
     "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_dir", "clear_memory_cache", "compile",
     "json_schema_to_regex", *_LAZY,
 ]

@@ -29,6 +29,7 @@ from .grammar import CompiledGrammar
 from .json_schema import SchemaOptions
 from . import regex_cache
 from .regex_cache import spec_and_size
+from .schema import Schema
 from .token_trie import trie_for
 from .vocabulary import Vocabulary
 
@@ -90,8 +91,8 @@ def compile(  # noqa: A001 - the public name the docs promise
     """Compile ``constraint`` for ``tokenizer``, through the memory and disk caches.
 
     Args:
-        constraint: a JSON Schema (dict or JSON string), a Pydantic model class,
-            ``Regex("...")`` or ``Choice([...])``.
+        constraint: a JSON Schema (dict or JSON string, or a :class:`~pse_processors.Schema`), a
+            Pydantic model class, ``Regex("...")`` or ``Choice([...])``.
         tokenizer: a Hugging Face tokenizer, a tiktoken ``Encoding`` or a
             :class:`~pse_processors.Vocabulary`.
         eos_token_ids: extra EOS ids, added to the tokenizer's and ``generation_config``'s.
@@ -113,6 +114,8 @@ def compile(  # noqa: A001 - the public name the docs promise
         >>> grammar.accepts([0, 1, 4]), grammar is pse.compile({"type": "boolean"}, vocab)
         (True, True)
     """
+    if isinstance(constraint, Schema):
+        constraint = constraint.constraint
     options = SchemaOptions(
         whitespace=whitespace, indent=indent, whitespace_pattern=whitespace_pattern,
         additional_properties=additional_properties, strict=strict, max_recursion_depth=max_recursion_depth,

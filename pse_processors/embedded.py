@@ -78,3 +78,27 @@ def load_smollm2(**model_kwargs: Any) -> tuple[Any, Any]:
     model = AutoModelForCausalLM.from_pretrained(folder, **model_kwargs)
     model.eval()
     return model, tokenizer
+
+
+def load_smollm2_mlx(cache_root: Optional[Path] = None) -> tuple[Any, Any]:
+    """Load the embedded SmolLM2 for mlx-lm: ``(model, tokenizer)``, without PyTorch.
+
+    The model is read from the GGUF with ``mx.load`` into an mlx-lm Llama, 4-bit as in the file
+    (about a second); the tokenizer is converted from the GGUF once and cached (set
+    ``PSE_PROCESSORS_MODEL_DIR`` to move the cache). Needs ``mlx-lm`` (``pip install
+    'pse-processors[mlx]'``), and ``gguf`` the first time.
+
+    Example:
+        >>> from mlx_lm import generate
+        >>> from pse_processors.embedded import load_smollm2_mlx
+        >>> model, tokenizer = load_smollm2_mlx()  # doctest: +SKIP
+        >>> generate(model, tokenizer, "The capital of France is", max_tokens=3)  # doctest: +SKIP
+        ' Paris.'
+    """
+    from .adapters.base import remember_tokenizer
+    from .mlx_embedded import load
+
+    root = Path(os.environ.get(MODEL_ENV) or cache_root or user_cache_dir() / "models")
+    model, tokenizer = load(smollm2_gguf_path(), root)
+    remember_tokenizer(model, tokenizer)  # StructuringEngine.generate(model, ids) finds it
+    return model, tokenizer

@@ -61,9 +61,14 @@ class PrefixStates:
     def states(self, rows: np.ndarray) -> list[int]:
         """The state of each row of ``rows`` (int ``[batch, length]``), after its last token."""
         with self._lock:
+            return self._states_locked(rows)[0]
+
+    def states_and_keys(self, rows: np.ndarray) -> tuple[list[int], list[bytes]]:
+        """:meth:`states`, and each row's key (its int64 bytes): a row's parent key is ``key[:-8]``."""
+        with self._lock:
             return self._states_locked(rows)
 
-    def _states_locked(self, rows: np.ndarray) -> list[int]:
+    def _states_locked(self, rows: np.ndarray) -> tuple[list[int], list[bytes]]:
         if rows.dtype != np.int64 or not rows.flags.c_contiguous:
             rows = np.ascontiguousarray(rows, dtype=np.int64)
         keys = [row.tobytes() for row in rows]
@@ -85,7 +90,7 @@ class PrefixStates:
         while self._bytes > self.max_bytes and len(self._states) > len(keys):
             dropped, _ = self._states.popitem(last=False)
             self._bytes -= len(dropped)
-        return states
+        return states, keys
 
     def _remember(self, key: bytes, state: int) -> None:
         if key not in self._states:

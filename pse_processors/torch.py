@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor
 
-from .cache import compile as compile_grammar
 from .constraints import Constraint
-from .errors import ConstraintConflictError, InvalidLogitsError
-from .grammar import DONE, CompiledGrammar
+from .errors import InvalidLogitsError
+from .grammar import CompiledGrammar
 from .lru import SizedLRU
 from .prefix_states import PrefixStates
 from .results import parse_output
+from .row_checks import bad_row_error, resolve_grammar
 
 logger = logging.getLogger(__name__)
 
@@ -79,14 +79,10 @@ class PSELogitsProcessor(LogitsProcessor):
         inplace: bool = False,
         **compile_options: Any,
     ) -> None:
-        if isinstance(constraint, CompiledGrammar):
-            self.grammar = constraint
-        else:
-            if tokenizer is None:
-                raise TypeError("PSELogitsProcessor needs the model's tokenizer (or a Vocabulary)")
-            self.grammar = compile_grammar(
-                constraint, tokenizer, eos_token_ids=eos_token_ids, generation_config=generation_config, **compile_options
-            )
+        self.grammar = resolve_grammar(
+            "PSELogitsProcessor", constraint, tokenizer, eos_token_ids=eos_token_ids,
+            generation_config=generation_config, compile_options=compile_options,
+        )
         self.inplace = inplace
         self._prefix = PrefixStates(self.grammar)
         # (device, dtype, width) -> SizedLRU of additive masks by mask id, shared by every
@@ -151,25 +147,7 @@ class PSELogitsProcessor(LogitsProcessor):
         return mask
 
     def _raise_bad_row(self, row: int, value: float, state: int) -> None:
-        if value != value:
-            raise InvalidLogitsError(
-                f"the scores of row {row} are NaN where the constraint allows tokens; "
-                "the model or an earlier logits processor produced NaN (try float32, or check the inputs)"
-            )
-        allowed = self.grammar.allowed_token_ids(state)
-        only_eos = state == DONE or set(allowed.tolist()) <= set(self.grammar.vocabulary.eos_token_ids)
-        cause = (
-            "the output is complete and only EOS is allowed, but EOS was forbidden (min_new_tokens / "
-            "min_length, or suppress_tokens / bad_words_ids containing EOS)"
-            if only_eos
-            else "an earlier processor forced a token the constraint does not allow here (forced_eos_token_id "
-            "cutting the structure short at max_length, forced_bos/forced_decoder_ids, or bad_words_ids / "
-            "suppress_tokens banning every allowed token)"
-        )
-        raise ConstraintConflictError(
-            f"row {row}: every token the constraint allows ({len(allowed)} ids) was set to -inf before this "
-            f"processor ran: {cause}. Remove the conflicting generation setting, or raise max_new_tokens."
-        )
+        raise bad_row_error(self.grammar, row, value, state)
 
     def parse(self, output: Any, prompt_length: int = 0) -> Any:
         """Parse one generated row into a Python value (a dict, a Pydantic instance, or a string).

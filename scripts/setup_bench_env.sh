@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the "bench" virtual environment used by benchmarks/processor_step.py:
-# our package plus the peer libraries it is compared with (xgrammar, outlines, llguidance).
+# Build the "bench" virtual environment used by benchmarks/processor_step.py
+# and benchmarks/mlx_step.py: our package plus the peer libraries it is compared with
+# (xgrammar, outlines, llguidance), and mlx-lm.
 #
 #   bash scripts/setup_bench_env.sh          # creates/updates $PSE_ENV_ROOT/bench
 #   $PSE_ENV_ROOT/bench/bin/python benchmarks/processor_step.py
@@ -35,6 +36,9 @@ REQUIREMENTS=(
   "llguidance==1.9.1"
   "apache-tvm-ffi>=0.1.11"
   "typing-extensions>=4.9.0"
+  # benchmarks/mlx_step.py: mlx-lm and its peers' MLX processors (CPU wheels on Linux).
+  "mlx-lm[cpu]; sys_platform == 'linux'"
+  "mlx-lm; sys_platform == 'darwin'"
 )
 NODEPS=(
   "xgrammar==0.2.8"

@@ -10,7 +10,7 @@ py="$(bash scripts/setup_env.sh main | tail -n 1)"
 
 status=0
 # tf.py and flax.py need transformers 4.x: their doctests run in the legacy environment.
-"$py" -m pytest tests pse_processors --doctest-modules -p no:cacheprovider \
+"$py" -m pytest tests pse_processors proxy_structuring_engine --doctest-modules -p no:cacheprovider \
   --ignore=pse_processors/tf.py --ignore=pse_processors/flax.py "$@" || status=$?
 if [ "$status" -eq 5 ]; then
   echo "test.sh: pytest collected no tests in the main environment: failing" >&2

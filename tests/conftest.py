@@ -97,3 +97,13 @@ def validate(schema, text: str):
     value = json.loads(text)
     jsonschema.validate(value, schema, cls=jsonschema.Draft202012Validator)
     return value
+
+
+def structured_part(result: str, prompt: str, tokenizer) -> str:
+    """The generated structure in ``tokenizer.decode(outputs[0])``: after the prompt, without the
+    EOS and pad tokens that end it."""
+    assert result.startswith(prompt), (result, prompt)
+    text = result[len(prompt):]
+    for special in {tokenizer.eos_token, tokenizer.pad_token} - {None}:
+        text = text.split(special)[0]
+    return text

@@ -29,13 +29,23 @@ SCRIPT = textwrap.dedent(
         assert "pip install 'pse-processors[torch]'" in str(exc), exc
     else:
         raise AssertionError("PSELogitsProcessor imported without torch")
-    for name, extra in (("TFPSELogitsProcessor", "tf"), ("FlaxPSELogitsProcessor", "flax")):
+    for name, extra in (("TFPSELogitsProcessor", "tf"), ("FlaxPSELogitsProcessor", "flax"), ("MLXPSELogitsProcessor", "mlx")):
         try:
             getattr(pse, name)
         except ImportError as exc:
             assert f"pip install 'pse-processors[{extra}]'" in str(exc), exc
         else:
             raise AssertionError(f"{name} imported without its framework")
+    from proxy_structuring_engine import Schema, StructuringEngine
+    from proxy_structuring_engine.adapters import PyTorchAdapter, MLXAdapter, TensorFlowAdapter, JAXAdapter, FrameworkAdapter
+    assert Schema({"type": "object"}).json_schema == {"type": "object"}
+    for cls, extra in ((PyTorchAdapter, "torch"), (TensorFlowAdapter, "tf"), (JAXAdapter, "flax"), (MLXAdapter, "mlx")):
+        try:
+            cls()
+        except ImportError as exc:
+            assert f"pip install 'pse-processors[{extra}]'" in str(exc), exc
+        else:
+            raise AssertionError(f"{cls.__name__} constructed without its framework")
     from pse_processors.device_tables import device_tables
     tables = device_tables(grammar, width=8)
     assert tables.allowed_mask(tables.walk([0, 1, 2])).tolist() == [False] * 4 + [True] + [False] * 3

@@ -1,0 +1,87 @@
+"""The engine's own decode loop, for adapters that bring only ``mask_logits`` and ``sample_token``.
+
+Each step calls the model on the whole sequence, masks the last position's logits to the tokens
+that each row's state allows (the matcher API of :class:`~pse_processors.CompiledGrammar`), lets
+the adapter pick the tokens, and advances the states. A row that has emitted EOS is padded.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import InvalidOutputError
+from ..grammar import CompiledGrammar
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .base import FrameworkAdapter
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_NEW_TOKENS = 256
+
+
+def decode(
+    adapter: "FrameworkAdapter",
+    grammar: CompiledGrammar,
+    model: Any,
+    input_ids: np.ndarray,
+    *,
+    pad_token_id: int,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    temperature: float = 1.0,
+    do_sample: bool = True,
+) -> np.ndarray:
+    """Generate up to ``max_new_tokens`` per row of ``input_ids`` (int64 ``[batch, length]``).
+
+    Returns the prompt and the generated ids, int64 ``[batch, length + steps]``; a row that
+    finished early is padded with ``pad_token_id`` after its EOS.
+
+    Raises:
+        InvalidOutputError: the adapter picked a token that its masked logits forbid (a bug in
+            its ``mask_logits`` or ``sample_token``).
+    """
+    if not callable(model):
+        raise TypeError(f"a custom adapter needs a callable model (input_ids -> logits), got {type(model).__name__}")
+    eos = grammar.vocabulary.eos_token_ids
+    temperature = float(temperature) if do_sample else 0.0
+    ids = input_ids
+    states = [grammar.initial_state] * ids.shape[0]
+    finished = np.zeros(ids.shape[0], dtype=bool)
+    for _ in range(int(max_new_tokens)):
+        logits = _last_position(model(adapter.to_framework(ids)))
+        width = int(logits.shape[-1])
+        allowed = np.stack([grammar.allowed_mask(state, width) for state in states])
+        masked = adapter.mask_logits(logits, np.nonzero(allowed))
+        tokens = np.asarray(adapter.to_numpy(adapter.sample_token(masked, temperature=temperature))).astype(np.int64).reshape(-1)
+        if tokens.shape[0] != ids.shape[0]:
+            raise InvalidOutputError(f"sample_token returned {tokens.shape[0]} ids for {ids.shape[0]} rows")
+        for row, token in enumerate(tokens.tolist()):
+            if finished[row]:
+                tokens[row] = pad_token_id
+                continue
+            if not allowed[row, token]:
+                raise InvalidOutputError(
+                    f"row {row}: the adapter picked token {token}, which the constraint forbids here; "
+                    "mask_logits must set every entry outside mask_indices to -inf and sample_token must "
+                    "only pick finite entries"
+                )
+            states[row] = grammar.advance(states[row], token)
+            finished[row] = token in eos
+        ids = np.concatenate([ids, tokens[:, None]], axis=1)
+        if finished.all():
+            break
+    return ids
+
+
+def _last_position(output: Any) -> Any:
+    """The ``[batch, vocab]`` logits of the last position."""
+    logits = getattr(output, "logits", output)
+    rank = len(logits.shape)
+    if rank == 3:
+        return logits[:, -1, :]
+    if rank == 2:
+        return logits
+    raise InvalidOutputError(f"the model must return logits [batch, length, vocab] or [batch, vocab], got shape {tuple(logits.shape)}")

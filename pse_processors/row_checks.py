@@ -1,0 +1,89 @@
+"""What the eager processors (PyTorch, MLX) share besides the prefix states: building the grammar
+from their constructor arguments, and explaining a row whose allowed tokens all scored NaN or -inf.
+
+Framework-free: only the wording of the likely causes differs per framework, and is passed in.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+from .errors import ConstraintConflictError, InvalidLogitsError, PSEError
+from .grammar import DONE, CompiledGrammar
+
+#: The usual causes in transformers' ``generate`` (the PyTorch processor's wording).
+HF_EOS_FORBIDDEN = (
+    "min_new_tokens / min_length, or suppress_tokens / bad_words_ids containing EOS"
+)
+HF_TOKEN_FORCED = (
+    "forced_eos_token_id cutting the structure short at max_length, forced_bos/forced_decoder_ids, or "
+    "bad_words_ids / suppress_tokens banning every allowed token"
+)
+HF_REMEDY = "Remove the conflicting generation setting, or raise max_new_tokens."
+
+
+def resolve_grammar(
+    owner: str,
+    constraint: Any,
+    tokenizer: Any,
+    *,
+    eos_token_ids: Optional[Iterable[int]] = None,
+    generation_config: Any = None,
+    compile_options: Optional[dict] = None,
+) -> CompiledGrammar:
+    """``constraint`` itself when it is already a :class:`CompiledGrammar`, else compiled (cached).
+
+    Raises:
+        TypeError: ``constraint`` needs compiling and no tokenizer was given.
+    """
+    if isinstance(constraint, CompiledGrammar):
+        return constraint
+    if tokenizer is None:
+        raise TypeError(f"{owner} needs the model's tokenizer (or a Vocabulary)")
+    from .cache import compile as compile_grammar
+
+    return compile_grammar(
+        constraint, tokenizer, eos_token_ids=eos_token_ids, generation_config=generation_config,
+        **(compile_options or {}),
+    )
+
+
+def bad_row_error(
+    grammar: CompiledGrammar,
+    row: int,
+    value: float,
+    state: int,
+    *,
+    eos_forbidden: str = HF_EOS_FORBIDDEN,
+    token_forced: str = HF_TOKEN_FORCED,
+    remedy: str = HF_REMEDY,
+) -> PSEError:
+    """The exception for a row whose best allowed score is ``value`` (NaN or -inf) in ``state``.
+
+    NaN gives :class:`InvalidLogitsError`; -inf (every allowed token was banned before the
+    processor ran) gives :class:`ConstraintConflictError`, naming the likely cause.
+
+    Example:
+        >>> import pse_processors as pse
+        >>> grammar = pse.compile(pse.Choice(["a"]), pse.Vocabulary([b"a", None], eos_token_ids=[1]))
+        >>> type(bad_row_error(grammar, 0, float("nan"), grammar.initial_state)).__name__
+        'InvalidLogitsError'
+        >>> type(bad_row_error(grammar, 0, float("-inf"), grammar.initial_state)).__name__
+        'ConstraintConflictError'
+    """
+    if value != value:
+        return InvalidLogitsError(
+            f"the scores of row {row} are NaN where the constraint allows tokens; "
+            "the model or an earlier logits processor produced NaN (try float32, or check the inputs)"
+        )
+    allowed = grammar.allowed_token_ids(state)
+    only_eos = state == DONE or set(allowed.tolist()) <= set(grammar.vocabulary.eos_token_ids)
+    cause = (
+        f"the output is complete and only EOS is allowed, but EOS was forbidden ({eos_forbidden})"
+        if only_eos
+        else f"an earlier processor forced a token the constraint does not allow here ({token_forced})"
+    )
+    return ConstraintConflictError(
+        f"row {row}: every token the constraint allows ({len(allowed)} ids) was set to -inf before this "
+        f"processor ran: {cause}. {remedy}"
+    )
