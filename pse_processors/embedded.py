@@ -93,7 +93,7 @@ def load_smollm2_mlx(cache_root: Optional[Path] = None) -> tuple[Any, Any]:
         >>> from pse_processors.embedded import load_smollm2_mlx
         >>> model, tokenizer = load_smollm2_mlx()  # doctest: +SKIP
         >>> generate(model, tokenizer, "The capital of France is", max_tokens=3)  # doctest: +SKIP
-        ' Paris.'
+        'Paris.\\n'
     """
     from .adapters.base import remember_tokenizer
     from .mlx_embedded import load
