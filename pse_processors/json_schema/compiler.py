@@ -23,7 +23,7 @@ import urllib.parse
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError, UnsupportedSchemaError
 from . import fragments as fx
@@ -33,6 +33,7 @@ from .negation import negate, not_in_pattern
 from .fragments import Fragment
 from .numbers import integer_range, number_range
 from .patterns import translate, translate_bounded
+from .rules import ANY_VALUE, RuleSet, check_no_markers, to_lark
 
 logger = logging.getLogger(__name__)
 
@@ -114,10 +115,18 @@ def _pointer_join(pointer: str, *parts: Any) -> str:
 
 
 class _Compiler:
-    def __init__(self, root: Any, options: SchemaOptions) -> None:
+    def __init__(self, root: Any, options: SchemaOptions, rules: Optional[RuleSet] = None) -> None:
         self.root = root
         self.options = options
         self.pretty = options.whitespace == "pretty" and options.whitespace_pattern is None
+        # Grammar mode (see rules.py): recursion becomes named rules instead of being unrolled.
+        # Pretty layouts indent by depth, which no finite set of rules can track: they unroll.
+        self.rules = rules if rules is not None and not self.pretty else None
+        self._rule_names: dict = {}  # (ref, siblings) -> rule name
+        self._rule_sources: dict = {}  # rule name -> (schema, pointer, ref), to compile it on its own
+        self._open_rules: set = set()
+        self._recursive_rules: set = set()
+        self._rule_memo: dict = {}
         if options.whitespace_pattern is not None:
             space = f"(?:{options.whitespace_pattern})"
             self.open_ws = self.close_ws = space
@@ -259,6 +268,8 @@ class _Compiler:
         ref = schema["$ref"]
         target = self._resolve(ref, pointer)
         siblings = {k: v for k, v in schema.items() if k != "$ref"}
+        if self.rules is not None:
+            return self._ref_rule(ref, target, siblings, pointer)
         if self._ref_stack.count(ref) >= self.options.max_recursion_depth:
             return None  # recursion unrolled as deep as allowed: this branch drops out
         # A plain $ref's regex depends only on how often each ref is already being unrolled.
@@ -276,6 +287,68 @@ class _Compiler:
             return fragment
         finally:
             self._ref_stack.pop()
+
+    def _ref_rule(self, ref: str, target: Any, siblings: dict, pointer: str) -> Fragment:
+        """Grammar mode: a ``$ref`` met again inside itself becomes a hole for its rule.
+
+        A reference with sibling assertions is its own rule (the merged schema), so a
+        recursion that repeats the siblings at every level stays exact."""
+        plain = not _has_assertions(siblings)
+        key = (ref, "" if plain else json.dumps(siblings, sort_keys=True, default=str))
+        name = self._rule_names.get(key)
+        if name is None:
+            name = self._rule_names[key] = f"ref_{len(self._rule_names)}"
+        if name in self.rules.bodies:  # type: ignore[union-attr]
+            return self.rules.hole(name)  # type: ignore[union-attr]
+        if key in self._rule_memo:
+            return self._rule_memo[key]
+        if key in self._open_rules:
+            self._recursive_rules.add(name)
+            return self.rules.hole(name)  # type: ignore[union-attr]
+        if plain:
+            schema, where = target, ref
+        else:
+            schema = _merge(target, siblings, pointer) if isinstance(target, dict) else None
+            if schema is None:
+                raise UnsupportedSchemaError("$ref", pointer, "a boolean target with sibling keywords")
+            where = pointer
+        self._rule_sources[name] = (schema, where, ref)
+        self._open_rules.add(key)
+        self._ref_stack.append(ref)
+        try:
+            fragment = self.compile(schema, where)
+        finally:
+            self._ref_stack.pop()
+            self._open_rules.discard(key)
+        if name in self._recursive_rules and fragment is not None:
+            self.rules.define(name, fragment)  # type: ignore[union-attr]
+            fragment = self.rules.hole(name)  # type: ignore[union-attr]
+        self._rule_memo[key] = fragment
+        return fragment
+
+    def define_missing_rules(self) -> None:
+        """Compile, on their own, the rules whose holes survive but whose bodies were never kept
+        (their first compile was inside a part that was dropped)."""
+        rules = self.rules
+        if rules is None:
+            return
+        while True:
+            missing = [n for n in self._recursive_rules if n not in rules.bodies]
+            if not missing:
+                return
+            for name in missing:
+                schema, where, ref = self._rule_sources[name]
+                key = next(k for k, v in self._rule_names.items() if v == name)
+                self._open_rules.add(key)
+                self._ref_stack.append(ref)
+                try:
+                    fragment = self.compile(schema, where)
+                finally:
+                    self._ref_stack.pop()
+                    self._open_rules.discard(key)
+                if fragment is None:
+                    raise UnsatisfiableConstraintError(f"the recursive schema {ref} has no finite instance")
+                rules.define(name, fragment)
 
     def _compile_all_of(self, schema: dict, pointer: str) -> Fragment:
         branches = schema["allOf"]
@@ -990,7 +1063,9 @@ class _Compiler:
         if low > max(n_required, 1):
             self.unsupported("minProperties", pointer, "a lower bound above the number of required properties")
         must_have = low > n_required or n_required > 0
-        if not self.pretty and self.options.whitespace_pattern is None and (n_required > 0 or low == 0):
+        if self.rules is None and not self.pretty and self.options.whitespace_pattern is None and (
+            n_required > 0 or low == 0
+        ):
             return self._marked_object(members, extras, sep, high if not members else None)
         body = self._object_body(members, extras, sep, must_have, high if not members else None)
         if body is None:
@@ -1034,7 +1109,10 @@ class _Compiler:
         if i == len(members):
             return None
         member, is_required = members[i]
-        taken = member + self._members(members, i + 1, False, sep)
+        rest = self._members(members, i + 1, False, sep)
+        if self.rules is not None and rest and not is_required:  # grammar mode: one rule per suffix, linear
+            rest = self.rules.shared(rest, "members")
+        taken = member + rest
         if is_required:
             return taken
         return fx.alternation([taken, self._members_first(members, i + 1, sep)])
@@ -1153,11 +1231,22 @@ class _Compiler:
         return fx.escape(json.dumps(name, ensure_ascii=False))
 
     def any_value(self, depth: int) -> str:
+        rules = self.rules
+        if rules is not None:  # grammar mode: any JSON value at any depth, one rule
+            if ANY_VALUE not in rules.bodies:
+                rules.define(ANY_VALUE, "")  # a placeholder while the body refers to itself
+                rules.define(ANY_VALUE, self._any_value_body(lambda: rules.hole(ANY_VALUE)))
+            return rules.hole(ANY_VALUE)
+        return self._any_value_body((lambda: self.any_value(depth - 1)) if depth > 0 else None)
+
+    def _any_value_body(self, nested: Optional[Callable[[], str]]) -> str:
+        """Any scalar, and (unless ``nested`` is ``None``) objects and arrays of ``nested()``,
+        which is called one level deeper."""
         scalars = [r'"' + fx.STRING_CHAR + '*"', fx.NUMBER, fx.BOOLEAN, fx.NULL]
-        if depth > 0:
+        if nested is not None:
             self.depth += 1
             try:
-                inner = self.any_value(depth - 1)
+                inner = nested()
                 opening, closing, sep = self.opening(), self.closing(), self.sep()
             finally:
                 self.depth -= 1
@@ -1511,13 +1600,57 @@ def json_schema_to_regex(schema: Any, options: Optional[SchemaOptions] = None) -
         >>> json_schema_to_regex({"type": "boolean"})
         '(?:true|false)'
     """
-    options = options or SchemaOptions()
+    regex, _ = _run(_loaded(schema), options or SchemaOptions(), None)
+    return regex
+
+
+@dataclass(frozen=True)
+class SchemaGrammar:
+    """The compiler's grammar output: a Lark grammar, and whether it has recursive rules.
+
+    ``recursive`` is true when the language needs rules: a recursive ``$ref``, any JSON value
+    (``{}``, an absent ``items``...) or an object's optional members. The byte automaton
+    can hold the same language only where ``recursive`` is false (the rules of optional
+    members aside)."""
+
+    lark: str
+    recursive: bool
+
+
+def json_schema_to_grammar(schema: Any, options: Optional[SchemaOptions] = None) -> SchemaGrammar:
+    """Compile a JSON Schema to a Lark grammar for the grammar engine (same semantics as the regex).
+
+    Recursive ``$ref`` s and "any value" are rules, so they nest without a depth limit
+    (``max_recursion_depth`` and ``any_value_depth`` apply to the ``"pretty"`` layout only,
+    whose indentation no grammar rule can track).
+
+    Example:
+        >>> from pse_processors.json_schema import json_schema_to_grammar
+        >>> schema = {"type": "array", "items": {"$ref": "#"}}
+        >>> print(json_schema_to_grammar(schema).lark)
+        start: /\\[/ (ref_0 (/,[ ]?/ ref_0)*)? /\\]/
+        ref_0: /\\[/ (ref_0 (/,[ ]?/ ref_0)*)? /\\]/
+    """
+    schema = _loaded(schema)
+    check_no_markers(schema)
+    rules = RuleSet()
+    root, compiler = _run(schema, options or SchemaOptions(), rules)
+    recursive = bool(compiler._recursive_rules) or ANY_VALUE in rules.bodies
+    return SchemaGrammar(to_lark(root, rules), recursive)
+
+
+def _loaded(schema: Any) -> Any:
     if isinstance(schema, (str, bytes)):
         try:
-            schema = json.loads(schema)
+            return json.loads(schema)
         except json.JSONDecodeError as exc:
             raise SchemaError(f"the schema is not valid JSON: {exc}", "#") from exc
-    compiler = _Compiler(schema, options)
+    return schema
+
+
+def _run(schema: Any, options: SchemaOptions, rules: Optional[RuleSet]) -> tuple:
+    """(root fragment, compiler) for ``schema``; raises what json_schema_to_regex documents."""
+    compiler = _Compiler(schema, options, rules)
     try:
         try:
             regex = compiler.compile(schema, "#")
@@ -1527,11 +1660,15 @@ def json_schema_to_regex(schema: Any, options: Optional[SchemaOptions] = None) -
             # The else sides of many conditionals multiplied past a limit: keep their if-and-then
             # sides only (a subset, as for any partial negation).
             logger.info("compile limit reached with else sides of conditionals; retrying without them")
-            compiler = _Compiler(schema, options)
+            if rules is not None:
+                rules.bodies.clear()
+                rules._by_body.clear()
+            compiler = _Compiler(schema, options, rules)
             compiler._else_parts_left = 0
             regex = compiler.compile(schema, "#")
+        compiler.define_missing_rules()
     except RecursionError as exc:
         raise SchemaError("the schema nests too deeply to compile", "#") from exc
     if regex is None:
         raise UnsatisfiableConstraintError("no JSON value satisfies this schema")
-    return regex
+    return regex, compiler
