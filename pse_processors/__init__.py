@@ -18,7 +18,7 @@ import logging
 from typing import Any
 
 from .cache import cache_dir, clear_memory_cache, compile
-from .constraints import Choice, Regex
+from .constraints import Choice, Grammar, Regex
 from .errors import (
     CompileLimitError,
     ConstraintConflictError,
@@ -31,7 +31,7 @@ from .errors import (
     VocabularyError,
 )
 from .grammar import CompiledGrammar
-from .json_schema import SchemaOptions, json_schema_to_regex
+from .json_schema import SchemaOptions, json_schema_to_grammar, json_schema_to_regex
 from .vocabulary import Vocabulary
 
 __version__ = "0.1.0"
@@ -53,10 +53,10 @@ _NEEDS = {
 }
 
 __all__ = [
-    "Choice", "CompileLimitError", "CompiledGrammar", "ConstraintConflictError", "InvalidLogitsError",
+    "Choice", "CompileLimitError", "Grammar", "CompiledGrammar", "ConstraintConflictError", "InvalidLogitsError",
     "InvalidOutputError", "PSEError", "Regex", "SchemaError", "SchemaOptions", "UnsatisfiableConstraintError",
     "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_dir", "clear_memory_cache", "compile",
-    "json_schema_to_regex", *_LAZY,
+    "json_schema_to_grammar", "json_schema_to_regex", *_LAZY,
 ]
 
 

@@ -18,6 +18,7 @@ through one grammar holds 12 MB of them; :meth:`PushdownGrammar.reset_states` dr
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import threading
@@ -93,6 +94,12 @@ class PushdownGrammar(CompiledGrammar):
             self._matchers: "OrderedDict[int, Any]" = OrderedDict()
             with self._lock:
                 self._mask_of_state.clear()
+
+    def with_spec(self, spec: ConstraintSpec) -> "PushdownGrammar":
+        """The same grammar (nodes and masks shared) with another spec, e.g. another result type."""
+        view = copy.copy(self)
+        view.spec = spec
+        return view
 
     @property
     def num_states(self) -> int:

@@ -163,15 +163,77 @@ def _sequence(regex: str, i: int) -> tuple[_Node, int]:
                 atom.quantifier = found.group()
             i = found.end()
         items.append(atom)
+    return _joined(items), i
+
+
+def _joined(items: list) -> _Node:
+    """The sequence of ``items``, hole-free neighbours merged into one terminal, and a terminal
+    in front of a group with holes distributed into it (see :func:`_distributed`)."""
     merged: list[_Node] = []
-    for item in items:  # hole-free neighbours form one terminal
+    for item in items:
         if item.kind == "raw" and merged and merged[-1].kind == "raw":
             merged[-1] = _Node("raw", merged[-1].text + item.text)
         else:
             merged.append(item)
-    if len(merged) == 1:
-        return merged[0], i
-    return _Node("seq", parts=merged), i
+    out: list[_Node] = []
+    k = 0
+    while k < len(merged):
+        item = merged[k]
+        follower = merged[k + 1] if k + 1 < len(merged) else None
+        if item.kind == "raw" and follower is not None and follower.kind == "group" and follower.quantifier in _SPREAD:
+            after = merged[k + 2] if k + 2 < len(merged) and merged[k + 2].kind == "raw" else None
+            out.append(_distributed(item.text, follower, after.text if after is not None else ""))
+            k += 3 if after is not None else 2
+            continue
+        out.append(item)
+        k += 1
+    return out[0] if len(out) == 1 else _Node("seq", parts=out)
+
+
+_SPREAD = ("", "?")
+
+
+def _distributed(head: str, group: _Node, tail: str) -> _Node:
+    """``head (group)? tail`` (or without ``?``) with ``head`` and ``tail`` merged into the group's
+    first and last terminals: ``{ (members)? }`` becomes ``{} | {"key": ... }``.
+
+    llguidance's lexer is greedy and does not backtrack: a lone ``{`` lexeme next to a
+    ``{"bar":`` lexeme would make ``{"foo"`` fail once ``{"`` was read as the longer one.
+    Terminals that start where the alternatives start avoid that. (Unrolling ``*`` groups
+    the same way was measured on the JSON-Schema-Test-Suite: it rejected more valid
+    instances than it rescued, so repeated groups keep their own first terminal.)"""
+    body = _appended(_prepended(head, group.parts[0]), tail)
+    if group.quantifier == "?":
+        return _Node("alt", parts=[body, _Node("raw", head + tail)])
+    return body
+
+
+def _prepended(head: str, node: _Node) -> _Node:
+    if not head:
+        return node
+    if node.kind == "raw":
+        return _Node("raw", head + node.text)
+    if node.kind == "alt":
+        return _Node("alt", parts=[_prepended(head, part) for part in node.parts])
+    if node.kind == "seq":
+        return _Node("seq", parts=[_prepended(head, node.parts[0]), *node.parts[1:]])
+    if node.kind == "group" and not node.quantifier:
+        return _prepended(head, node.parts[0])
+    return _Node("seq", parts=[_Node("raw", head), node])
+
+
+def _appended(node: _Node, tail: str) -> _Node:
+    if not tail:
+        return node
+    if node.kind == "raw":
+        return _Node("raw", node.text + tail)
+    if node.kind == "alt":
+        return _Node("alt", parts=[_appended(part, tail) for part in node.parts])
+    if node.kind == "seq":
+        return _Node("seq", parts=[*node.parts[:-1], _appended(node.parts[-1], tail)])
+    if node.kind == "group" and not node.quantifier:
+        return _appended(node.parts[0], tail)
+    return _Node("seq", parts=[node, _Node("raw", tail)])
 
 
 def _expression(node: _Node) -> str:
