@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 _MATCHERS = 512  # live llguidance matchers kept per grammar (the rest are replayed on demand)
 _STEP_CACHE = 1 << 21  # (state, token) -> child entries before the step cache starts over
 _REJECTED = -3  # the step cache's mark for a token the grammar rejects
-_LOCATION = re.compile(r"^at (\d+)\((\d+)\)")
+_LOCATION = re.compile(r"^(?:at )?(\d+)\((\d+)\)")
 
 
 class PushdownGrammar(CompiledGrammar):
