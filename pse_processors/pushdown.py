@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 _MATCHERS = 512  # live llguidance matchers kept per grammar (the rest are replayed on demand)
 _STEP_CACHE = 1 << 21  # (state, token) -> child entries before the step cache starts over
 _REJECTED = -3  # the step cache's mark for a token the grammar rejects
+# Where a grammar forces bytes, llguidance by default allows only their canonical tokenization;
+# the byte automaton allows every spelling, and so must this engine (the same masks).
+_NO_FORCING = '%llguidance {"no_forcing": true}\n'
 _LOCATION = re.compile(r"^(?:at )?(\d+)\((\d+)\)")
 
 
@@ -69,7 +72,7 @@ class PushdownGrammar(CompiledGrammar):
         self.lark = lark
         self._tokenizer = lltokenizer_for(vocabulary)
         limits = llguidance.LLParserLimits(max_lexer_states=max_lexer_states, verbose_errors=True)
-        grammar = llguidance.LLMatcher.grammar_from_lark(lark)
+        grammar = llguidance.LLMatcher.grammar_from_lark(_NO_FORCING + lark)
         is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar, self._tokenizer, limits=limits)
         if is_error:
             raise grammar_error(messages[0], lark)
@@ -195,8 +198,8 @@ def grammar_error(message: str, lark: str) -> SchemaError:
     found = _LOCATION.match(message)
     if found is None:
         return SchemaError(f"the grammar cannot be run: {message.strip()}", "grammar")
-    line = int(found.group(1))
+    line = int(found.group(1)) - _NO_FORCING.count("\n")
     lines = lark.splitlines()
     text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
     reason = message.split(":", 1)[1].strip().splitlines()[0] if ":" in message else message
-    return SchemaError(f"the grammar cannot be run: line {line} ({text!r}): {reason}", f"line {line}")
+    return SchemaError(f"the grammar cannot be run: {reason}, in {text!r}", f"grammar line {line}")

@@ -21,12 +21,13 @@ import conformance  # noqa: E402
 DATA = Path(os.environ.get("PSE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
-@pytest.fixture(scope="module")
-def results():
+@pytest.fixture(scope="module", params=["dfa", "grammar"])
+def results(request):
+    """The suite's results on each engine: the byte automaton and the grammar engine."""
     folder = DATA / "json-schema-test-suite"
     if not folder.exists():
         pytest.fail(f"the JSON-Schema-Test-Suite is missing at {folder}: set PSE_SHARED_DATA")
-    return conformance.run(folder)
+    return conformance.run(folder, engine=request.param)
 
 
 def test_no_invalid_instance_is_accepted(results):
