@@ -30,7 +30,7 @@ import numpy as np
 
 from .constraints import ConstraintSpec
 from .errors import CompileLimitError, SchemaError
-from .grammar import DEAD, DONE, CompiledGrammar
+from .grammar import DONE, CompiledGrammar
 from .llg_tokenizer import lltokenizer_for, require_llguidance
 from .vocabulary import Vocabulary
 
