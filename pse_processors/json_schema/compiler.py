@@ -218,8 +218,8 @@ def json_schema_to_grammar(schema: Any, options: Optional[SchemaOptions] = None)
         >>> from pse_processors.json_schema import json_schema_to_grammar
         >>> schema = {"type": "array", "items": {"$ref": "#"}}
         >>> print(json_schema_to_grammar(schema).lark)
-        start: /\\[/ ref_0 (/,[ ]?/ ref_0)* /\\]/ | /\\[\\]/
-        ref_0: /\\[/ ref_0 (/,[ ]?/ ref_0)* /\\]/ | /\\[\\]/
+        start: /\\[/ (ref_0 (/,[ ]?/ ref_0)*)? /\\]/
+        ref_0: /\\[/ (ref_0 (/,[ ]?/ ref_0)*)? /\\]/
     """
     schema = _loaded(schema)
     check_no_markers(schema)

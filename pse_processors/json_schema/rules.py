@@ -5,9 +5,9 @@ except where the language recurses: a recursive ``$ref``, "any JSON value", and 
 shared by an object's optional members. There it writes a *hole*, a reference to a named
 rule, and the rule's body is compiled once. :func:`to_lark` turns the root fragment and the
 rule bodies into a Lark grammar for llguidance: every hole-free stretch of a fragment becomes
-one ``/regex/`` terminal (so terminals meet only at value boundaries, where llguidance's
-greedy lexer cannot run one into the next) and the groups, alternations and quantifiers
-around holes become Lark syntax.
+terminals cut at JSON token boundaries (see ``_Emitter``: llguidance's greedy lexer cannot
+run one such token into the next), and the groups, alternations and quantifiers that hold
+holes or several tokens become Lark syntax.
 
 Holes are written with two plane-16 private-use characters that fragments never contain
 (:func:`check_no_markers` refuses a schema that does).
@@ -35,10 +35,10 @@ class RuleSet:
     Example:
         >>> rules = RuleSet()
         >>> item = rules.hole("item")
-        >>> rules.define("item", r"x|\\[" + item + r"\\]")
+        >>> rules.define("item", r'"x"|\\[' + item + r'(?:,[ ]?' + item + r')*\\]')
         >>> print(to_lark(item, rules))
         start: item
-        item: /x/ | /\\[/ item /\\]/
+        item: /"x"/ | /\\[/ item (/,[ ]?/ item)* /\\]/
     """
 
     bodies: dict = field(default_factory=dict)
@@ -88,11 +88,11 @@ def _holes(fragment: str) -> list:
     return re.findall(f"{HOLE_OPEN}([a-z0-9_]+){HOLE_CLOSE}", fragment)
 
 
-# -- a parser for the regex subset the compiler writes, just enough to find holes ----------
+# -- a parser for the regex subset the compiler writes --------------------------------------
 @dataclass
 class _Node:
-    kind: str  # "raw", "hole", "group", "alt", "seq"
-    text: str = ""  # raw: the regex text (quantifier included); hole: the rule name
+    kind: str  # "atom", "hole", "group", "alt", "seq"
+    text: str = ""  # atom: its regex text (quantifier included); group: the whole group's text; hole: the rule name
     parts: list = field(default_factory=list)
     quantifier: str = ""
 
@@ -135,7 +135,7 @@ def _sequence(regex: str, i: int) -> tuple[_Node, int]:
             if i >= n or regex[i] != ")":
                 raise ValueError("unbalanced '(' in a compiled fragment")
             i += 1
-            atom = _Node("group", parts=[inner]) if inner.has_hole else _Node("raw", regex[start:i])
+            atom = _Node("group", "", parts=[inner])
         elif ch == "[":
             i += 1
             if i < n and regex[i] == "^":
@@ -145,113 +145,127 @@ def _sequence(regex: str, i: int) -> tuple[_Node, int]:
             while regex[i] != "]":
                 i += 2 if regex[i] == "\\" else 1
             i += 1
-            atom = _Node("raw", regex[start:i])
+            atom = _Node("atom", regex[start:i])
         elif ch == "\\":
             if regex[i + 1 : i + 3] in ("x{", "p{", "P{", "u{"):
                 i = regex.index("}", i) + 1
             else:
                 i += 2
-            atom = _Node("raw", regex[start:i])
+            atom = _Node("atom", regex[start:i])
         else:
             i += 1
-            atom = _Node("raw", ch)
+            atom = _Node("atom", ch)
         found = _QUANTIFIER.match(regex, i)
         if found:
-            if atom.kind == "raw":
-                atom = _Node("raw", atom.text + found.group())
-            else:
-                atom.quantifier = found.group()
+            atom.quantifier = _lark_quantifier(found.group())
             i = found.end()
+        if atom.kind != "hole":
+            atom.text = regex[start:i]  # the atom or group with its quantifier, as written
         items.append(atom)
-    return _joined(items), i
+    return (items[0] if len(items) == 1 else _Node("seq", parts=items)), i
 
 
-def _joined(items: list) -> _Node:
-    """The sequence of ``items``, hole-free neighbours merged into one terminal, and a terminal
-    in front of a group with holes distributed into it (see :func:`_distributed`)."""
-    merged: list[_Node] = []
-    for item in items:
-        if item.kind == "raw" and merged and merged[-1].kind == "raw":
-            merged[-1] = _Node("raw", merged[-1].text + item.text)
-        else:
-            merged.append(item)
-    out: list[_Node] = []
-    k = 0
-    while k < len(merged):
-        item = merged[k]
-        follower = merged[k + 1] if k + 1 < len(merged) else None
-        if item.kind == "raw" and follower is not None and follower.kind == "group" and follower.quantifier in _SPREAD:
-            after = merged[k + 2] if k + 2 < len(merged) and merged[k + 2].kind == "raw" else None
-            out.append(_distributed(item.text, follower, after.text if after is not None else ""))
-            k += 3 if after is not None else 2
-            continue
-        out.append(item)
-        k += 1
-    return out[0] if len(out) == 1 else _Node("seq", parts=out)
+# -- Lark output: terminals cut at JSON token boundaries ------------------------------------
+# llguidance's lexer is greedy and does not backtrack: a "{" lexeme next to a '{"bar":' lexeme
+# makes '{"foo"' fail once '{"' was read as the longer one. JSON's own tokens never run into
+# each other (a number ends before "," or "]", a string at its closing quote, and no token
+# starts with whitespace), so terminals are cut exactly there: each is one JSON token, a
+# structural character with the whitespace after it, or a run of whitespace with the
+# structural character after it. Lexemes that match the same text are fine: llguidance
+# keeps every parse they allow.
+_STRUCTURAL = {"\\[", "\\]", "\\{", "\\}", ",", ":"}
+_SPACE = re.compile(r"(?:\[[ \\nrt]+\]| |\\[nrt])(?:[?*+]|\{\d+(?:,\d*)?\})?")
 
 
-_SPREAD = ("", "?")
+def _is_space(node: _Node) -> bool:
+    if node.kind == "atom":
+        return _SPACE.fullmatch(node.text) is not None
+    if node.kind == "group":
+        return _is_space(node.parts[0])
+    if node.kind in ("seq", "alt"):
+        return all(_is_space(part) for part in node.parts)
+    return False
 
 
-def _distributed(head: str, group: _Node, tail: str) -> _Node:
-    """``head (group)? tail`` (or without ``?``) with ``head`` and ``tail`` merged into the group's
-    first and last terminals: ``{ (members)? }`` becomes ``{} | {"key": ... }``.
-
-    llguidance's lexer is greedy and does not backtrack: a lone ``{`` lexeme next to a
-    ``{"bar":`` lexeme would make ``{"foo"`` fail once ``{"`` was read as the longer one.
-    Terminals that start where the alternatives start avoid that. (Unrolling ``*`` groups
-    the same way was measured on the JSON-Schema-Test-Suite: it rejected more valid
-    instances than it rescued, so repeated groups keep their own first terminal.)"""
-    body = _appended(_prepended(head, group.parts[0]), tail)
-    if group.quantifier == "?":
-        return _Node("alt", parts=[body, _Node("raw", head + tail)])
-    return body
+def _is_lexical(node: _Node) -> bool:
+    """True for a group inside one token: no hole, no quote, no structural character."""
+    if node.kind == "hole":
+        return False
+    if node.kind == "atom":
+        return node.text.rstrip("?*+") not in _STRUCTURAL and node.text[:1] != '"'
+    return all(_is_lexical(part) for part in node.parts)
 
 
-def _prepended(head: str, node: _Node) -> _Node:
-    if not head:
-        return node
-    if node.kind == "raw":
-        return _Node("raw", head + node.text)
-    if node.kind == "alt":
-        return _Node("alt", parts=[_prepended(head, part) for part in node.parts])
-    if node.kind == "seq":
-        return _Node("seq", parts=[_prepended(head, node.parts[0]), *node.parts[1:]])
-    if node.kind == "group" and not node.quantifier:
-        return _prepended(head, node.parts[0])
-    return _Node("seq", parts=[_Node("raw", head), node])
+class _Emitter:
+    """Builds one Lark sequence from a regex sequence, cutting terminals at token boundaries."""
 
+    def __init__(self) -> None:
+        self.out: list[str] = []
+        self.term = ""
+        self.kind = ""  # what self.term holds: "", "space", "structural", "string", "scalar"
+        self.escaped = False  # inside a string, after a regex-escaped backslash
 
-def _appended(node: _Node, tail: str) -> _Node:
-    if not tail:
-        return node
-    if node.kind == "raw":
-        return _Node("raw", node.text + tail)
-    if node.kind == "alt":
-        return _Node("alt", parts=[_appended(part, tail) for part in node.parts])
-    if node.kind == "seq":
-        return _Node("seq", parts=[*node.parts[:-1], _appended(node.parts[-1], tail)])
-    if node.kind == "group" and not node.quantifier:
-        return _appended(node.parts[0], tail)
-    return _Node("seq", parts=[node, _Node("raw", tail)])
+    def flush(self) -> None:
+        if self.term:
+            self.out.append(_terminal(self.term))
+        self.term, self.kind = "", ""
+
+    def add(self, text: str, kind: str) -> None:
+        self.term += text
+        self.kind = kind
+
+    def sequence(self, items: list) -> str:
+        for item in items:
+            self.item(item)
+        if self.kind == "string":  # a string left open: keep it whole (never split mid-string)
+            pass
+        self.flush()
+        return " ".join(self.out) if self.out else '""'
+
+    def item(self, node: _Node) -> None:
+        if self.kind == "string":  # inside a JSON string: everything is content up to the closing quote
+            closing = node.kind == "atom" and node.text == '"' and not self.escaped
+            self.escaped = node.kind == "atom" and node.text == "\\\\" and not self.escaped
+            self.add(node.text, "string")
+            if closing:
+                self.kind = "scalar"
+                self.flush()
+            return
+        if node.kind == "hole":
+            self.flush()
+            self.out.append(node.text + node.quantifier)
+            return
+        if _is_space(node):  # after a structural character, or in front of the next one
+            if self.kind not in ("structural", "space"):
+                self.flush()
+                self.kind = "space"
+            self.add(node.text, self.kind)
+            return
+        if node.kind == "atom" and node.text in _STRUCTURAL:
+            if self.kind != "space":
+                self.flush()
+            self.add(node.text, "structural")
+            return
+        if node.kind == "atom" and node.text == '"':
+            self.flush()
+            self.escaped = False
+            self.add('"', "string")
+            return
+        if node.kind == "atom" or (node.kind == "group" and _is_lexical(node)):
+            if self.kind != "scalar":
+                self.flush()
+            self.add(node.text, "scalar")
+            return
+        # A group of whole tokens (or with holes): its own Lark group.
+        self.flush()
+        self.out.append(f"({_expression(node.parts[0])})" + node.quantifier)
 
 
 def _expression(node: _Node) -> str:
-    if node.kind == "raw":
-        return _terminal(node.text) if node.text else '""'
-    if node.kind == "hole":
-        return node.text + _lark_quantifier(node.quantifier)
     if node.kind == "alt":
         return " | ".join(_expression(part) for part in node.parts)
-    if node.kind == "seq":
-        return " ".join(_wrap(part) for part in node.parts)
-    inner = _expression(node.parts[0])  # a group around a hole
-    return f"({inner})" + _lark_quantifier(node.quantifier)
-
-
-def _wrap(node: _Node) -> str:
-    text = _expression(node)
-    return f"({text})" if node.kind == "alt" else text
+    items = node.parts if node.kind == "seq" else [node]
+    return _Emitter().sequence(items)
 
 
 def _lark_quantifier(quantifier: str) -> str:
