@@ -185,3 +185,27 @@ def test_beam_search_keeps_prefix_states(smol_tokenizer, tiny_llama):
     )
     for row in out[:, ids.shape[1]:].tolist():
         assert processor.grammar.walk(row) >= 0
+
+
+def test_structuring_engine_from_grammar(smol_tokenizer, tiny_llama):
+    lark = pytest.importorskip("lark")
+    from pse_processors import StructuringEngine
+
+    torch.set_num_threads(1)
+    engine = StructuringEngine.from_grammar(JSON_GRAMMAR, tokenizer=smol_tokenizer)
+    ids = torch.tensor([smol_tokenizer("JSON:", add_special_tokens=False)["input_ids"]] * 2)
+    torch.manual_seed(0)
+    out = engine.generate(
+        tiny_llama, ids, do_sample=True, temperature=1.5, top_k=0, max_new_tokens=64,
+        logits_processor=[_eos_bias(engine.grammar(smol_tokenizer).vocabulary, tiny_llama.config.vocab_size)],
+    )
+    parser = lark.Lark(JSON_GRAMMAR, start="start")
+    parsed = 0
+    for row in range(out.shape[0]):
+        generated = out[row, ids.shape[1]:].tolist()
+        if any(t in engine.grammar(smol_tokenizer).vocabulary.eos_token_ids for t in generated):
+            text = engine.parse(out, row=row)
+            parser.parse(text)
+            json.loads(text)
+            parsed += 1
+    assert parsed >= 1
