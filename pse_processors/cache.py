@@ -132,7 +132,9 @@ def compile(  # noqa: A001 - the public name the docs promise
     )
     if chosen is None:
         try:
-            return _compile_dfa(constraint, tokenizer, options, eos_token_ids, generation_config, max_states)
+            return _compile_dfa(
+                constraint, tokenizer, options, eos_token_ids, generation_config, max_states, engine_choice.AUTO_MAX_EXPANDED
+            )
         except CompileLimitError as exc:
             logger.info("the byte automaton is over a limit (%s): running the constraint on the grammar engine", exc)
             chosen = engine_choice.grammar_spec(constraint, options)
@@ -142,12 +144,17 @@ def compile(  # noqa: A001 - the public name the docs promise
 
 def _compile_dfa(
     constraint: Constraint, tokenizer: Any, options: SchemaOptions, eos_token_ids: Optional[Iterable[int]],
-    generation_config: Any, max_states: int,
+    generation_config: Any, max_states: int, max_expanded: Optional[int] = None,
 ) -> CompiledGrammar:
-    """The byte-automaton back end of :func:`compile`."""
+    """The byte-automaton back end of :func:`compile` (``max_expanded``: see ``engine_choice.AUTO_MAX_EXPANDED``)."""
     max_regex_length = options.max_regex_length
     folder = cache_dir()
     spec, expanded = spec_and_size(constraint, options, folder)
+    if max_expanded is not None and expanded > max_expanded and spec.kind == "json":
+        raise CompileLimitError(
+            f"the automaton's regex has {expanded:,} characters written out, over engine='auto''s "
+            f"{max_expanded:,}: building it would take seconds"
+        )
     if expanded > 2.5 * max_regex_length:  # counted repetitions are written out by the automaton builder
         raise CompileLimitError(
             f"the constraint's regex, with its counted repetitions written out, has {expanded:,} characters, "

@@ -201,5 +201,8 @@ def grammar_error(message: str, lark: str) -> SchemaError:
     line = int(found.group(1)) - _NO_FORCING.count("\n")
     lines = lark.splitlines()
     text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    if len(text) > 120:  # generated grammars have long lines
+        text = text[:117] + "..."
     reason = message.split(":", 1)[1].strip().splitlines()[0] if ":" in message else message
+    reason = reason if len(reason) <= 300 else reason[:297] + "..."
     return SchemaError(f"the grammar cannot be run: {reason}, in {text!r}", f"grammar line {line}")

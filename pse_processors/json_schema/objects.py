@@ -140,7 +140,10 @@ class ObjectsMixin:
         taken = member + rest
         if is_required:
             return taken
-        return fx.alternation([taken, self._members_first(members, i + 1, sep)])
+        later = self._members_first(members, i + 1, sep)
+        if self.rules is not None and later is not None:  # grammar mode: a rule, not one nesting level per member
+            later = self.rules.shared(later, "first")
+        return fx.alternation([taken, later])
 
     def _members(self, members: list, i: int, first: bool, sep: str = "") -> str:
         if i == len(members):

@@ -70,7 +70,8 @@ def check_no_markers(schema: Any) -> None:
 
 def to_lark(root: str, rules: RuleSet) -> str:
     """The Lark grammar: ``start`` is ``root``, then every rule that ``root`` reaches."""
-    lines = [f"start: {_expression(_parse(root))}"]
+    hoisted: list = []
+    lines = [f"start: {_expression(_parse(root), hoisted)}"]
     done: set = set()
     pending = _holes(root)
     while pending:
@@ -79,9 +80,9 @@ def to_lark(root: str, rules: RuleSet) -> str:
             continue
         done.add(name)
         body = rules.bodies[name]
-        lines.append(f"{name}: {_expression(_parse(body))}")
+        lines.append(f"{name}: {_expression(_parse(body), hoisted)}")
         pending.extend(_holes(body))
-    return "\n".join(lines)
+    return "\n".join(lines + hoisted)
 
 
 def _holes(fragment: str) -> list:
@@ -199,7 +200,9 @@ def _is_lexical(node: _Node) -> bool:
 class _Emitter:
     """Builds one Lark sequence from a regex sequence, cutting terminals at token boundaries."""
 
-    def __init__(self) -> None:
+    def __init__(self, hoisted: list, depth: int) -> None:
+        self.hoisted = hoisted  # extra rule lines, for groups nested too deeply
+        self.depth = depth
         self.out: list[str] = []
         self.term = ""
         self.kind = ""  # what self.term holds: "", "space", "structural", "string", "scalar"
@@ -256,16 +259,26 @@ class _Emitter:
                 self.flush()
             self.add(node.text, "scalar")
             return
-        # A group of whole tokens (or with holes): its own Lark group.
+        # A group of whole tokens (or with holes): its own Lark group; past a nesting depth,
+        # its own rule (llguidance refuses Lark nested too deeply: long oneOf chains, say).
         self.flush()
-        self.out.append(f"({_expression(node.parts[0])})" + node.quantifier)
+        inner = _expression(node.parts[0], self.hoisted, self.depth + 1)
+        if self.depth >= _MAX_NESTING:
+            name = f"group_{len(self.hoisted)}"
+            self.hoisted.append(f"{name}: {inner}")
+            self.out.append(name + node.quantifier)
+        else:
+            self.out.append(f"({inner})" + node.quantifier)
 
 
-def _expression(node: _Node) -> str:
+_MAX_NESTING = 8
+
+
+def _expression(node: _Node, hoisted: list, depth: int = 0) -> str:
     if node.kind == "alt":
-        return " | ".join(_expression(part) for part in node.parts)
+        return " | ".join(_expression(part, hoisted, depth) for part in node.parts)
     items = node.parts if node.kind == "seq" else [node]
-    return _Emitter().sequence(items)
+    return _Emitter(hoisted, depth).sequence(items)
 
 
 def _lark_quantifier(quantifier: str) -> str:
