@@ -71,12 +71,14 @@ class PushdownGrammar(CompiledGrammar):
         llguidance = require_llguidance()
         self.lark = lark
         self._tokenizer = lltokenizer_for(vocabulary)
-        limits = llguidance.LLParserLimits(max_lexer_states=max_lexer_states, verbose_errors=True)
+        # 20x the default lexer fuel: our terminals are whole JSON tokens, some of them large
+        # regexes (formats, bounded strings); building them is still milliseconds.
+        limits = llguidance.LLParserLimits(
+            max_lexer_states=max_lexer_states, initial_lexer_fuel=20_000_000, precompute_large_lexemes=False,
+            verbose_errors=True,
+        )
         grammar = llguidance.LLMatcher.grammar_from_lark(_NO_FORCING + lark)
-        is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar, self._tokenizer, limits=limits)
-        if is_error:
-            raise grammar_error(messages[0], lark)
-        root = llguidance.LLMatcher(self._tokenizer, grammar, log_level=0, limits=limits)
+        root = llguidance.LLMatcher(self._tokenizer, grammar, log_level=0, limits=limits)  # errors: see below
         if root.is_error():
             raise grammar_error(root.get_error(), lark)
         self.initial_state: int = 0

@@ -135,7 +135,8 @@ class _Compiler(RefsMixin, CombinatorsMixin, ValuesMixin, ScalarsMixin, ArraysMi
         if fragment is not None:
             limit = self.options.max_regex_length
             self._produced += len(fragment)
-            if len(fragment) > limit or self._produced > 20 * limit:
+            rules_size = 0 if self.rules is None else self.rules.size
+            if len(fragment) > limit or self._produced > 20 * limit or rules_size > 2 * limit:
                 raise CompileLimitError(
                     f"the schema at {pointer or '#'} expands to a regex of more than {limit:,} characters "
                     "(max_regex_length): its automaton could exhaust memory. Lower max_recursion_depth or "
@@ -253,6 +254,7 @@ def _run(schema: Any, options: SchemaOptions, rules: Optional[RuleSet]) -> tuple
             if rules is not None:
                 rules.bodies.clear()
                 rules._by_body.clear()
+                rules.size = 0
             compiler = _Compiler(schema, options, rules)
             compiler._else_parts_left = 0
             regex = compiler.compile(schema, "#")

@@ -43,12 +43,15 @@ class RuleSet:
 
     bodies: dict = field(default_factory=dict)
     _by_body: dict = field(default_factory=dict)
+    #: Characters of every body defined so far (the compiler bounds it, as it bounds a regex).
+    size: int = 0
 
     @staticmethod
     def hole(name: str) -> str:
         return HOLE_OPEN + name + HOLE_CLOSE
 
     def define(self, name: str, body: str) -> None:
+        self.size += len(body)
         self.bodies[name] = body
         self._by_body.setdefault(body, name)
 
