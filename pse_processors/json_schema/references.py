@@ -17,6 +17,10 @@ from .schema_tools import (
 )
 
 
+# Grammar output: a referenced definition whose fragment is longer becomes a rule of its own.
+_INLINE_LIMIT = 256
+
+
 class RefsMixin:
     def _resolve(self, ref: str, pointer: str) -> Any:
         if not isinstance(ref, str):
@@ -93,7 +97,9 @@ class RefsMixin:
         finally:
             self._ref_stack.pop()
             self._open_rules.discard(key)
-        if name in self._recursive_rules and fragment is not None:
+        # A recursive reference must be a rule; a large one is one too, so that a definition
+        # used in many places is written (and built by llguidance) once.
+        if fragment is not None and (name in self._recursive_rules or len(fragment) > _INLINE_LIMIT):
             self.rules.define(name, fragment)  # type: ignore[union-attr]
             fragment = self.rules.hole(name)  # type: ignore[union-attr]
         self._rule_memo[key] = fragment

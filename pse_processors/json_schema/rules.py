@@ -26,6 +26,8 @@ HOLE_OPEN = "\U0010fff0"
 HOLE_CLOSE = "\U0010fff1"
 ANY_VALUE = "any_value"
 _QUANTIFIER = re.compile(r"\*\??|\+\??|\?\??|\{(\d+)(,(\d*))?\}\??")
+_ATOM = re.compile(r"\[\^?\]?(?:\\.|[^\]\\])*\]|\\[xpPu]\{[^}]*\}|\\.|[^()|]", re.DOTALL)
+_SLASH = re.compile(r"(\\.)|/", re.DOTALL)
 
 
 @dataclass
@@ -140,25 +142,12 @@ def _sequence(regex: str, i: int) -> tuple[_Node, int]:
                 raise ValueError("unbalanced '(' in a compiled fragment")
             i += 1
             atom = _Node("group", "", parts=[inner])
-        elif ch == "[":
-            i += 1
-            if i < n and regex[i] == "^":
-                i += 1
-            if i < n and regex[i] == "]":
-                i += 1
-            while regex[i] != "]":
-                i += 2 if regex[i] == "\\" else 1
-            i += 1
-            atom = _Node("atom", regex[start:i])
-        elif ch == "\\":
-            if regex[i + 1 : i + 3] in ("x{", "p{", "P{", "u{"):
-                i = regex.index("}", i) + 1
-            else:
-                i += 2
-            atom = _Node("atom", regex[start:i])
-        else:
-            i += 1
-            atom = _Node("atom", ch)
+        else:  # a class, an escape or one character: one regex match, not a Python loop
+            found = _ATOM.match(regex, i)
+            if found is None:
+                raise ValueError(f"cannot read the compiled fragment at {i}: {regex[i:i + 20]!r}")
+            i = found.end()
+            atom = _Node("atom", found.group())
         found = _QUANTIFIER.match(regex, i)
         if found:
             atom.quantifier = _lark_quantifier(found.group())
@@ -290,17 +279,7 @@ def _lark_quantifier(quantifier: str) -> str:
 
 def _terminal(regex: str) -> str:
     """``regex`` as a Lark ``/.../`` terminal: every unescaped ``/`` escaped."""
-    out = []
-    i = 0
-    while i < len(regex):
-        ch = regex[i]
-        if ch == "\\":
-            out.append(regex[i : i + 2])
-            i += 2
-            continue
-        out.append("\\/" if ch == "/" else ch)
-        i += 1
-    return "/" + "".join(out) + "/"
+    return "/" + _SLASH.sub(lambda m: m.group(1) or "\\/", regex) + "/"
 
 
 def terminal_only(regex: str) -> str:
