@@ -2,6 +2,7 @@
 
     python benchmarks/maskbench.py ../shared/data/maskbench-dev [--tokenizer llama3_1] [--json]
     python benchmarks/maskbench.py DIR --engines pse,outlines-core,llguidance,xgrammar --stride 5
+    python benchmarks/maskbench.py DIR --pse-engine dfa|grammar|auto   # pse's back end (default auto)
 
 The protocol (``../shared/data/README.md``): compile the schema; for each test, serialize
 ``data`` with ``json.dumps(data, indent=None, ensure_ascii=False)``, tokenize it without
@@ -95,12 +96,18 @@ class PseEngine(Engine):
 
         self.pse = pse
         self.vocabulary = pse.Vocabulary.from_tokenizer(tokenizer)
+        self.options: dict = {"additional_properties": "spec"} if _takes_ap(self.pse) else {}
+        engine = os.environ.get("PSE_MASKBENCH_ENGINE")  # --pse-engine: auto (default), dfa or grammar
+        if engine:
+            self.options["engine"] = engine
         self.pse.compile({"type": "integer"}, self.vocabulary)  # builds the token trie outside the timings
+        if engine != "dfa" and hasattr(self.pse, "Grammar"):  # and llguidance's tokenizer (built once per vocabulary)
+            self.pse.compile(self.pse.Grammar('start: "a"'), self.vocabulary)
         self.eos = sorted(self.vocabulary.eos_token_ids)
 
     def compile(self, schema: Any) -> Any:
         self.pse.clear_memory_cache()
-        return self.pse.compile(schema, self.vocabulary, additional_properties="spec") if _takes_ap(self.pse) else self.pse.compile(schema, self.vocabulary)
+        return self.pse.compile(schema, self.vocabulary, **self.options)
 
     def matcher(self, compiled: Any) -> "PseMatcher":
         return PseMatcher(compiled, self.eos)
@@ -399,7 +406,10 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--details", type=Path, help="write per-schema results (JSON lines) here")
     parser.add_argument("--save", type=Path, help="also write the summaries, with the command and date, to this JSON file "
                         "(e.g. benchmarks/results/maskbench.json, read by notebooks/benchmarks.ipynb)")
+    parser.add_argument("--pse-engine", choices=["auto", "dfa", "grammar"], help="pse's back end (default: auto)")
     args = parser.parse_args(argv)
+    if args.pse_engine:
+        os.environ["PSE_MASKBENCH_ENGINE"] = args.pse_engine  # read by the workers
     engines = list(ENGINES) if args.engines == "all" else [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:

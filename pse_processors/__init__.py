@@ -18,7 +18,7 @@ import logging
 from typing import Any
 
 from .cache import cache_dir, clear_memory_cache, compile
-from .constraints import Choice, Regex
+from .constraints import Choice, Grammar, Regex
 from .errors import (
     CompileLimitError,
     ConstraintConflictError,
@@ -31,7 +31,7 @@ from .errors import (
     VocabularyError,
 )
 from .grammar import CompiledGrammar
-from .json_schema import SchemaOptions, json_schema_to_regex
+from .json_schema import SchemaOptions, json_schema_to_grammar, json_schema_to_regex
 from .schema import Schema
 from .vocabulary import Vocabulary
 
@@ -60,10 +60,10 @@ _NEEDS = {
 }
 
 __all__ = [
-    "Choice", "CompileLimitError", "CompiledGrammar", "ConstraintConflictError", "InvalidLogitsError",
+    "Choice", "CompileLimitError", "CompiledGrammar", "ConstraintConflictError", "Grammar", "InvalidLogitsError",
     "InvalidOutputError", "PSEError", "Regex", "Schema", "SchemaError", "SchemaOptions", "UnsatisfiableConstraintError",
     "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_dir", "clear_memory_cache", "compile",
-    "json_schema_to_regex", *_LAZY,
+    "json_schema_to_grammar", "json_schema_to_regex", *_LAZY,
 ]
 
 

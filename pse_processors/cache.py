@@ -27,7 +27,7 @@ from .constraints import Constraint
 from .errors import CompileLimitError
 from .grammar import CompiledGrammar
 from .json_schema import SchemaOptions
-from . import regex_cache
+from . import engine_choice, regex_cache
 from .regex_cache import spec_and_size
 from .schema import Schema
 from .token_trie import trie_for
@@ -69,6 +69,7 @@ def clear_memory_cache() -> None:
     with _lock:
         _memory.clear()
     regex_cache.clear()
+    engine_choice.clear()
 
 
 def compile(  # noqa: A001 - the public name the docs promise
@@ -87,6 +88,7 @@ def compile(  # noqa: A001 - the public name the docs promise
     max_regex_length: int = 700_000,
     max_compile_seconds: float = 10.0,
     max_states: int = 500_000,
+    engine: str = "auto",
 ) -> CompiledGrammar:
     """Compile ``constraint`` for ``tokenizer``, through the memory and disk caches.
 
@@ -106,6 +108,10 @@ def compile(  # noqa: A001 - the public name the docs promise
             asked for 8 GB at once), so very large constraints are refused before that.
         max_states: refuse constraints whose byte automaton has more states (each takes 1 KiB;
             building 100k states takes about 4 s).
+        engine: ``"auto"`` (default), ``"dfa"`` or ``"grammar"``: which back end runs the
+            constraint, see :mod:`~pse_processors.engine_choice`. ``"auto"`` keeps the byte
+            automaton unless the schema recurses (a recursive ``$ref``, any JSON value) or the
+            automaton would exceed a limit; the grammar engine then runs it, without depth limits.
 
     Example:
         >>> import pse_processors as pse
@@ -121,8 +127,37 @@ def compile(  # noqa: A001 - the public name the docs promise
         additional_properties=additional_properties, strict=strict, max_recursion_depth=max_recursion_depth,
         any_value_depth=any_value_depth, max_regex_length=max_regex_length, max_compile_seconds=max_compile_seconds,
     )
+    engine_choice.check_engine(engine, constraint)
+    if engine == "dfa":
+        return _compile_dfa(constraint, tokenizer, options, eos_token_ids, generation_config, max_states)
+    chosen = engine_choice.grammar_spec(constraint, options) if engine == "grammar" else (
+        engine_choice.wants_grammar(constraint, options)
+    )
+    if chosen is None:
+        try:
+            return _compile_dfa(
+                constraint, tokenizer, options, eos_token_ids, generation_config, max_states, engine_choice.AUTO_MAX_EXPANDED
+            )
+        except CompileLimitError as exc:
+            logger.info("the byte automaton is over a limit (%s): running the constraint on the grammar engine", exc)
+            chosen = engine_choice.grammar_spec(constraint, options)
+    vocabulary = Vocabulary.from_tokenizer(tokenizer, eos_token_ids, generation_config)
+    return engine_choice.pushdown_grammar(chosen[0], vocabulary)
+
+
+def _compile_dfa(
+    constraint: Constraint, tokenizer: Any, options: SchemaOptions, eos_token_ids: Optional[Iterable[int]],
+    generation_config: Any, max_states: int, max_expanded: Optional[int] = None,
+) -> CompiledGrammar:
+    """The byte-automaton back end of :func:`compile` (``max_expanded``: see ``engine_choice.AUTO_MAX_EXPANDED``)."""
+    max_regex_length = options.max_regex_length
     folder = cache_dir()
     spec, expanded = spec_and_size(constraint, options, folder)
+    if max_expanded is not None and expanded > max_expanded and spec.kind == "json":
+        raise CompileLimitError(
+            f"the automaton's regex has {expanded:,} characters written out, over engine='auto''s "
+            f"{max_expanded:,}: building it would take seconds"
+        )
     if expanded > 2.5 * max_regex_length:  # counted repetitions are written out by the automaton builder
         raise CompileLimitError(
             f"the constraint's regex, with its counted repetitions written out, has {expanded:,} characters, "

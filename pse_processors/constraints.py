@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Union
 
@@ -48,7 +49,31 @@ class Choice:
         object.__setattr__(self, "choices", tuple(choices))
 
 
-Constraint = Union[dict, bool, str, Regex, Choice, type]
+@dataclass(frozen=True)
+class Grammar:
+    """A constraint given as a context-free grammar in Lark syntax, with regex terminals.
+
+    The output is a complete sentence of the grammar's ``start`` rule. The dialect is
+    llguidance's: rules ``name: a b | c``, quoted strings, ``/regex/`` terminals, ``?``
+    ``*`` ``+`` and ``(...)`` groups, ``%ignore``. Grammars run on the grammar engine
+    (torch and MLX processors); a grammar that cannot be run raises ``SchemaError`` naming
+    its line when it is compiled. Terminals are matched greedily (longest match), so write
+    terminals that do not run into each other, e.g. not ``/a+/ /a/``.
+
+    Example:
+        >>> from pse_processors import Grammar
+        >>> Grammar('start: expr\\nexpr: NUMBER ("+" NUMBER)*\\nNUMBER: /[0-9]+/').lark.splitlines()[0]
+        'start: expr'
+    """
+
+    lark: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.lark, str) or not self.lark.strip():
+            raise SchemaError("Grammar needs a non-empty Lark grammar string", "")
+
+
+Constraint = Union[dict, bool, str, Regex, Choice, Grammar, type]
 
 
 @dataclass(frozen=True)
@@ -59,15 +84,17 @@ class ConstraintSpec:
     dummy-prefix vocabulary (see :meth:`with_dummy_prefix`).
     """
 
-    kind: str  # "json", "regex" or "choice"
+    kind: str  # "json", "regex", "choice" or "grammar"
     regex: str
     result_type: Any = None
     leading_space: bool = False
+    #: The Lark grammar run by the grammar engine (``None``: the regex runs on the byte automaton).
+    lark: Optional[str] = None
 
     @property
     def key(self) -> str:
-        """Cache key: the regex alone determines the automaton."""
-        return _key(self.regex)
+        """Cache key: the regex alone determines the automaton (the grammar, for the grammar engine)."""
+        return _key(self.regex) if self.lark is None else _key("lark", self.lark)
 
     def with_dummy_prefix(self) -> "ConstraintSpec":
         """The spec for a vocabulary whose tokenizer prepends a space (Llama-2's ``▁``).
@@ -84,6 +111,8 @@ class ConstraintSpec:
         """
         if self.leading_space:
             return self
+        if self.lark is not None:
+            return dataclasses.replace(self, lark=with_leading_space(self.lark), leading_space=True)
         return dataclasses.replace(self, regex=f"(?: )?(?:{self.regex})", leading_space=True)
 
 
@@ -95,11 +124,13 @@ def normalize(constraint: Constraint, options: Optional[SchemaOptions] = None) -
     """Turn a user constraint into a :class:`ConstraintSpec`.
 
     A ``dict``/``bool`` or a JSON ``str`` is a JSON Schema; a Pydantic model class is its
-    ``model_json_schema()``; :class:`Regex` and :class:`Choice` wrap the other kinds.
+    ``model_json_schema()``; :class:`Regex`, :class:`Choice` and :class:`Grammar` wrap the other kinds.
     """
     options = options or SchemaOptions()
     if isinstance(constraint, Regex):
         return ConstraintSpec("regex", constraint.pattern)
+    if isinstance(constraint, Grammar):
+        return ConstraintSpec("grammar", "", lark=constraint.lark)
     if isinstance(constraint, Choice):
         regex = fx.alternation(fx.escape(c) for c in constraint.choices)
         return ConstraintSpec("choice", regex)  # type: ignore[arg-type]
@@ -128,6 +159,27 @@ def json_schema_of(constraint: Constraint) -> tuple:
         "constraint must be a JSON Schema (dict or str), a Pydantic model class, Regex(...) or "
         f"Choice([...]), not {type(constraint).__name__}"
     )
+
+
+_LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"i?|/(?:[^/\\\n]|\\.)+/[imsx]*|//[^\n]*')
+_START = re.compile(r"(?<![\w.])start(?!\w)")
+
+
+def with_leading_space(lark: str) -> str:
+    """``lark`` whose sentences may start with one space: its ``start`` rule is renamed.
+
+    Example:
+        >>> print(with_leading_space('start: "(" start ")" | "start"'))
+        start: " "? pse_start
+        pse_start: "(" pse_start ")" | "start"
+    """
+    out, last = [], 0
+    for literal in _LITERAL.finditer(lark):  # rename outside strings, regexes and comments only
+        out.append(_START.sub("pse_start", lark[last : literal.start()]))
+        out.append(literal.group())
+        last = literal.end()
+    out.append(_START.sub("pse_start", lark[last:]))
+    return 'start: " "? pse_start\n' + "".join(out)
 
 
 def _key(*parts: str) -> str:

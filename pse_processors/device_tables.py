@@ -292,13 +292,27 @@ def in_graph_constraint(
     take ``max_new_tokens`` from ``generation_config`` when neither boundary is given."""
     from .cache import compile as compile_grammar
 
+    compile_options = dict(compile_options)
+    engine = compile_options.pop("engine", "dfa")
+    if engine != "dfa":
+        raise ValueError(
+            f"{owner} runs the byte automaton inside the compiled graph: it accepts engine='dfa' only, not "
+            f"{engine!r} (recursion is unrolled to max_recursion_depth; use the torch or MLX processor for the "
+            "grammar engine)"
+        )
     if isinstance(constraint, CompiledGrammar):
+        if constraint.engine != "dfa":
+            raise ValueError(
+                f"{owner} runs the byte automaton inside the compiled graph, and this grammar runs on the "
+                f"{constraint.engine!r} engine: compile it with engine='dfa'"
+            )
         grammar = constraint
     else:
         if tokenizer is None:
             raise TypeError(f"{owner} needs the model's tokenizer (or a Vocabulary)")
         grammar = compile_grammar(
-            constraint, tokenizer, eos_token_ids=eos_token_ids, generation_config=generation_config, **compile_options
+            constraint, tokenizer, eos_token_ids=eos_token_ids, generation_config=generation_config, engine="dfa",
+            **compile_options,
         )
     if max_new_tokens is None and prompt_length is None:
         max_new_tokens = max_new_tokens_from(generation_config)

@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .cache import compile as compile_grammar
-from .constraints import Choice, Constraint, Regex
+from .constraints import Choice, Constraint, Grammar, Regex
 from .grammar import CompiledGrammar
 from .results import parse_output
 from .schema import Schema
@@ -94,6 +94,11 @@ class StructuringEngine:
     def from_choices(cls, choices: Sequence[str], adapter: Any = None, tokenizer: Any = None, **options: Any) -> "StructuringEngine":
         """An engine whose output is exactly one of ``choices``."""
         return cls(Choice(choices), adapter, tokenizer, **options)
+
+    @classmethod
+    def from_grammar(cls, lark: str, adapter: Any = None, tokenizer: Any = None, **options: Any) -> "StructuringEngine":
+        """An engine whose output is a sentence of the Lark grammar ``lark`` (the grammar engine)."""
+        return cls(Grammar(lark), adapter, tokenizer, **options)
 
     def grammar(self, tokenizer: Any, generation_config: Any = None) -> CompiledGrammar:
         """The compiled grammar for ``tokenizer`` (shared through the process-wide cache)."""

@@ -55,14 +55,28 @@ class CompiledGrammar:
         (True, False)
     """
 
+    #: The back end: ``"dfa"`` (this byte automaton) or ``"grammar"`` (see :mod:`~pse_processors.pushdown`).
+    engine = "dfa"
+
     def __init__(self, automaton: ByteAutomaton, trie: TokenTrie, vocabulary: Vocabulary, spec: ConstraintSpec) -> None:
+        self._init_masks(vocabulary, spec)
         self.automaton = automaton
         self.trie = trie
-        self.vocabulary = vocabulary
-        self.spec = spec
         self.initial_state: int = automaton.initial
         self._next_state = automaton.next_state
         self._accepting = automaton.accepting
+        # Pure-Python views for the per-token hot path: on the cold caches that a forward pass
+        # leaves behind, numpy scalar indexing costs microseconds per call, list indexing not.
+        self._accepting_list: list[bool] = self._accepting.tolist()
+        self._byte_rows: list[Optional[list[int]]] = [None] * automaton.num_states
+        self._tables: Optional[GrammarTables] = None
+        #: (path, meta) of the on-disk cache of :attr:`tables`, set by :func:`pse_processors.compile`.
+        self.tables_file: Optional[tuple] = None
+
+    def _init_masks(self, vocabulary: Vocabulary, spec: ConstraintSpec) -> None:
+        """The state every back end shares: the vocabulary and the per-allowed-set mask caches."""
+        self.vocabulary = vocabulary
+        self.spec = spec
         self._eos = np.array(sorted(vocabulary.eos_token_ids), dtype=np.int64)
         self._eos_set = vocabulary.eos_token_ids
         self._lock = threading.Lock()
@@ -72,14 +86,7 @@ class CompiledGrammar:
         self._mask_of_state: dict[int, int] = {}
         self._mask_by_digest: dict[bytes, int] = {}
         self._state_of_mask: list[int] = []
-        # Pure-Python views for the per-token hot path: on the cold caches that a forward pass
-        # leaves behind, numpy scalar indexing costs microseconds per call, list indexing not.
-        self._accepting_list: list[bool] = self._accepting.tolist()
         self._token_bytes = vocabulary.token_bytes
-        self._byte_rows: list[Optional[list[int]]] = [None] * automaton.num_states
-        self._tables: Optional[GrammarTables] = None
-        #: (path, meta) of the on-disk cache of :attr:`tables`, set by :func:`pse_processors.compile`.
-        self.tables_file: Optional[tuple] = None
         #: Per-framework device caches, keyed by framework name; shared by every processor
         #: built on this grammar.
         self.device_cache: dict[Any, Any] = {}

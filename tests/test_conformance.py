@@ -20,11 +20,12 @@ import conformance  # noqa: E402
 SUITE = Path(__file__).resolve().parent / "data" / "json-schema-test-suite"
 
 
-@pytest.fixture(scope="module")
-def results():
+@pytest.fixture(scope="module", params=["dfa", "grammar"])
+def results(request):
+    """The suite's results on each engine: the byte automaton and the grammar engine."""
     if not SUITE.exists():
         pytest.fail(f"the vendored JSON-Schema-Test-Suite is missing at {SUITE}")
-    return conformance.run(SUITE)
+    return conformance.run(SUITE, engine=request.param)
 
 
 def test_no_invalid_instance_is_accepted(results):

@@ -22,6 +22,9 @@ EOS = 261
 
 
 def accepts(schema, text: str, **options) -> bool:
+    # The regex output on the byte automaton; the grammar engine has its own tests
+    # (test_grammar_engine.py, test_engine_agreement.py).
+    options.setdefault("engine", "dfa")
     grammar = pse.compile(schema, BYTES, **options)
     return grammar.accepts(list(text.encode("utf-8")) + [EOS])
 
@@ -433,14 +436,14 @@ def test_huge_constraints_are_refused_before_they_exhaust_memory():
     nested = {"$defs": {"n": {"type": "object", "properties": {f"k{i}": {"$ref": "#/$defs/n"} for i in range(6)}}},
               "$ref": "#/$defs/n"}
     with pytest.raises(CompileLimitError, match="max_regex_length"):
-        pse.compile(nested, BYTES, max_recursion_depth=6, max_regex_length=100_000)
+        pse.compile(nested, BYTES, max_recursion_depth=6, max_regex_length=100_000, engine="dfa")
     with pytest.raises(CompileLimitError, match="more than 10 characters"):
-        pse.compile({"type": "boolean"}, BYTES, max_regex_length=10)
+        pse.compile({"type": "boolean"}, BYTES, max_regex_length=10, engine="dfa")
     with pytest.raises(CompileLimitError, match="over the limit of 10"):
-        pse.compile(pse.Regex("[0-9]-[a-z]-[0-9]"), BYTES, max_regex_length=10)
+        pse.compile(pse.Regex("[0-9]-[a-z]-[0-9]"), BYTES, max_regex_length=10, engine="dfa")
     # Counted repetitions are measured written out: a short regex can hide a huge automaton.
     with pytest.raises(CompileLimitError, match="counted repetitions written out"):
-        pse.compile({"type": "string", "maxLength": 32767}, BYTES)
+        pse.compile({"type": "string", "maxLength": 32767}, BYTES, engine="dfa")
 
 
 def test_nested_all_of_keeps_text_order_of_properties():

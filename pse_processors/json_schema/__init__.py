@@ -1,5 +1,7 @@
-"""JSON Schema → regex compilation (strict: enforce a keyword or refuse it by name)."""
+"""JSON Schema → regex (byte automaton) and → Lark grammar (grammar engine) compilation.
 
-from .compiler import SchemaOptions, json_schema_to_regex
+Strict: every keyword is enforced or refused by name, the same way in both outputs."""
 
-__all__ = ["SchemaOptions", "json_schema_to_regex"]
+from .compiler import SchemaGrammar, SchemaOptions, json_schema_to_grammar, json_schema_to_regex
+
+__all__ = ["SchemaGrammar", "SchemaOptions", "json_schema_to_grammar", "json_schema_to_regex"]

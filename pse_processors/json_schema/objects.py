@@ -1,0 +1,284 @@
+"""Objects (members in schema order, extras, dependencies) and any JSON value.
+
+A mixin of the compiler (``compiler._Compiler``): it uses the compiler's other methods."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Optional
+
+from ..errors import SchemaError
+from . import fragments as fx
+from .fragments import Fragment
+from .keywords import ANNOTATIONS
+from .patterns import translate
+from .rules import ANY_VALUE
+from .schema_tools import (
+    _ANY_NESTED,
+    _pointer_join,
+    _search,
+    _key_not_in,
+    _bounds,
+)
+
+
+class ObjectsMixin:
+    def _compile_object(self, schema: dict, pointer: str) -> Fragment:
+        dependencies = self._dependencies(schema, pointer)
+        if dependencies:
+            return self._dependency_variants(schema, dependencies, pointer)
+        properties = schema.get("properties", {})
+        if not isinstance(properties, dict):
+            raise SchemaError("properties must be an object", pointer)
+        properties = dict(properties)
+        required = schema.get("required", [])
+        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+            raise SchemaError("required must be an array of strings", pointer)
+        required = list(dict.fromkeys(required))
+        additional = schema.get("additionalProperties", _ANY_NESTED)
+        patterns = schema.get("patternProperties", {})
+        if not isinstance(patterns, dict):
+            raise SchemaError("patternProperties must be an object", pointer)
+        low, high = _bounds(schema, "minProperties", "maxProperties", pointer)
+        names = schema.get("propertyNames", True)
+        name_regex: Fragment = f"{fx.STRING_CHAR}*"
+        if names is False:
+            return None if required or low > 0 else r"\{\}"
+        if names is not True:
+            check = self._name_check(names, _pointer_join(pointer, "propertyNames"))
+            for name in list(properties) + required:
+                if not check(name):
+                    if name in required:
+                        return None
+                    properties[name] = False
+            name_regex = self._compile_string(dict(names, type="string"), _pointer_join(pointer, "propertyNames"))
+            name_regex = None if name_regex is None else name_regex[1:-1]
+        # A declared or required property whose name matches a pattern must satisfy both schemas.
+        for name in list(properties) + [r for r in required if r not in properties]:
+            matching = [sub for pattern, sub in patterns.items() if _search(pattern, name)]
+            if matching:
+                base = properties.get(name, additional if additional is not _ANY_NESTED else True)
+                properties[name] = {"allOf": [base, *matching]} if base is not True else (
+                    matching[0] if len(matching) == 1 else {"allOf": matching})
+        self.depth += 1
+        try:
+            entries: list[tuple[str, Fragment, bool]] = []
+            for name, sub in properties.items():
+                entries.append((name, self.compile(sub, _pointer_join(pointer, "properties", name)), name in required))
+            for name in required:
+                if name not in properties:
+                    if additional is False:
+                        return None
+                    value = self.compile(additional, _pointer_join(pointer, "additionalProperties"))
+                    entries.append((name, value, True))
+            if any(value is None and is_required for _, value, is_required in entries):
+                return None
+            declared = set(properties) | set(required)
+            entries = [(n, v, r) for n, v, r in entries if v is not None]
+            extras = self._extras(schema, declared, additional, patterns, name_regex, pointer)
+            if extras and high is not None and entries:
+                extras = []  # counting free keys after declared ones is not tracked: the declared ones only
+            members = [(self._key(name) + self.key_sep + value, req) for name, value, req in entries]
+            opening, closing, sep = self.opening(), self.closing(), self.sep()
+        finally:
+            self.depth -= 1
+        n_required = sum(1 for _, _, r in entries if r)
+        if high is not None and high < len(entries):
+            self.unsupported("maxProperties", pointer, "an upper bound below the number of declared properties")
+        if low > max(n_required, 1):
+            self.unsupported("minProperties", pointer, "a lower bound above the number of required properties")
+        must_have = low > n_required or n_required > 0
+        if self.rules is None and not self.pretty and self.options.whitespace_pattern is None and (
+            n_required > 0 or low == 0
+        ):
+            return self._marked_object(members, extras, sep, high if not members else None)
+        body = self._object_body(members, extras, sep, must_have, high if not members else None)
+        if body is None:
+            return None if must_have else r"\{\}"
+        wrapped = opening + body + closing
+        return r"\{" + (wrapped if must_have else fx.optional(wrapped)) + r"\}"
+
+    def _marked_object(self, members: list, extras: list, sep: str, high: Optional[int]) -> str:
+        """``{`` MARK then every member behind a separator, linear in size.
+
+        The byte automaton drops the separator of the first member present (see
+        ``byte_automaton.FIRST_MEMBER_MARK``): writing "no comma before the first present
+        member" in a plain regex needs one alternative per possible first member, quadratic in
+        the number of optional properties."""
+        extra = fx.alternation(k + self.key_sep + v for k, v in extras) if extras else None
+        parts = [fx.FIRST_MEMBER_MARK]
+        for member, is_required in members:
+            parts.append(sep + member if is_required else fx.optional(sep + member))
+        if extra is not None and high != 0:
+            parts.append(fx.repeat(sep + extra, 0, high))
+        return r"\{" + "".join(parts) + r"\}"
+
+    def _object_body(self, members: list, extras: list, sep: str, must_have: bool, high: Optional[int] = None) -> Fragment:
+        """Members in schema order, then extra members; non-empty. ``high`` bounds free members
+        (a repeated key only lowers the count, so the bound stays exact)."""
+        extra = fx.alternation(k + self.key_sep + v for k, v in extras) if extras else None
+        if high == 0:
+            extra = None
+        more = "" if extra is None else fx.repeat(sep + extra, 0, None if high is None else high - 1)
+        parts: list[Fragment] = []
+        if members:
+            first = self._members_first(members, 0, sep)
+            if first is not None:
+                parts.append(first + more)
+        if extra is not None and not any(req for _, req in members):
+            parts.append(extra + more)
+        return fx.alternation(parts)
+
+    def _members_first(self, members: list, i: int, sep: str) -> Fragment:
+        """Members from ``i`` on with at least one present; the first has no separator."""
+        if i == len(members):
+            return None
+        member, is_required = members[i]
+        rest = self._members(members, i + 1, False, sep)
+        if self.rules is not None and rest and not is_required:  # grammar mode: one rule per suffix, linear
+            rest = self.rules.shared(rest, "members")
+        taken = member + rest
+        if is_required:
+            return taken
+        later = self._members_first(members, i + 1, sep)
+        if self.rules is not None and later is not None:  # grammar mode: a rule, not one nesting level per member
+            later = self.rules.shared(later, "first")
+        return fx.alternation([taken, later])
+
+    def _members(self, members: list, i: int, first: bool, sep: str = "") -> str:
+        if i == len(members):
+            return ""
+        member, is_required = members[i]
+        lead = "" if first else sep
+        if not first and not is_required:  # independent of what follows: linear size
+            return fx.optional(lead + member) + self._members(members, i + 1, False, sep)
+        taken = lead + member + self._members(members, i + 1, False, sep)
+        if is_required:
+            return taken
+        skipped = self._members(members, i + 1, first, sep)
+        return fx.alternation([taken, skipped]) if skipped else fx.optional(taken)
+
+    def _extras(self, schema: dict, declared: set, additional: Any, patterns: dict, name_regex: Fragment,
+                pointer: str) -> list:
+        """(key regex, value regex) of the members allowed besides the declared ones."""
+        if name_regex is None:
+            return []
+        extras = []
+        if patterns:
+            subs = list(patterns.items())
+            for pattern, sub in subs:
+                if "propertyNames" in schema:
+                    continue  # keys would have to match propertyNames too: not generated (a subset)
+                translated = translate(pattern, _pointer_join(pointer, "patternProperties", pattern))
+                key = translated.regex
+                if any(_search(pattern, name) for name in declared):
+                    if not translated.universal:
+                        continue  # keys would have to avoid the declared names: not generated (a subset)
+                    key = _key_not_in(declared)  # ".*" and the like: every undeclared key
+                others = [o for p, o in subs if p != pattern]
+                value = self.compile({"allOf": [sub, *others]} if others else sub,
+                                     _pointer_join(pointer, "patternProperties", pattern))
+                if key is not None and value is not None:
+                    extras.append(('"' + key + '"', value))
+            return extras  # other keys would have to avoid every pattern: not generated (a subset)
+        if additional is False:
+            return []
+        listed = "properties" in schema or bool(declared)
+        if listed and additional is _ANY_NESTED and self.options.additional_properties == "closed":
+            return []
+        value = self.compile(additional, _pointer_join(pointer, "additionalProperties"))
+        if value is None:
+            return []
+        if not declared:
+            return [('"' + name_regex + '"', value)]
+        if "propertyNames" in schema:
+            return []
+        return [('"' + _key_not_in(declared) + '"', value)]
+
+    def _name_check(self, names: Any, pointer: str) -> Any:
+        """A Python test of a declared name against propertyNames (string keywords only)."""
+        if not isinstance(names, dict):
+            raise SchemaError("propertyNames must be a schema", pointer)
+        known = {"type", "minLength", "maxLength", "pattern", "enum", "const", "format"} | ANNOTATIONS
+        if any(k not in known for k in names) or names.get("type", "string") != "string":
+            self.unsupported("propertyNames", pointer, "only string keywords are supported")
+            return lambda name: True
+        low, high = _bounds(names, "minLength", "maxLength", pointer)
+        pattern = names.get("pattern")
+        if "format" in names:
+            self.unsupported("propertyNames", pointer, "a format on property names")
+
+        def check(name: str) -> bool:
+            length = len(name)
+            if length < low or (high is not None and length > high):
+                return False
+            if pattern is not None and not _search(pattern, name):
+                return False
+            if "enum" in names and name not in names["enum"]:
+                return False
+            return "const" not in names or name == names["const"]
+
+        if "enum" in names or "const" in names:
+            self.unsupported("propertyNames", pointer, "enum/const on property names")
+        return check
+
+    def _dependencies(self, schema: dict, pointer: str) -> dict:
+        deps: dict = {}
+        for keyword in ("dependentRequired", "dependencies"):
+            value = schema.get(keyword)
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                raise SchemaError(f"{keyword} must be an object", pointer)
+            for trigger, needed in value.items():
+                if isinstance(needed, list):
+                    deps.setdefault(trigger, []).extend(needed)
+                elif needed is not True:
+                    self.unsupported("dependencies", pointer, "a schema dependency (dependentSchemas)")
+        return {t: n for t, n in deps.items() if n}
+
+    def _dependency_variants(self, schema: dict, deps: dict, pointer: str) -> Fragment:
+        """Split on each trigger's presence: disjoint variants with plain required/properties."""
+        if len(deps) > 4:
+            self.unsupported("dependentRequired", pointer, "more than 4 dependent properties")
+            deps = {}
+        base = {k: v for k, v in schema.items() if k not in ("dependentRequired", "dependencies")}
+        variants = [base]
+        for trigger, needed in deps.items():
+            split = []
+            for variant in variants:
+                absent = dict(variant, properties=dict(variant.get("properties", {}), **{trigger: False}))
+                if trigger not in variant.get("required", []):
+                    split.append(absent)
+                present = dict(variant, required=list(dict.fromkeys(list(variant.get("required", [])) + [trigger] + needed)))
+                split.append(present)
+            variants = split
+        return fx.alternation(self._compile_object(v, pointer) for v in variants)
+
+    def _key(self, name: str) -> str:
+        return fx.escape(json.dumps(name, ensure_ascii=False))
+
+    def any_value(self, depth: int) -> str:
+        rules = self.rules
+        if rules is not None:  # grammar mode: any JSON value at any depth, one rule
+            if ANY_VALUE not in rules.bodies:
+                rules.define(ANY_VALUE, "")  # a placeholder while the body refers to itself
+                rules.define(ANY_VALUE, self._any_value_body(lambda: rules.hole(ANY_VALUE)))
+            return rules.hole(ANY_VALUE)
+        return self._any_value_body((lambda: self.any_value(depth - 1)) if depth > 0 else None)
+
+    def _any_value_body(self, nested: Optional[Callable[[], str]]) -> str:
+        """Any scalar, and (unless ``nested`` is ``None``) objects and arrays of ``nested()``,
+        which is called one level deeper."""
+        scalars = [r'"' + fx.STRING_CHAR + '*"', fx.NUMBER, fx.BOOLEAN, fx.NULL]
+        if nested is not None:
+            self.depth += 1
+            try:
+                inner = nested()
+                opening, closing, sep = self.opening(), self.closing(), self.sep()
+            finally:
+                self.depth -= 1
+            member = '"' + fx.STRING_CHAR + '*"' + self.key_sep + inner
+            scalars.append(r"\{" + fx.optional(opening + member + fx.repeat(sep + member, 0, None) + closing) + r"\}")
+            scalars.append(r"\[" + fx.optional(opening + inner + fx.repeat(sep + inner, 0, None) + closing) + r"\]")
+        return fx.alternation(scalars)  # type: ignore[return-value]

@@ -1,0 +1,52 @@
+"""Options of the JSON Schema compiler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class SchemaOptions:
+    """Options of the JSON Schema compiler.
+
+    Args:
+        whitespace: ``"default"`` accepts compact JSON and ``json.dumps``' default separators
+            (``", "`` and ``": "``: at most one space after ``,`` and ``:``); ``"compact"``
+            accepts no whitespace at all; ``"pretty"`` accepts exactly ``json.dumps(...,
+            indent=indent)``'s layout.
+        indent: spaces per level for ``"pretty"``.
+        whitespace_pattern: a custom regex for the whitespace allowed after ``,`` ``:`` ``[``
+            ``{`` and before ``]`` ``}`` (keep it bounded, e.g. ``"[ ]{0,2}"``); overrides
+            ``whitespace``.
+        additional_properties: where a schema lists ``properties`` but says nothing of
+            ``additionalProperties``: ``"closed"`` (default) generates only the listed
+            properties; ``"spec"`` also accepts other properties, as JSON Schema does (written
+            after the listed ones, with keys spelled without escapes).
+        strict: ``True`` refuses a keyword that cannot be enforced exactly
+            (``UnsupportedSchemaError``); ``False`` logs a warning and drops it instead.
+        max_recursion_depth: how many times a recursive ``$ref`` is unrolled.
+        any_value_depth: nesting depth of objects/arrays allowed where a schema allows any value.
+        max_regex_length: refuse (``CompileLimitError``) a schema whose regex, or whose expansion
+            work, grows past this many characters (20x for the work).
+        max_compile_seconds: refuse (``CompileLimitError``) a schema whose regex takes longer
+            to build.
+    """
+
+    whitespace: str = "default"
+    indent: int = 2
+    whitespace_pattern: Optional[str] = None
+    additional_properties: str = "closed"
+    strict: bool = True
+    max_recursion_depth: int = 3
+    any_value_depth: int = 2
+    max_regex_length: int = 700_000
+    max_compile_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.whitespace not in ("default", "compact", "pretty"):
+            raise ValueError(f"whitespace must be 'default', 'compact' or 'pretty', not {self.whitespace!r}")
+        if self.additional_properties not in ("closed", "spec"):
+            raise ValueError(f"additional_properties must be 'closed' or 'spec', not {self.additional_properties!r}")
+        if self.max_recursion_depth < 0 or self.any_value_depth < 0 or self.indent < 0:
+            raise ValueError("max_recursion_depth, any_value_depth and indent must be >= 0")

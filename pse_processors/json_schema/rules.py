@@ -1,0 +1,293 @@
+"""The compiler's grammar output: named rules whose bodies are regex fragments with holes.
+
+In grammar mode the compiler writes the same regex fragments as for the byte automaton,
+except where the language recurses: a recursive ``$ref``, "any JSON value", and the suffix
+shared by an object's optional members. There it writes a *hole*, a reference to a named
+rule, and the rule's body is compiled once. :func:`to_lark` turns the root fragment and the
+rule bodies into a Lark grammar for llguidance: every hole-free stretch of a fragment becomes
+terminals cut at JSON token boundaries (see ``_Emitter``: llguidance's greedy lexer cannot
+run one such token into the next), and the groups, alternations and quantifiers that hold
+holes or several tokens become Lark syntax.
+
+Holes are written with two plane-16 private-use characters that fragments never contain
+(:func:`check_no_markers` refuses a schema that does).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import UnsupportedSchemaError
+
+HOLE_OPEN = "\U0010fff0"
+HOLE_CLOSE = "\U0010fff1"
+ANY_VALUE = "any_value"
+_QUANTIFIER = re.compile(r"\*\??|\+\??|\?\??|\{(\d+)(,(\d*))?\}\??")
+_ATOM = re.compile(r"\[\^?\]?(?:\\.|[^\]\\])*\]|\\[xpPu]\{[^}]*\}|\\.|[^()|]", re.DOTALL)
+_SLASH = re.compile(r"(\\.)|/", re.DOTALL)
+
+
+@dataclass
+class RuleSet:
+    """Rule bodies (fragments that may hold holes), by name, in definition order.
+
+    Example:
+        >>> rules = RuleSet()
+        >>> item = rules.hole("item")
+        >>> rules.define("item", r'"x"|\\[' + item + r'(?:,[ ]?' + item + r')*\\]')
+        >>> print(to_lark(item, rules))
+        start: item
+        item: /"x"/ | /\\[/ item (/,[ ]?/ item)* /\\]/
+    """
+
+    bodies: dict = field(default_factory=dict)
+    _by_body: dict = field(default_factory=dict)
+    #: Characters of every body defined so far (the compiler bounds it, as it bounds a regex).
+    size: int = 0
+
+    @staticmethod
+    def hole(name: str) -> str:
+        return HOLE_OPEN + name + HOLE_CLOSE
+
+    def define(self, name: str, body: str) -> None:
+        self.size += len(body)
+        self.bodies[name] = body
+        self._by_body.setdefault(body, name)
+
+    def shared(self, body: str, prefix: str) -> str:
+        """A hole for ``body``, one rule per distinct body (named ``prefix`` + a number)."""
+        name = self._by_body.get(body)
+        if name is None:
+            name = f"{prefix}_{len(self.bodies)}"
+            self.define(name, body)
+        return self.hole(name)
+
+
+def check_no_markers(schema: Any) -> None:
+    """Refuse a schema whose text holds the hole markers (plane-16 private use, never real text)."""
+    text = json.dumps(schema, ensure_ascii=False)
+    if HOLE_OPEN in text or HOLE_CLOSE in text:
+        raise UnsupportedSchemaError("const", "#", "U+10FFF0/U+10FFF1 are reserved by the grammar engine")
+
+
+def to_lark(root: str, rules: RuleSet) -> str:
+    """The Lark grammar: ``start`` is ``root``, then every rule that ``root`` reaches."""
+    hoisted: list = []
+    lines = [f"start: {_expression(_parse(root), hoisted)}"]
+    done: set = set()
+    pending = _holes(root)
+    while pending:
+        name = pending.pop(0)
+        if name in done:
+            continue
+        done.add(name)
+        body = rules.bodies[name]
+        lines.append(f"{name}: {_expression(_parse(body), hoisted)}")
+        pending.extend(_holes(body))
+    return "\n".join(lines + hoisted)
+
+
+def _holes(fragment: str) -> list:
+    return re.findall(f"{HOLE_OPEN}([a-z0-9_]+){HOLE_CLOSE}", fragment)
+
+
+# -- a parser for the regex subset the compiler writes --------------------------------------
+@dataclass
+class _Node:
+    kind: str  # "atom", "hole", "group", "alt", "seq"
+    text: str = ""  # atom: its regex text (quantifier included); group: the whole group's text; hole: the rule name
+    parts: list = field(default_factory=list)
+    quantifier: str = ""
+
+    @property
+    def has_hole(self) -> bool:
+        return self.kind == "hole" or any(part.has_hole for part in self.parts)
+
+
+def _parse(regex: str) -> _Node:
+    node, end = _alternation(regex, 0)
+    if end != len(regex):
+        raise ValueError(f"unbalanced ')' at {end} in a compiled fragment")
+    return node
+
+
+def _alternation(regex: str, i: int) -> tuple[_Node, int]:
+    branches = []
+    while True:
+        seq, i = _sequence(regex, i)
+        branches.append(seq)
+        if i < len(regex) and regex[i] == "|":
+            i += 1
+            continue
+        return (branches[0] if len(branches) == 1 else _Node("alt", parts=branches)), i
+
+
+def _sequence(regex: str, i: int) -> tuple[_Node, int]:
+    items: list[_Node] = []
+    n = len(regex)
+    while i < n and regex[i] not in "|)":
+        start = i
+        ch = regex[i]
+        if ch == HOLE_OPEN:
+            j = regex.index(HOLE_CLOSE, i)
+            atom = _Node("hole", regex[i + 1 : j])
+            i = j + 1
+        elif ch == "(":
+            i += 3 if regex.startswith("(?:", i) else 1
+            inner, i = _alternation(regex, i)
+            if i >= n or regex[i] != ")":
+                raise ValueError("unbalanced '(' in a compiled fragment")
+            i += 1
+            atom = _Node("group", "", parts=[inner])
+        else:  # a class, an escape or one character: one regex match, not a Python loop
+            found = _ATOM.match(regex, i)
+            if found is None:
+                raise ValueError(f"cannot read the compiled fragment at {i}: {regex[i:i + 20]!r}")
+            i = found.end()
+            atom = _Node("atom", found.group())
+        found = _QUANTIFIER.match(regex, i)
+        if found:
+            atom.quantifier = _lark_quantifier(found.group())
+            i = found.end()
+        if atom.kind != "hole":
+            atom.text = regex[start:i]  # the atom or group with its quantifier, as written
+        items.append(atom)
+    return (items[0] if len(items) == 1 else _Node("seq", parts=items)), i
+
+
+# -- Lark output: terminals cut at JSON token boundaries ------------------------------------
+# llguidance's lexer is greedy and does not backtrack: a "{" lexeme next to a '{"bar":' lexeme
+# makes '{"foo"' fail once '{"' was read as the longer one. JSON's own tokens never run into
+# each other (a number ends before "," or "]", a string at its closing quote, and no token
+# starts with whitespace), so terminals are cut exactly there: each is one JSON token, a
+# structural character with the whitespace after it, or a run of whitespace with the
+# structural character after it. Lexemes that match the same text are fine: llguidance
+# keeps every parse they allow.
+_STRUCTURAL = {"\\[", "\\]", "\\{", "\\}", ",", ":"}
+_SPACE = re.compile(r"(?:\[[ \\nrt]+\]| |\\[nrt])(?:[?*+]|\{\d+(?:,\d*)?\})?")
+
+
+def _is_space(node: _Node) -> bool:
+    if node.kind == "atom":
+        return _SPACE.fullmatch(node.text) is not None
+    if node.kind == "group":
+        return _is_space(node.parts[0])
+    if node.kind in ("seq", "alt"):
+        return all(_is_space(part) for part in node.parts)
+    return False
+
+
+def _is_lexical(node: _Node) -> bool:
+    """True for a group inside one token: no hole, no quote, no structural character."""
+    if node.kind == "hole":
+        return False
+    if node.kind == "atom":
+        return node.text.rstrip("?*+") not in _STRUCTURAL and node.text[:1] != '"'
+    return all(_is_lexical(part) for part in node.parts)
+
+
+class _Emitter:
+    """Builds one Lark sequence from a regex sequence, cutting terminals at token boundaries."""
+
+    def __init__(self, hoisted: list, depth: int) -> None:
+        self.hoisted = hoisted  # extra rule lines, for groups nested too deeply
+        self.depth = depth
+        self.out: list[str] = []
+        self.term = ""
+        self.kind = ""  # what self.term holds: "", "space", "structural", "string", "scalar"
+        self.escaped = False  # inside a string, after a regex-escaped backslash
+
+    def flush(self) -> None:
+        if self.term:
+            self.out.append(_terminal(self.term))
+        self.term, self.kind = "", ""
+
+    def add(self, text: str, kind: str) -> None:
+        self.term += text
+        self.kind = kind
+
+    def sequence(self, items: list) -> str:
+        for item in items:
+            self.item(item)
+        if self.kind == "string":  # a string left open: keep it whole (never split mid-string)
+            pass
+        self.flush()
+        return " ".join(self.out) if self.out else '""'
+
+    def item(self, node: _Node) -> None:
+        if self.kind == "string":  # inside a JSON string: everything is content up to the closing quote
+            closing = node.kind == "atom" and node.text == '"' and not self.escaped
+            self.escaped = node.kind == "atom" and node.text == "\\\\" and not self.escaped
+            self.add(node.text, "string")
+            if closing:
+                self.kind = "scalar"
+                self.flush()
+            return
+        if node.kind == "hole":
+            self.flush()
+            self.out.append(node.text + node.quantifier)
+            return
+        if _is_space(node):  # after a structural character, or in front of the next one
+            if self.kind not in ("structural", "space"):
+                self.flush()
+                self.kind = "space"
+            self.add(node.text, self.kind)
+            return
+        if node.kind == "atom" and node.text in _STRUCTURAL:
+            if self.kind != "space":
+                self.flush()
+            self.add(node.text, "structural")
+            return
+        if node.kind == "atom" and node.text == '"':
+            self.flush()
+            self.escaped = False
+            self.add('"', "string")
+            return
+        if node.kind == "atom" or (node.kind == "group" and _is_lexical(node)):
+            if self.kind != "scalar":
+                self.flush()
+            self.add(node.text, "scalar")
+            return
+        # A group of whole tokens (or with holes): its own Lark group; past a nesting depth,
+        # its own rule (llguidance refuses Lark nested too deeply: long oneOf chains, say).
+        self.flush()
+        inner = _expression(node.parts[0], self.hoisted, self.depth + 1)
+        if self.depth >= _MAX_NESTING:
+            name = f"group_{len(self.hoisted)}"
+            self.hoisted.append(f"{name}: {inner}")
+            self.out.append(name + node.quantifier)
+        else:
+            self.out.append(f"({inner})" + node.quantifier)
+
+
+_MAX_NESTING = 8
+
+
+def _expression(node: _Node, hoisted: list, depth: int = 0) -> str:
+    if node.kind == "alt":
+        return " | ".join(_expression(part, hoisted, depth) for part in node.parts)
+    items = node.parts if node.kind == "seq" else [node]
+    return _Emitter(hoisted, depth).sequence(items)
+
+
+def _lark_quantifier(quantifier: str) -> str:
+    return quantifier[:-1] if len(quantifier) > 1 and quantifier.endswith("?") else quantifier  # lazy = greedy here
+
+
+def _terminal(regex: str) -> str:
+    """``regex`` as a Lark ``/.../`` terminal: every unescaped ``/`` escaped."""
+    return "/" + _SLASH.sub(lambda m: m.group(1) or "\\/", regex) + "/"
+
+
+def terminal_only(regex: str) -> str:
+    """A Lark grammar whose only sentence set is ``regex`` (a Regex or Choice constraint).
+
+    Example:
+        >>> terminal_only("a/b")
+        'start: /a\\\\/b/'
+    """
+    return f"start: {_terminal(regex)}"
+
