@@ -101,8 +101,10 @@ class StructuringEngine:
         return cls(Grammar(lark), adapter, tokenizer, **options)
 
     def grammar(self, tokenizer: Any, generation_config: Any = None) -> CompiledGrammar:
-        """The compiled grammar for ``tokenizer`` (shared through the process-wide cache)."""
-        return compile_grammar(self.constraint, tokenizer, generation_config=generation_config, **self.compile_options)
+        """The compiled grammar for ``tokenizer`` (shared through the process-wide cache), on the
+        adapter's back end unless ``engine=`` was given to the engine."""
+        options = {"engine": getattr(self.adapter, "grammar_engine", "auto"), **self.compile_options}
+        return compile_grammar(self.constraint, tokenizer, generation_config=generation_config, **options)
 
     def logits_processor(self, tokenizer: Any, generation_config: Any = None) -> Any:
         """The PyTorch adapter's logits processor for this constraint and tokenizer (one per tokenizer).

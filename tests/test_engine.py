@@ -77,3 +77,27 @@ def test_inplace_processor_masks_like_the_default(smol_tokenizer):
     assert torch.isfinite(scores).all()  # the default leaves its input alone
     result = inplace(ids, scores)
     assert result is scores and torch.equal(result, expected)
+
+
+LIST = {"$defs": {"cell": {"type": "object", "properties": {"v": {"type": "integer"}, "next": {"$ref": "#/$defs/cell"}},
+                           "required": ["v"]}}, "$ref": "#/$defs/cell"}
+
+
+def test_the_adapter_chooses_the_back_end(smol_tokenizer):
+    """A recursive schema runs on the grammar engine, unless the adapter needs whole tables
+    (the TF and JAX adapters set grammar_engine='dfa'); an explicit engine= wins."""
+    from pse_processors.adapters import FrameworkAdapter
+
+    class TablesAdapter(FrameworkAdapter):
+        grammar_engine = "dfa"
+
+        def mask_logits(self, logits, mask_indices):
+            raise AssertionError("not called: only the grammar is compiled")
+
+        def sample_token(self, logits, temperature=1.0):
+            raise AssertionError("not called: only the grammar is compiled")
+
+    assert StructuringEngine.from_json_schema(LIST).grammar(smol_tokenizer).engine == "grammar"
+    assert StructuringEngine.from_json_schema(LIST, adapter=TablesAdapter()).grammar(smol_tokenizer).engine == "dfa"
+    explicit = StructuringEngine.from_json_schema(LIST, adapter=TablesAdapter(), engine="grammar")
+    assert explicit.grammar(smol_tokenizer).engine == "grammar"

@@ -75,6 +75,9 @@ class FrameworkAdapter(abc.ABC):
 
     #: A short name of the framework, for messages.
     framework: str = "custom"
+    #: The back end the engine compiles for by default (``compile(engine=...)``): the in-graph
+    #: TF and JAX processors need whole tables, so their adapters set ``"dfa"``.
+    grammar_engine: str = "auto"
 
     def __init__(self, **options: Any) -> None:
         self.options = options

@@ -47,6 +47,7 @@ class JAXAdapter(FrameworkAdapter):
     """
 
     framework = "jax"
+    grammar_engine = "dfa"  # the in-graph processor runs the byte automaton
 
     def __init__(self, dtype: Any = None, jit_compile: bool = False, platform: Optional[str] = None) -> None:
         require("JAXAdapter", "jax", "flax")

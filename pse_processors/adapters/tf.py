@@ -42,6 +42,7 @@ class TensorFlowAdapter(FrameworkAdapter):
     """
 
     framework = "tf"
+    grammar_engine = "dfa"  # the in-graph processor runs the byte automaton
 
     def __init__(self, device: Any = None, mixed_precision: Union[bool, str] = False, xla_compilation: bool = False) -> None:
         require("TensorFlowAdapter", "tensorflow", "tf_keras")

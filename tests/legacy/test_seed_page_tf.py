@@ -154,6 +154,18 @@ def test_tensorflow_bad_options():
         TensorFlowAdapter(mixed_precision="float8")
 
 
+def test_tensorflow_adapter_compiles_recursive_schemas_for_the_automaton():
+    """The in-graph processor needs whole tables: the adapter compiles with engine='dfa' (recursion
+    unrolled), where the default back end of a recursive schema is the grammar engine."""
+    from proxy_structuring_engine import StructuringEngine
+    from proxy_structuring_engine.adapters import TensorFlowAdapter
+
+    tree = {"$defs": {"n": {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/n"}}}}},
+            "$ref": "#/$defs/n"}
+    engine = StructuringEngine.from_json_schema(tree, adapter=TensorFlowAdapter())
+    assert engine.grammar(tokenizer()).engine == "dfa"
+
+
 def test_tensorflow_adapter_drives_the_decode_loop():
     """The custom-loop primitives of TensorFlowAdapter over a plain callable returning TF logits."""
     from proxy_structuring_engine import StructuringEngine
