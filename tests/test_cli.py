@@ -161,6 +161,23 @@ def test_compile_refused_schema_exits_2_with_keyword_and_pointer(tmp_path):
     assert result.returncode == 2 and "'strin'" in result.stderr and "#/properties/x/type" in result.stderr
 
 
+def test_compile_reports_the_engine(tmp_path, tiny_model_dir):
+    """A recursive schema compiles for the grammar engine by default; --engine dfa unrolls it, and
+    --tables (the TF/Flax tables) needs the automaton."""
+    cell = {"$defs": {"c": {"type": "object", "properties": {"v": {"type": "integer"}, "next": {"$ref": "#/$defs/c"}},
+                            "required": ["v"]}}, "$ref": "#/$defs/c"}
+    base = ("compile", "--schema", json.dumps(cell), "--tokenizer", str(tiny_model_dir), "--json", "--quiet")
+    result = cli(tmp_path, *base)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["engine"] == "grammar" and report["grammar_rules"] >= 1 and "automaton_states" not in report
+    result = cli(tmp_path, *base, "--engine", "dfa", "--tables")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["engine"] == "dfa"
+    result = cli(tmp_path, *base, "--tables")
+    assert result.returncode == 2 and "--engine dfa" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_compile_reports_and_warms_the_cache(tmp_path, tiny_model_dir):
     result = cli(tmp_path, "compile", "--schema", json.dumps(LABEL_SCHEMA), "--tokenizer", str(tiny_model_dir), "--json", "--tables")
     assert result.returncode == 0, result.stderr

@@ -45,6 +45,11 @@ def add_parser(commands: Any, parents: list) -> None:
         help="also build (and cache) the dense token tables that the TensorFlow/Flax processors use, "
         "and count every reachable state and distinct mask",
     )
+    parser.add_argument(
+        "--engine", choices=("auto", "dfa", "grammar"), default="auto",
+        help="the back end: the byte automaton (dfa, what TensorFlow/Flax run), the grammar engine, or auto "
+        "(the automaton unless the schema recurses or is too large for it)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
 
@@ -71,13 +76,20 @@ def run(args: argparse.Namespace) -> int:
     with progress.task(f"loading the {args.tokenizer} tokenizer"):
         tokenizer = _load_tokenizer(args.tokenizer)
     begin = time.perf_counter()
-    with progress.task("building the automaton"):
-        grammar = cache.compile(constraint, tokenizer, **options)
+    with progress.task(f"compiling for the {args.engine} engine"):
+        grammar = cache.compile(constraint, tokenizer, engine=args.engine, **options)
     report["compile_seconds"] = round(time.perf_counter() - begin, 4)
+    report["engine"] = grammar.engine
     report["vocab_size"] = grammar.vocab_size
-    report["automaton_states"] = grammar.num_states
+    if grammar.engine == "dfa":
+        report["automaton_states"] = grammar.num_states
+    else:  # states are created lazily, as token paths are walked: the grammar's size says more
+        report["grammar_chars"] = len(grammar.lark)
+        report["grammar_rules"] = sum(1 for line in grammar.lark.splitlines() if line[:1].isalpha() and ":" in line)
     report["masks_computed"] = grammar.num_masks
     if args.tables:
+        if grammar.engine != "dfa":
+            raise UsageError("--tables builds the TensorFlow/Flax tables of the byte automaton: add --engine dfa")
         begin = time.perf_counter()
         with progress.task("building the dense token tables"):
             tables = grammar.tables
