@@ -290,3 +290,18 @@ def test_recover_cuts_at_the_first_unusable_line_and_refuses_another_input(tmp_p
         recover(path)
     path.write_bytes(b"")
     assert recover(path) == 0
+
+
+def test_generate_with_a_lark_grammar(tmp_path, tiny_model_dir):
+    """--grammar takes a .lark file or its text; a random model's output is in the grammar's language;
+    a grammar that cannot be run exits 2 naming its line."""
+    path = tmp_path / "answer.lark"
+    path.write_text('start: WORD ("," WORD)?\nWORD: /(yes|no|maybe)/\n')
+    for seed in ("1", "2", "3"):
+        result = cli(tmp_path, "generate", "--grammar", str(path), "--prompt", "Answer:", "--model", str(tiny_model_dir),
+                     "--temperature", "1.5", "--seed", seed, "--max-new-tokens", "12", "--quiet")
+        assert result.returncode == 0, result.stderr
+        words = result.stdout.strip().split(",")
+        assert 1 <= len(words) <= 2 and set(words) <= {"yes", "no", "maybe"}, result.stdout
+    result = cli(tmp_path, "compile", "--grammar", 'start: a\na: "x" b', "--quiet")
+    assert result.returncode == 2 and "line 2" in result.stderr and "Traceback" not in result.stderr

@@ -45,11 +45,6 @@ def add_parser(commands: Any, parents: list) -> None:
         help="also build (and cache) the dense token tables that the TensorFlow/Flax processors use, "
         "and count every reachable state and distinct mask",
     )
-    parser.add_argument(
-        "--engine", choices=("auto", "dfa", "grammar"), default="auto",
-        help="the back end: the byte automaton (dfa, what TensorFlow/Flax run), the grammar engine, or auto "
-        "(the automaton unless the schema recurses or is too large for it)",
-    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
 
@@ -57,27 +52,28 @@ def add_parser(commands: Any, parents: list) -> None:
 def run(args: argparse.Namespace) -> int:
     constraint = load_constraint(args)
     options = compile_options(args)
+    schema_options = {k: v for k, v in options.items() if k != "engine"}  # engine= is compile()'s, not the compiler's
     progress = Progress(args.quiet)
     report: dict = {}
     start = time.perf_counter()
     with progress.task("compiling the constraint to a regex"):
         try:  # before loading a tokenizer: a refused schema fails fast, with every refusal listed
-            spec, expanded = regex_cache.spec_and_size(constraint, SchemaOptions(**options), cache.cache_dir())
+            spec, expanded = regex_cache.spec_and_size(constraint, SchemaOptions(**schema_options), cache.cache_dir())
         except UnsupportedSchemaError as exc:
-            _report_refusals(exc, constraint, options)
+            _report_refusals(exc, constraint, schema_options)
             raise
     report["kind"] = "pydantic" if isinstance(constraint, type) else spec.kind
     report["regex_chars"] = len(spec.regex)
     report["regex_chars_expanded"] = expanded
     report["regex_seconds"] = round(time.perf_counter() - start, 4)
-    dropped = _refusals(constraint, options) if args.lenient else []
+    dropped = _refusals(constraint, schema_options) if args.lenient else []
     if dropped:
         report["dropped_keywords"] = dropped
     with progress.task(f"loading the {args.tokenizer} tokenizer"):
         tokenizer = _load_tokenizer(args.tokenizer)
     begin = time.perf_counter()
     with progress.task(f"compiling for the {args.engine} engine"):
-        grammar = cache.compile(constraint, tokenizer, engine=args.engine, **options)
+        grammar = cache.compile(constraint, tokenizer, **options)
     report["compile_seconds"] = round(time.perf_counter() - begin, 4)
     report["engine"] = grammar.engine
     report["vocab_size"] = grammar.vocab_size

@@ -1,8 +1,8 @@
 """The constraint options shared by ``generate``, ``extract`` and ``compile``.
 
-Exactly one of ``--schema FILE|JSON``, ``--regex PATTERN``, ``--choices A B ...`` or
-``--pydantic module:Class``; plus the compiler options a user may need (``--lenient``,
-``--whitespace``).
+Exactly one of ``--schema FILE|JSON``, ``--regex PATTERN``, ``--choices A B ...``,
+``--pydantic module:Class`` or ``--grammar FILE|TEXT`` (Lark); plus the compiler options a user
+may need (``--lenient``, ``--whitespace``, ``--engine``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..constraints import Choice, Constraint, Regex
+from ..constraints import Choice, Constraint, Grammar, Regex
 from .errors import UsageError
 
 
@@ -27,6 +27,7 @@ def add_constraint_arguments(parser: argparse.ArgumentParser, required: bool = T
     kinds.add_argument("--regex", metavar="PATTERN", help="a regular expression the whole output must match")
     kinds.add_argument("--choices", nargs="+", metavar="CHOICE", help="the output is exactly one of these strings")
     kinds.add_argument("--pydantic", metavar="MODULE:CLASS", help="a Pydantic model class, e.g. mypkg.models:Invoice")
+    kinds.add_argument("--grammar", metavar="FILE|TEXT", help="a Lark grammar (regex terminals): a .lark file, or the text")
     options = parser.add_argument_group("compiler options")
     options.add_argument(
         "--lenient", action="store_true",
@@ -36,11 +37,16 @@ def add_constraint_arguments(parser: argparse.ArgumentParser, required: bool = T
         "--whitespace", choices=("default", "compact", "pretty"), default="default",
         help="whitespace allowed in generated JSON (default: compact or json.dumps-style separators)",
     )
+    options.add_argument(
+        "--engine", choices=("auto", "dfa", "grammar"), default="auto",
+        help="the back end: the byte automaton (dfa, what TensorFlow/Flax run), the grammar engine, or auto "
+        "(the automaton unless the schema recurses or is too large for it; grammars always use the grammar engine)",
+    )
 
 
 def compile_options(args: argparse.Namespace) -> dict:
     """Keyword arguments for :func:`pse_processors.compile` from the parsed options."""
-    return {"strict": not args.lenient, "whitespace": args.whitespace}
+    return {"strict": not args.lenient, "whitespace": args.whitespace, "engine": args.engine}
 
 
 def load_constraint(args: argparse.Namespace) -> Constraint:
@@ -50,7 +56,7 @@ def load_constraint(args: argparse.Namespace) -> Constraint:
         UsageError: the file is missing, the text is not JSON, the class cannot be imported...
 
     Example:
-        >>> args = argparse.Namespace(schema='{"type": "integer"}', regex=None, choices=None, pydantic=None)
+        >>> args = argparse.Namespace(schema='{"type": "integer"}', regex=None, choices=None, pydantic=None, grammar=None)
         >>> load_constraint(args)
         {'type': 'integer'}
     """
@@ -66,7 +72,22 @@ def load_constraint(args: argparse.Namespace) -> Constraint:
         return Choice(args.choices)
     if args.pydantic is not None:
         return import_pydantic_model(args.pydantic)
-    raise UsageError("give a constraint: --schema, --regex, --choices or --pydantic")
+    if getattr(args, "grammar", None) is not None:
+        return Grammar(read_text_or_file(args.grammar, "--grammar"))
+    raise UsageError("give a constraint: --schema, --regex, --choices, --pydantic or --grammar")
+
+
+def read_text_or_file(value: str, option: str) -> str:
+    """The text of the file ``value`` names, or ``value`` itself when no such file exists."""
+    path = Path(value).expanduser()
+    if "\n" not in value and path.is_file():
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{option}: cannot read {value}: {exc}") from None
+    if not value.strip():
+        raise UsageError(f"{option} needs a non-empty grammar")
+    return value
 
 
 def read_schema(value: str) -> Any:

@@ -3,7 +3,7 @@
     pse-processors generate --schema person.json --prompt "Alice is 31 and lives in Oslo."
     pse-processors generate --choices positive negative --prompt "Sentiment of: I loved it"
 
-JSON Schema and Pydantic results are printed as one line of JSON; ``--regex`` and ``--choices``
+JSON Schema and Pydantic results are printed as one line of JSON; ``--regex``, ``--choices`` and ``--grammar``
 results as the plain text.
 """
 
@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from ..constraints import Choice, Regex
+from ..constraints import Choice, Grammar, Regex
 from .constraint_args import add_constraint_arguments, compile_options, load_constraint, to_json_value
 from .errors import CommandFailed, UsageError
 from .progress import Progress
@@ -73,7 +73,7 @@ def generate_one(args: argparse.Namespace, prompt: str, constraint: Any) -> int:
 
 
 def print_result(result: Any, constraint: Any) -> None:
-    if isinstance(constraint, (Regex, Choice)):
+    if isinstance(constraint, (Regex, Choice, Grammar)):
         sys.stdout.write(f"{result}\n")
     else:
         sys.stdout.write(json.dumps(to_json_value(result), ensure_ascii=False) + "\n")
