@@ -21,7 +21,7 @@ DEMO_SCHEMA = {
 def add_parser(commands: Any, parents: list) -> None:
     parser = commands.add_parser("demo", parents=parents, help=f"extract from {DEMO_TEXT!r} with the embedded model")
     add_model_arguments(parser, max_new_tokens=128)
-    parser.set_defaults(run=run, lenient=False, whitespace="default")
+    parser.set_defaults(run=run, lenient=False, whitespace="default", engine="auto")
 
 
 def run(args: argparse.Namespace) -> int:
