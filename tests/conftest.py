@@ -107,3 +107,24 @@ def structured_part(result: str, prompt: str, tokenizer) -> str:
     for special in {tokenizer.eos_token, tokenizer.pad_token} - {None}:
         text = text.split(special)[0]
     return text
+
+
+def check_engine_rows(engine, outputs, rows: int, schema) -> int:
+    """Rows of a ``StructuringEngine.generate`` output, in any framework's array type: every finished
+    row parses and validates against ``schema``; an unfinished one (cut off by ``max_new_tokens``) is
+    a live prefix of the constraint. Returns how many rows finished."""
+    import numpy as np
+
+    from pse_processors import InvalidOutputError
+
+    finished = 0
+    for row in range(rows):
+        try:
+            value = engine.parse(outputs, row=row)
+        except InvalidOutputError:
+            generated = np.asarray(outputs[row]).tolist()[engine._last_prompt_length:]
+            assert engine._last_grammar.walk(generated) >= 0, "the row left the constraint"
+            continue
+        validate(schema, json.dumps(value))
+        finished += 1
+    return finished

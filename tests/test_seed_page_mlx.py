@@ -8,7 +8,6 @@ run the options. Every decoded output is validated with jsonschema. On Linux the
 
 from __future__ import annotations
 
-import json
 import logging
 
 import pytest
@@ -18,7 +17,7 @@ pytest.importorskip("mlx_lm")
 import mlx.core as mx  # noqa: E402
 import mlx.nn as nn  # noqa: E402
 
-from conftest import structured_part, validate  # noqa: E402
+from conftest import check_engine_rows, structured_part, validate  # noqa: E402
 from mlx_models import smol_tokenizer_mlx, tiny_llama_mlx  # noqa: E402
 
 SMALL = {"type": "object", "properties": {"ok": {"type": "boolean"}, "n": {"type": "string", "maxLength": 3}},
@@ -46,19 +45,8 @@ def sample(engine, model, seen=None, rows=("Output:", "JSON please", "x"), **kwa
                            temperature=1.5, max_new_tokens=24, **extra, **kwargs)
 
 
-def check_rows(engine, outputs, rows: int) -> int:
-    from pse_processors import InvalidOutputError
-
-    finished = 0
-    for row in range(rows):
-        try:
-            value = engine.parse(outputs, row=row)
-        except InvalidOutputError:
-            assert engine._last_grammar.walk(outputs[row].tolist()[engine._last_prompt_length:]) >= 0
-            continue
-        validate(SMALL, json.dumps(value))
-        finished += 1
-    return finished
+def check_rows(engine, outputs, rows: int, schema=SMALL) -> int:
+    return check_engine_rows(engine, outputs, rows, schema)
 
 
 @pytest.mark.model

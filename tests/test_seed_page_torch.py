@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import _tiny_llama, structured_part, validate
+from conftest import check_engine_rows, _tiny_llama, structured_part, validate
 
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}}
 SMALL = {"type": "object", "properties": {"ok": {"type": "boolean"}, "n": {"type": "string", "maxLength": 3}},
@@ -64,22 +64,7 @@ def _sample(engine, model, tokenizer, **kwargs):
 
 
 def _check_rows(engine, outputs, rows: int, schema=SMALL) -> int:
-    """Every finished row validates; every row is a live prefix of the constraint. Returns the finished count."""
-    import json
-
-    from pse_processors import InvalidOutputError
-
-    finished = 0
-    for row in range(rows):
-        try:
-            value = engine.parse(outputs, row=row)
-        except InvalidOutputError:
-            generated = outputs[row, engine._last_prompt_length:].tolist()
-            assert engine._last_grammar.walk(generated) >= 0, "left the constraint"
-            continue
-        validate(schema, json.dumps(value))
-        finished += 1
-    return finished
+    return check_engine_rows(engine, outputs, rows, schema)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ output is validated with jsonschema. Each jitted configuration is one XLA compil
 from __future__ import annotations
 
 import functools
-import json
 import logging
 
 import numpy as np
@@ -22,7 +21,7 @@ require("jax", "flax")
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from conftest import structured_part, validate  # noqa: E402
+from conftest import check_engine_rows, structured_part, validate  # noqa: E402
 
 SMALL = {"type": "object", "properties": {"ok": {"type": "boolean"}, "n": {"type": "string", "maxLength": 3}},
          "required": ["ok", "n"]}
@@ -66,19 +65,8 @@ def prompts(rows=("Output:", "JSON please", "x")):
     return tokenizer()(list(rows), return_tensors="np", padding=True)  # left-padded
 
 
-def check_rows(engine, outputs, rows: int) -> int:
-    from pse_processors import InvalidOutputError
-
-    finished = 0
-    for row in range(rows):
-        try:
-            value = engine.parse(outputs, row=row)
-        except InvalidOutputError:
-            assert engine._last_grammar.walk(np.asarray(outputs[row, engine._last_prompt_length:]).tolist()) >= 0
-            continue
-        validate(SMALL, json.dumps(value))
-        finished += 1
-    return finished
+def check_rows(engine, outputs, rows: int, schema=SMALL) -> int:
+    return check_engine_rows(engine, outputs, rows, schema)
 
 
 @functools.cache

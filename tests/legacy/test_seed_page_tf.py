@@ -17,7 +17,7 @@ require("tensorflow", "tf_keras")
 
 import tensorflow as tf  # noqa: E402
 
-from conftest import structured_part, validate  # noqa: E402
+from conftest import check_engine_rows, structured_part, validate  # noqa: E402
 
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -60,21 +60,8 @@ def sample(engine, model, seen, rows=("Output:", "JSON please", "x")):
     return outputs, len(rows)
 
 
-def check_rows(engine, outputs, rows: int) -> int:
-    import json
-
-    from pse_processors import InvalidOutputError
-
-    finished = 0
-    for row in range(rows):
-        try:
-            value = engine.parse(outputs, row=row)
-        except InvalidOutputError:
-            assert engine._last_grammar.walk(outputs[row, engine._last_prompt_length:].numpy().tolist()) >= 0
-            continue
-        validate(SMALL, json.dumps(value))
-        finished += 1
-    return finished
+def check_rows(engine, outputs, rows: int, schema=SMALL) -> int:
+    return check_engine_rows(engine, outputs, rows, schema)
 
 
 @pytest.mark.model
