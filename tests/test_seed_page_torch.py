@@ -159,6 +159,10 @@ def test_compile_model_runs_the_forward_under_torch_compile(smol_tokenizer):
     assert model.forward is compiled, "compiled twice"
 
 
+# The issue names torch.ao's quantize_dynamic, which torch 2.13 deprecates (in favour of torchao)
+# with warnings of its own: they are torch's, not ours.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:torch", "ignore:torch.ao.quantization is deprecated",
+                            "ignore:torch.quantize_per_tensor")
 def test_int8_dynamic_quantization(smol_tokenizer):
     from proxy_structuring_engine import StructuringEngine
     from proxy_structuring_engine.adapters import PyTorchAdapter
