@@ -118,3 +118,27 @@ def test_spawned_worker_uses_an_unpickled_processor(objects):
     expected = pickle_support.spawn_worker(processor, path)
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         assert pool.apply(pickle_support.spawn_worker, (processor, path)) == expected
+
+
+def test_engine_adapters_pickle_without_their_caches(smol_tokenizer):
+    import torch
+
+    from pse_processors.adapters import PyTorchAdapter
+
+    adapters = [PyTorchAdapter(device="cpu", dtype=torch.float32)]
+    try:
+        import mlx.core as mx
+
+        from pse_processors.adapters import MLXAdapter
+
+        adapters.append(MLXAdapter(dtype=mx.bfloat16))
+        adapters[-1]._cast[1] = object()  # a per-process cache (unpicklable here): must not travel
+    except ImportError:
+        pass
+    for adapter in adapters:
+        engine = pse.StructuringEngine({"type": "boolean"}, adapter=adapter)
+        clone = pickle.loads(pickle.dumps(engine))
+        assert type(clone.adapter) is type(adapter) and clone.adapter.dtype == adapter.dtype
+        assert clone.grammar(smol_tokenizer) is engine.grammar(smol_tokenizer)
+    if len(adapters) > 1:
+        assert clone.adapter._cast == {} and clone.adapter.device == adapters[1].device

@@ -80,7 +80,7 @@ class FrameworkAdapter(abc.ABC):
     grammar_engine: str = "auto"
 
     #: Attributes holding per-process caches (models, processors): a pickle carries them empty.
-    _transient: tuple[str, ...] = ("_processors", "_models", "_cast")
+    _transient: tuple[str, ...] = ("_processors", "_models", "_cast", "_half", "compiled")
 
     def __init__(self, **options: Any) -> None:
         self.options = options

@@ -51,3 +51,14 @@ def test_options_travel_and_tables_do_not(processors):
     assert len(data) < len(pickle.dumps(processor.grammar.vocabulary)) + 20_000
     clone = pickle.loads(data)
     assert clone._core.max_new_tokens == pickle_support.MAX_NEW_TOKENS and clone._core.prompt_length is None
+
+
+def test_engines_with_tf_and_jax_adapters_pickle():
+    from pse_processors.adapters import JAXAdapter, TensorFlowAdapter
+
+    for adapter in (TensorFlowAdapter(device="/CPU:0"), JAXAdapter(dtype="float32", platform="cpu")):
+        engine = pse.StructuringEngine(SCHEMA, adapter=adapter, tokenizer=tokenizer())
+        clone = pickle.loads(pickle.dumps(engine))
+        assert type(clone.adapter) is type(adapter) and clone.adapter.device == adapter.device
+        assert clone.grammar(clone.tokenizer) is engine.grammar(engine.tokenizer)
+        assert clone.grammar(clone.tokenizer).engine == "dfa"
