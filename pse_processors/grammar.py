@@ -142,7 +142,9 @@ class CompiledGrammar:
                 "pickle; build it with pse_processors.compile(constraint, tokenizer, ...)"
             )
         constraint, options = self.recipe
-        return rebuild_grammar, (constraint, self.vocabulary, self.engine, dict(options), self.vocabulary.fingerprint)
+        return rebuild_grammar, (
+            constraint, self.vocabulary, self.engine, dict(options), self.vocabulary.fingerprint, self.spec.key
+        )
 
     def __copy__(self) -> "CompiledGrammar":
         # A shallow copy shares the caches (``PushdownGrammar.with_spec``); only pickling rebuilds.

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import pickle
 from typing import Any, Optional
 
 import numpy as np
@@ -70,13 +71,25 @@ def check_fingerprint(vocabulary: Any, expected: str, what: str) -> None:
         )
 
 
-def rebuild_grammar(constraint: Any, vocabulary: Any, engine: str, options: dict, fingerprint: str) -> Any:
-    """Unpickle a :class:`~pse_processors.CompiledGrammar`: compile its recipe (through the caches)."""
+def rebuild_grammar(
+    constraint: Any, vocabulary: Any, engine: str, options: dict, fingerprint: str, spec_key: Optional[str] = None
+) -> Any:
+    """Unpickle a :class:`~pse_processors.CompiledGrammar`: compile its recipe (through the caches).
+
+    ``spec_key`` is the pickled grammar's regex (or Lark grammar) key: a constraint changed
+    after it was compiled (a schema dict edited in place), or a version that compiles it
+    differently, is refused instead of silently giving other masks."""
     from .cache import compile as compile_grammar
 
     check_fingerprint(vocabulary, fingerprint, "the unpickled grammar's vocabulary")
     grammar = compile_grammar(constraint, vocabulary, engine=engine, **options)
     check_fingerprint(grammar.vocabulary, fingerprint, "the rebuilt grammar's vocabulary")
+    if spec_key is not None and grammar.spec.key != spec_key:
+        raise pickle.UnpicklingError(
+            "the unpickled grammar's constraint compiles to another regex/grammar than the pickled one did: "
+            "the constraint was changed after compile() (e.g. a schema dict edited in place), or this "
+            "pse_processors version compiles it differently; compile it again and pickle the new grammar"
+        )
     return grammar
 
 

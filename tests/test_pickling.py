@@ -142,3 +142,11 @@ def test_engine_adapters_pickle_without_their_caches(smol_tokenizer):
         assert clone.grammar(smol_tokenizer) is engine.grammar(smol_tokenizer)
     if len(adapters) > 1:
         assert clone.adapter._cast == {} and clone.adapter.device == adapters[1].device
+
+
+def test_a_schema_edited_after_compile_is_refused(smol_tokenizer):
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    grammar = pse.compile(schema, smol_tokenizer)
+    schema["properties"]["a"] = {"type": "string"}  # the recipe holds the caller's dict
+    with pytest.raises(pickle.UnpicklingError, match="changed after compile"):
+        pickle.loads(pickle.dumps(grammar))
