@@ -105,7 +105,8 @@ def observe(objects: dict, paths: dict) -> dict:
     found = {}
     for name, obj in objects.items():
         if isinstance(obj, Vocabulary):
-            found[name] = {"fingerprint": obj.fingerprint, "tokens": hashlib.sha256(pickle.dumps(obj.token_bytes)).hexdigest()}
+            tokens = hashlib.sha256(pickle.dumps(obj.token_bytes)).hexdigest()
+            found[name] = {"fingerprint": obj.fingerprint, "tokens": tokens}
             continue
         grammar = grammar_of(obj)
         seen = {
@@ -124,9 +125,8 @@ def observe_in_fresh_process(objects: dict, paths: dict, timeout: float = 300) -
         source, target = Path(folder) / "in.pkl", Path(folder) / "out.pkl"
         source.write_bytes(pickle.dumps((objects, paths)))
         env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-        done = subprocess.run(
-            [sys.executable, __file__, str(source), str(target)], env=env, capture_output=True, text=True, timeout=timeout
-        )
+        command = [sys.executable, __file__, str(source), str(target)]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
         assert done.returncode == 0, done.stderr[-3000:]
         return pickle.loads(target.read_bytes())
 
