@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -128,6 +129,18 @@ def compile(  # noqa: A001 - the public name the docs promise
         any_value_depth=any_value_depth, max_regex_length=max_regex_length, max_compile_seconds=max_compile_seconds,
     )
     engine_choice.check_engine(engine, constraint)
+    grammar = _compile(constraint, tokenizer, options, eos_token_ids, generation_config, max_states, engine)
+    # What a pickle of the grammar holds (see pickling.py). A cached grammar keeps the latest
+    # recipe: any constraint that compiles to it rebuilds it.
+    grammar.recipe = (constraint, {**dataclasses.asdict(options), "max_states": max_states})
+    return grammar
+
+
+def _compile(
+    constraint: Constraint, tokenizer: Any, options: SchemaOptions, eos_token_ids: Optional[Iterable[int]],
+    generation_config: Any, max_states: int, engine: str,
+) -> CompiledGrammar:
+    """:func:`compile` after its arguments are checked."""
     if engine == "dfa":
         return _compile_dfa(constraint, tokenizer, options, eos_token_ids, generation_config, max_states)
     chosen = engine_choice.grammar_spec(constraint, options) if engine == "grammar" else (

@@ -67,6 +67,12 @@ class StructuringEngine:
         if tokenizer is not None:
             self.grammar(tokenizer)  # fail early on a bad schema or tokenizer
 
+    def __reduce__(self) -> tuple:
+        """Pickle as the recipe: constraint, adapter, tokenizer, compile options (no grammar, processor or
+        last output), and the vocabulary fingerprint to check the unpickled tokenizer against."""
+        fingerprint = None if self.tokenizer is None else self.grammar(self.tokenizer).vocabulary.fingerprint
+        return _rebuild_engine, (type(self), self.constraint, self._adapter, self.tokenizer, self.compile_options, fingerprint)
+
     @property
     def adapter(self) -> Any:
         if self._adapter is None:
@@ -157,6 +163,17 @@ class StructuringEngine:
         sequences = getattr(outputs, "sequences", outputs)
         length = self._last_prompt_length if prompt_length is None else prompt_length
         return parse_output(self._last_grammar, _row_as_numpy(sequences, row)[length:])
+
+
+def _rebuild_engine(
+    cls: type, constraint: Any, adapter: Any, tokenizer: Any, compile_options: dict, fingerprint: Optional[str]
+) -> "StructuringEngine":
+    from .pickling import check_fingerprint
+
+    engine = cls(constraint, adapter, tokenizer, **compile_options)
+    if fingerprint is not None:
+        check_fingerprint(engine.grammar(tokenizer).vocabulary, fingerprint, "the unpickled engine's tokenizer")
+    return engine
 
 
 def _row_as_numpy(sequences: Any, row: int) -> np.ndarray:

@@ -158,6 +158,17 @@ class FlaxPSELogitsProcessor(FlaxLogitsProcessor):
         grammar = self.grammar = self._core.grammar
         self._tables_by_width: dict = grammar.device_cache.setdefault(_CACHE_NAMESPACE, {})
 
+    def __reduce__(self) -> tuple:
+        # The recipe only (see pickling.py): the device tables are rebuilt on first use.
+        from .pickling import rebuild
+
+        core = self._core
+        options = {
+            "max_new_tokens": core.max_new_tokens, "prompt_length": core.prompt_length,
+            "max_table_bytes": core.max_table_bytes,
+        }
+        return rebuild, (type(self), (self.grammar,), options)
+
     def _tables(self, width: int) -> _JaxTables:
         tables = self._tables_by_width.get(width)
         if tables is None:

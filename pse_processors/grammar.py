@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import pickle
 import threading
 from typing import Any, Iterable, Optional
 
@@ -88,8 +89,10 @@ class CompiledGrammar:
         self._state_of_mask: list[int] = []
         self._token_bytes = vocabulary.token_bytes
         #: Per-framework device caches, keyed by framework name; shared by every processor
-        #: built on this grammar.
+        #: built on this grammar. They never travel with a pickle.
         self.device_cache: dict[Any, Any] = {}
+        #: ``(constraint, compile options)`` that :func:`pse_processors.compile` built this from: what a pickle holds.
+        self.recipe: Optional[tuple[Any, dict]] = None
 
     @property
     def vocab_size(self) -> int:
@@ -128,6 +131,26 @@ class CompiledGrammar:
         if path is not None:
             write_atomically(path, lambda handle: tables.save(handle, meta), "tables")
         return tables
+
+    def __reduce__(self) -> tuple:
+        """Pickle as the recipe (constraint, compile options, engine, vocabulary), see :mod:`~pse_processors.pickling`."""
+        from .pickling import rebuild_grammar
+
+        if self.recipe is None:
+            raise pickle.PicklingError(
+                f"this {type(self).__name__} was not built by pse_processors.compile, so it has no recipe to "
+                "pickle; build it with pse_processors.compile(constraint, tokenizer, ...)"
+            )
+        constraint, options = self.recipe
+        return rebuild_grammar, (
+            constraint, self.vocabulary, self.engine, dict(options), self.vocabulary.fingerprint, self.spec.key
+        )
+
+    def __copy__(self) -> "CompiledGrammar":
+        # A shallow copy shares the caches (``PushdownGrammar.with_spec``); only pickling rebuilds.
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
 
     def __repr__(self) -> str:
         return f"CompiledGrammar({self.spec.kind}, {self.num_states} states, vocab {self.vocab_size})"

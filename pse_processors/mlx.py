@@ -124,6 +124,13 @@ class MLXPSELogitsProcessor:
         # key of a row -> (its best masked score, lazy; its state): checked when the row's next token arrives.
         self._pending: "OrderedDict[bytes, tuple[mx.array, int]]" = OrderedDict()
 
+    def __reduce__(self) -> tuple:
+        # The recipe only (see pickling.py): an unpickled processor knows no prefixes and
+        # builds its device masks on first use.
+        from .pickling import rebuild
+
+        return rebuild, (type(self), (self.grammar,), {})
+
     def reset(self) -> None:
         """Forget all tracked prefixes and pending checks: the next call starts a new generation.
 

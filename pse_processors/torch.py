@@ -90,6 +90,13 @@ class PSELogitsProcessor(LogitsProcessor):
         self._contexts: dict = self.grammar.device_cache.setdefault(_CACHE_NAMESPACE, {})
         self._checked_widths: set[int] = set()
 
+    def __reduce__(self) -> tuple:
+        # The recipe only (see pickling.py): an unpickled processor knows no prefixes and
+        # builds its device masks on first use.
+        from .pickling import rebuild
+
+        return rebuild, (type(self), (self.grammar,), {"inplace": self.inplace})
+
     def reset(self) -> None:
         """Forget all tracked prefixes: the next call starts a new generation.
 

@@ -79,8 +79,18 @@ class FrameworkAdapter(abc.ABC):
     #: TF and JAX processors need whole tables, so their adapters set ``"dfa"``.
     grammar_engine: str = "auto"
 
+    #: Attributes holding per-process caches (models, processors): a pickle carries them empty.
+    _transient: tuple[str, ...] = ("_processors", "_models", "_cast", "_half", "compiled")
+
     def __init__(self, **options: Any) -> None:
         self.options = options
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        for name in self._transient:
+            if isinstance(state.get(name), dict):
+                state[name] = {}
+        return state
 
     @abc.abstractmethod
     def mask_logits(self, logits: Any, mask_indices: tuple[np.ndarray, np.ndarray]) -> Any:

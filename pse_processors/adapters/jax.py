@@ -64,6 +64,15 @@ class JAXAdapter(FrameworkAdapter):
         self._models: dict = {}  # model id -> (model, (model to run, its params))
         self.compiled: dict = {}  # (model id, processor id, settings) -> (model, jax.jit of generate)
 
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("device", None)  # device objects do not pickle: selected again on the other side
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.device = _select_device(self.platform)
+
     def prepare_model(self, model: Any) -> tuple[Any, Any]:
         """The module to run and its parameters: re-created in ``dtype`` and placed on the device."""
         import jax

@@ -66,6 +66,21 @@ class MLXAdapter(FrameworkAdapter):
         self._cast: dict = {}  # model id -> model, for models already cast to dtype
         self.sampler_traces = 0  # how often a compiled sampler's Python body ran (tracing only)
 
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state.pop("device", None)  # device objects do not pickle: selected again on the other side
+        if state.get("dtype") is not None:  # nor do MLX dtypes: they travel by name
+            state["dtype"] = str(state["dtype"]).rsplit(".", 1)[-1]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        import mlx.core as mx
+
+        self.__dict__.update(state)
+        if isinstance(self.dtype, str):
+            self.dtype = getattr(mx, self.dtype)
+        self.device = _select_device(self.use_metal)
+
     @staticmethod
     def load(path_or_repo: str, **kwargs: Any) -> tuple[Any, Any]:
         """``mlx_lm.load``, recording the tokenizer so that ``engine.generate(model, ids)`` finds it."""
