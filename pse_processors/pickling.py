@@ -96,3 +96,11 @@ def rebuild_grammar(
 def rebuild(cls: type, args: tuple, kwargs: dict) -> Any:
     """Unpickle a processor: construct it again from its grammar and options."""
     return cls(*args, **kwargs)
+
+
+def reduce_in_graph_processor(processor: Any) -> tuple:
+    """``__reduce__`` of the TF and Flax processors: their grammar and the options of their
+    in-graph constraint; the device tables are rebuilt on first use."""
+    core = processor._core
+    options = {"max_new_tokens": core.max_new_tokens, "prompt_length": core.prompt_length, "max_table_bytes": core.max_table_bytes}
+    return rebuild, (type(processor), (processor.grammar,), options)

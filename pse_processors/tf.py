@@ -157,14 +157,9 @@ class TFPSELogitsProcessor(TFLogitsProcessor):
 
     def __reduce__(self) -> tuple:
         # The recipe only (see pickling.py): the device tables are rebuilt on first use.
-        from .pickling import rebuild
+        from .pickling import reduce_in_graph_processor
 
-        core = self._core
-        options = {
-            "max_new_tokens": core.max_new_tokens, "prompt_length": core.prompt_length,
-            "max_table_bytes": core.max_table_bytes,
-        }
-        return rebuild, (type(self), (self.grammar,), options)
+        return reduce_in_graph_processor(self)
 
     def _tables(self, width: int) -> _TFTables:
         tables = self._tables_by_width.get(width)

@@ -90,13 +90,7 @@ class RefsMixin:
                 raise UnsupportedSchemaError("$ref", pointer, "a boolean target with sibling keywords")
             where = pointer
         self._rule_sources[name] = (schema, where, ref)
-        self._open_rules.add(key)
-        self._ref_stack.append(ref)
-        try:
-            fragment = self.compile(schema, where)
-        finally:
-            self._ref_stack.pop()
-            self._open_rules.discard(key)
+        fragment = self._compile_rule_body(key, ref, schema, where)
         # A recursive reference must be a rule; a large one is one too, so that a definition
         # used in many places is written (and built by llguidance) once.
         if fragment is not None and (name in self._recursive_rules or len(fragment) > _INLINE_LIMIT):
@@ -104,6 +98,16 @@ class RefsMixin:
             fragment = self.rules.hole(name)  # type: ignore[union-attr]
         self._rule_memo[key] = fragment
         return fragment
+
+    def _compile_rule_body(self, key: Any, ref: str, schema: Any, where: str) -> Any:
+        """Compile a rule's body with its reference open (a reference back to it is recursion)."""
+        self._open_rules.add(key)
+        self._ref_stack.append(ref)
+        try:
+            return self.compile(schema, where)
+        finally:
+            self._ref_stack.pop()
+            self._open_rules.discard(key)
 
     def define_missing_rules(self) -> None:
         """Compile, on their own, the rules whose holes survive but whose bodies were never kept
@@ -118,13 +122,7 @@ class RefsMixin:
             for name in missing:
                 schema, where, ref = self._rule_sources[name]
                 key = next(k for k, v in self._rule_names.items() if v == name)
-                self._open_rules.add(key)
-                self._ref_stack.append(ref)
-                try:
-                    fragment = self.compile(schema, where)
-                finally:
-                    self._ref_stack.pop()
-                    self._open_rules.discard(key)
+                fragment = self._compile_rule_body(key, ref, schema, where)
                 if fragment is None:
                     raise UnsatisfiableConstraintError(f"the recursive schema {ref} has no finite instance")
                 rules.define(name, fragment)
