@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -209,13 +210,27 @@ def test_usage_errors_exit_2_without_traceback(tmp_path):
         assert message in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
 
 
-def test_mlx_without_mlx_support_is_a_clear_usage_error(tmp_path):
-    import importlib.util
+def test_a_framework_that_is_not_installed_is_a_clear_usage_error(tmp_path):
+    """--framework mlx where mlx cannot be imported: exit 2, naming the missing package and the extra."""
+    script = textwrap.dedent(
+        """
+        import sys
 
-    if importlib.util.find_spec("pse_processors.mlx") is not None:
-        pytest.skip("this version has MLX support")
-    result = cli(tmp_path, "generate", "--prompt", "x", "--regex", "[a-z]+", "--framework", "mlx")
-    assert result.returncode == 2 and "MLX support is not installed in this version" in result.stderr
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("mlx", "mlx_lm"):
+                    raise ModuleNotFoundError(f"blocked: {name}", name=name)
+                return None
+        sys.meta_path.insert(0, Block())
+        from pse_processors.cli import main
+        sys.exit(main(["generate", "--prompt", "x", "--regex", "[a-z]+", "--framework", "mlx"]))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=cli_env(tmp_path),
+                            timeout=600, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "needs mlx and mlx_lm" in result.stderr and "pse-processors[mlx]" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_console_script_entry_point():

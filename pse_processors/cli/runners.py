@@ -18,9 +18,10 @@ from .errors import UsageError
 from .progress import Progress
 
 #: framework -> (runner module, the pse_processors module that framework's support lives in)
-RUNNERS: dict[str, tuple[str, str]] = {
-    "torch": ("pse_processors.cli.torch_runner", "pse_processors.torch"),
-    "mlx": ("pse_processors.cli.mlx_runner", "pse_processors.mlx"),
+#: framework -> (its runner module, the packages it needs, the pip extra that installs them)
+RUNNERS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "torch": ("pse_processors.cli.torch_runner", ("torch", "transformers"), "torch"),
+    "mlx": ("pse_processors.cli.mlx_runner", ("mlx", "mlx_lm"), "mlx"),
 }
 
 
@@ -47,6 +48,13 @@ class Runner(Protocol):
         """One parsed value (or a :class:`RowError`) per prompt, in order."""
 
 
+def _installed(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a broken or blocked install counts as missing
+        return False
+
+
 def available() -> tuple[str, ...]:
     return tuple(RUNNERS)
 
@@ -58,10 +66,13 @@ def load_runner(framework: str, model: Optional[str], progress: Progress, thread
     entry = RUNNERS.get(framework)
     if entry is None:
         raise UsageError(f"unknown --framework {framework!r}; known: {', '.join(RUNNERS)}")
-    runner_module, support_module = entry
-    if importlib.util.find_spec(runner_module) is None or importlib.util.find_spec(support_module) is None:
-        name = {"mlx": "MLX"}.get(framework, framework)
-        raise UsageError(f"{name} support is not installed in this version of pse-processors")
+    runner_module, needs, extra = entry
+    missing = [name for name in needs if not _installed(name)]
+    if missing:
+        raise UsageError(
+            f"--framework {framework} needs {' and '.join(missing)}, which is not installed: "
+            f"pip install 'pse-processors[{extra}]'"
+        )
     if model is not None and not Path(model).expanduser().is_dir():
         raise UsageError(f"--model {model!r} is not a folder (give a local model folder, e.g. from save_pretrained)")
     try:
