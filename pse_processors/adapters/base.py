@@ -13,7 +13,7 @@ import importlib
 import logging
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -41,6 +41,21 @@ def require(adapter: str, *modules: str) -> None:
                 f"{adapter} needs {name}, which cannot be imported ({exc}); install it with "
                 f"`pip install 'pse-processors[{extra}]'`"
             ) from exc
+
+
+def cached_for(cache: dict, key: Any, owner: Any, make: Callable[[], Any]) -> Any:
+    """``cache[key]``, made by ``make()`` on a miss. Entries keep ``owner`` (whose ``id()`` is in
+    ``key``): a new object that reuses a dead one's id is a miss, not a stale hit.
+
+    Example:
+        >>> cache, owner = {}, object()
+        >>> cached_for(cache, id(owner), owner, lambda: "made"), cached_for(cache, id(owner), owner, lambda: "again")
+        ('made', 'made')
+    """
+    entry = cache.get(key)
+    if entry is None or entry[0] is not owner:
+        entry = cache[key] = (owner, make())
+    return entry[1]
 
 
 class FrameworkAdapter(abc.ABC):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from ..grammar import CompiledGrammar
-from .base import FrameworkAdapter, require
+from .base import FrameworkAdapter, cached_for, require
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import StructuringEngine
@@ -77,8 +77,7 @@ class JAXAdapter(FrameworkAdapter):
         """The module to run and its parameters: re-created in ``dtype`` and placed on the device."""
         import jax
 
-        entry = self._models.get(id(model))
-        if entry is None or entry[0] is not model:
+        def make() -> tuple[Any, Any]:
             run, params = model, model.params
             if self.dtype is not None and self.dtype != model.dtype:
                 run = type(model)(model.config, dtype=self.dtype, _do_init=False)
@@ -86,18 +85,16 @@ class JAXAdapter(FrameworkAdapter):
                 params = jax.tree_util.tree_map(
                     lambda x: x.astype(self.dtype) if jax.numpy.issubdtype(x.dtype, jax.numpy.floating) else x, params
                 )
-            entry = self._models[id(model)] = (model, (run, jax.device_put(params, self.device)))
-        return entry[1]
+            return run, jax.device_put(params, self.device)
+
+        return cached_for(self._models, id(model), model, make)
 
     def logits_processor(self, grammar: CompiledGrammar, max_new_tokens: int) -> Any:
         """The processor for ``max_new_tokens`` (one per grammar and length; jitted traces capture it)."""
         from ..flax import FlaxPSELogitsProcessor
 
-        key = (id(grammar), max_new_tokens)
-        entry = self._processors.get(key)
-        if entry is None or entry[0] is not grammar:
-            entry = self._processors[key] = (grammar, FlaxPSELogitsProcessor(grammar, max_new_tokens=max_new_tokens))
-        return entry[1]
+        return cached_for(self._processors, (id(grammar), max_new_tokens), grammar,
+                          lambda: FlaxPSELogitsProcessor(grammar, max_new_tokens=max_new_tokens))
 
     def generate(self, engine: "StructuringEngine", model: Any, input_ids: Any, tokenizer: Any, **generate_kwargs: Any) -> Any:
         """``model.generate`` (under ``jax.jit`` if asked) with the engine's processor; returns ``sequences``."""
@@ -142,10 +139,7 @@ class JAXAdapter(FrameworkAdapter):
         import jax
 
         key = (id(model), tuple(id(p) for p in processors), repr(sorted(settings.items())))
-        entry = self.compiled.get(key)
-        if entry is None or entry[0] is not model:
-            entry = self.compiled[key] = (model, jax.jit(function))
-        return entry[1]
+        return cached_for(self.compiled, key, model, lambda: jax.jit(function))
 
     # The custom-loop primitives, so that this adapter also drives plain callables returning logits.
     def mask_logits(self, logits: Any, mask_indices: tuple[np.ndarray, np.ndarray]) -> Any:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
-from .base import FrameworkAdapter, remember_tokenizer, require
+from .base import FrameworkAdapter, cached_for, remember_tokenizer, require
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import StructuringEngine
@@ -100,11 +100,8 @@ class MLXAdapter(FrameworkAdapter):
     def logits_processor(self, engine: "StructuringEngine", tokenizer: Any) -> Any:
         from ..mlx import MLXPSELogitsProcessor
 
-        entry = self._processors.get(id(tokenizer))
-        if entry is None or entry[0] is not tokenizer:
-            processor = MLXPSELogitsProcessor(engine.constraint, tokenizer, **engine.compile_options)
-            entry = self._processors[id(tokenizer)] = (tokenizer, processor)
-        return entry[1]
+        return cached_for(self._processors, id(tokenizer), tokenizer,
+                          lambda: MLXPSELogitsProcessor(engine.constraint, tokenizer, **engine.compile_options))
 
     def sampler(self, temperature: float) -> Callable[[Any], Any]:
         """Greedy (``temperature <= 0``) or categorical sampling, ``mx.compile``d if ``optimize_graph``."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Union
 import numpy as np
 
 from ..grammar import CompiledGrammar
-from .base import FrameworkAdapter, require
+from .base import FrameworkAdapter, cached_for, require
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engine import StructuringEngine
@@ -70,29 +70,20 @@ class TensorFlowAdapter(FrameworkAdapter):
         """The model to generate with: a float16-compute rebuild when ``mixed_precision`` is on."""
         if not self.mixed_precision:
             return model
-        entry = self._half.get(id(model))
-        if entry is None or entry[0] is not model:
-            entry = self._half[id(model)] = (model, _mixed_precision_copy(model, self.mixed_precision))
-        return entry[1]
+        return cached_for(self._half, id(model), model, lambda: _mixed_precision_copy(model, self.mixed_precision))
 
     def logits_processor(self, grammar: CompiledGrammar, prompt_length: int) -> Any:
         """The processor for prompts of ``prompt_length`` (one per grammar and prompt width)."""
         from ..tf import TFPSELogitsProcessor
 
-        key = (id(grammar), prompt_length)
-        entry = self._processors.get(key)
-        if entry is None or entry[0] is not grammar:
-            entry = self._processors[key] = (grammar, TFPSELogitsProcessor(grammar, prompt_length=prompt_length))
-        return entry[1]
+        return cached_for(self._processors, (id(grammar), prompt_length), grammar,
+                          lambda: TFPSELogitsProcessor(grammar, prompt_length=prompt_length))
 
     def compiled_generate(self, model: Any) -> Any:
         """``tf.function(model.generate, jit_compile=True)``, made once per model."""
         import tensorflow as tf
 
-        entry = self.compiled.get(id(model))
-        if entry is None or entry[0] is not model:
-            entry = self.compiled[id(model)] = (model, tf.function(model.generate, jit_compile=True))
-        return entry[1]
+        return cached_for(self.compiled, id(model), model, lambda: tf.function(model.generate, jit_compile=True))
 
     def generate(self, engine: "StructuringEngine", model: Any, input_ids: Any, tokenizer: Any, **generate_kwargs: Any) -> Any:
         """``model.generate`` (XLA-compiled if asked) with the engine's processor; returns its output."""
