@@ -92,7 +92,7 @@ def bench(name: str, repeat: int) -> dict:
     row["vocab_s"], vocab = _median(build, repeat)
     row["size"] = vocab.size
     try:  # the lazy grammar's token trie, built once per vocabulary (then cached in memory and on disk)
-        from pse_processors.token_trie import TokenTrie
+        from pse_processors.core.token_trie import TokenTrie
 
         row["trie_s"], _ = _median(lambda: TokenTrie.build(vocab), repeat)
     except ImportError:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cache import user_cache_dir
+from .core.cache import user_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def tiktoken_encoding(name: str = "llama3_1", fetch: bool = False) -> Any:
     """
     import tiktoken
 
-    from .vocabulary import _UNICODE_TO_BYTE
+    from .core.vocabulary import _UNICODE_TO_BYTE
 
     spec = json.loads((tokenizer_path(name, fetch=fetch) / "tokenizer.json").read_text(encoding="utf-8"))
     model = spec["model"]

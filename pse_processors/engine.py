@@ -12,11 +12,11 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .cache import compile as compile_grammar
-from .constraints import Choice, Constraint, Grammar, Regex
-from .grammar import CompiledGrammar
-from .results import parse_output
-from .schema import Schema
+from .core.cache import compile as compile_grammar
+from .core.constraints import Choice, Constraint, Grammar, Regex
+from .core.grammar import CompiledGrammar
+from .core.results import parse_output
+from .core.schema import Schema
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class StructuringEngine:
 def _rebuild_engine(
     cls: type, constraint: Any, adapter: Any, tokenizer: Any, compile_options: dict, fingerprint: Optional[str]
 ) -> "StructuringEngine":
-    from .pickling import check_fingerprint
+    from .core.pickling import check_fingerprint
 
     engine = cls(constraint, adapter, tokenizer, **compile_options)
     if fingerprint is not None:

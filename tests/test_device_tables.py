@@ -12,7 +12,7 @@ import pytest
 
 import pse_processors as pse
 from fuzz_schemas import FUZZ_SCHEMAS
-from pse_processors.device_tables import DEFAULT_MAX_TABLE_BYTES, InGraphConstraint, device_tables, table_bytes
+from pse_processors.core.device_tables import DEFAULT_MAX_TABLE_BYTES, InGraphConstraint, device_tables, table_bytes
 
 
 @pytest.fixture(scope="module")

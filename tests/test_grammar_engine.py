@@ -9,9 +9,9 @@ import pytest
 
 import pse_processors as pse
 from pse_processors import Grammar, SchemaError
-from pse_processors.device_tables import in_graph_constraint
-from pse_processors.grammar import DEAD, DONE
-from pse_processors.llg_tokenizer import lltokenizer_for
+from pse_processors.core.device_tables import in_graph_constraint
+from pse_processors.core.grammar import DEAD, DONE
+from pse_processors.core.llg_tokenizer import lltokenizer_for
 
 BYTES = pse.Vocabulary([bytes([b]) for b in range(256)] + [None, None], eos_token_ids=[256])
 EOS = 256
@@ -155,7 +155,7 @@ def test_pydantic_result_types_share_one_grammar():
 
     grammar = pse.compile(Node, BYTES)
     assert grammar.engine == "grammar"
-    from pse_processors.results import parse_output
+    from pse_processors.core.results import parse_output
 
     text = json.dumps({"name": "a", "children": [{"name": "b", "children": [{"name": "c", "children": []}]}]})
     value = parse_output(grammar, ids(text) + [EOS])

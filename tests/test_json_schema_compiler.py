@@ -324,7 +324,7 @@ def test_refusals_name_keyword_and_pointer(schema, keyword, pointer):
 
 def test_lenient_mode_warns_and_drops_the_keyword(caplog):
     schema = {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}
-    with caplog.at_level("WARNING", logger="pse_processors.json_schema.compiler"):
+    with caplog.at_level("WARNING", logger="pse_processors.core.json_schema.compiler"):
         assert accepts(schema, "[1, 2]", strict=False) and accepts(schema, "[1, 1]", strict=False)
     assert "uniqueItems" in caplog.text
 

@@ -4,7 +4,7 @@
   processor for the same constraint and tokenizer shares one grammar and its masks.
 - On disk: ``$PSE_PROCESSORS_CACHE_DIR`` (default: the user cache directory, e.g.
   ``~/.cache/pse-processors``) holds each schema's regex (``regexes/``, see
-  :mod:`~pse_processors.regex_cache`) and each regex's byte automaton (``grammars/``, ``.npz``
+  :mod:`~pse_processors.core.regex_cache`) and each regex's byte automaton (``grammars/``, ``.npz``
   files, no pickle; tables over 16 MB in a memory-mapped ``.npy`` beside them). Set the
   variable to ``off`` (or ``0``, or an empty string) to disable it. A file that fails
   validation is recompiled and replaced.
@@ -102,7 +102,7 @@ def compile(  # noqa: A001 - the public name the docs promise
         generation_config: a ``GenerationConfig`` whose ``eos_token_id`` also ends generation.
         whitespace, indent, whitespace_pattern, additional_properties, strict,
             max_recursion_depth, any_value_depth, max_compile_seconds: JSON Schema compiler
-            options, see :class:`~pse_processors.json_schema.SchemaOptions`.
+            options, see :class:`~pse_processors.core.json_schema.SchemaOptions`.
         max_regex_length: refuse constraints whose regex is longer, with
             :class:`~pse_processors.CompileLimitError`. outlines-core aborts the whole process
             when its automaton outgrows memory (a 780k-character regex from a real schema
@@ -110,7 +110,7 @@ def compile(  # noqa: A001 - the public name the docs promise
         max_states: refuse constraints whose byte automaton has more states (each takes 1 KiB;
             building 100k states takes about 4 s).
         engine: ``"auto"`` (default), ``"dfa"`` or ``"grammar"``: which back end runs the
-            constraint, see :mod:`~pse_processors.engine_choice`. ``"auto"`` keeps the byte
+            constraint, see :mod:`~pse_processors.core.engine_choice`. ``"auto"`` keeps the byte
             automaton unless the schema recurses (a recursive ``$ref``, any JSON value) or the
             automaton would exceed a limit; the grammar engine then runs it, without depth limits.
 
@@ -211,7 +211,7 @@ def _compile_dfa(
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 

@@ -3,7 +3,7 @@
 outlines-core's ``Index`` walks every state x every token of the vocabulary up front, which
 costs seconds on 128k-262k vocabularies. We build it over the 256 single bytes instead
 (milliseconds) and walk the real tokens ourselves, lazily, through a token trie
-(:mod:`pse_processors.token_trie`). The byte automaton does not depend on the tokenizer, so
+(:mod:`pse_processors.core.token_trie`). The byte automaton does not depend on the tokenizer, so
 one cached file serves every vocabulary.
 
 - ``next_state``: int32 ``[states, 256]``, the next state, or -1 when the byte is rejected;
@@ -53,7 +53,7 @@ class ByteAutomaton:
     """A deterministic automaton over bytes; see the module docstring.
 
     Example:
-        >>> from pse_processors.byte_automaton import ByteAutomaton
+        >>> from pse_processors.core.byte_automaton import ByteAutomaton
         >>> dfa = ByteAutomaton.build("ab?")
         >>> bool(dfa.accepting[dfa.walk(b"a")]), bool(dfa.accepting[dfa.walk(b"ab")]), dfa.walk(b"b")
         (True, True, None)

@@ -56,7 +56,7 @@ class CompiledGrammar:
         (True, False)
     """
 
-    #: The back end: ``"dfa"`` (this byte automaton) or ``"grammar"`` (see :mod:`~pse_processors.pushdown`).
+    #: The back end: ``"dfa"`` (this byte automaton) or ``"grammar"`` (see :mod:`~pse_processors.core.pushdown`).
     engine = "dfa"
 
     def __init__(self, automaton: ByteAutomaton, trie: TokenTrie, vocabulary: Vocabulary, spec: ConstraintSpec) -> None:
@@ -133,7 +133,7 @@ class CompiledGrammar:
         return tables
 
     def __reduce__(self) -> tuple:
-        """Pickle as the recipe (constraint, compile options, engine, vocabulary), see :mod:`~pse_processors.pickling`."""
+        """Pickle as the recipe (constraint, compile options, engine, vocabulary), see :mod:`~pse_processors.core.pickling`."""
         from .pickling import rebuild_grammar
 
         if self.recipe is None:

@@ -134,7 +134,7 @@ def device_tables(
 
     Example:
         >>> import pse_processors as pse
-        >>> from pse_processors.device_tables import device_tables
+        >>> from pse_processors.core.device_tables import device_tables
         >>> vocab = pse.Vocabulary([b"a", b"b", None], eos_token_ids=[2])
         >>> grammar = pse.compile(pse.Regex("ab"), vocab)
         >>> tables = device_tables(grammar, width=5)   # 2 logits past the tokenizer

@@ -101,11 +101,11 @@ class ConstraintSpec:
 
         Such a tokenizer encodes ``{"a": 1}`` as ``▁{`` …, and a model emits its first token
         that way, so the output may start with exactly one extra space: the regex becomes
-        ``(?: )?(?:regex)``. :func:`~pse_processors.results.parse_output` removes that space,
+        ``(?: )?(?:regex)``. :func:`~pse_processors.core.results.parse_output` removes that space,
         as the tokenizer's decoder does. Nothing else changes: no other leading whitespace.
 
         Example:
-            >>> from pse_processors.constraints import normalize, Regex
+            >>> from pse_processors.core.constraints import normalize, Regex
             >>> normalize(Regex("[0-9]+")).with_dummy_prefix().regex
             '(?: )?(?:[0-9]+)'
         """

@@ -6,7 +6,7 @@
   value nested at most ``any_value_depth`` deep. The only one the in-graph (TF, Flax)
   processors can run.
 - ``"grammar"``: the compiler's grammar output run lazily by llguidance
-  (:class:`~pse_processors.pushdown.PushdownGrammar`); recursion is unbounded.
+  (:class:`~pse_processors.core.pushdown.PushdownGrammar`); recursion is unbounded.
 - ``"auto"`` (default): the byte automaton, unless the schema recurses (a recursive
   ``$ref``, or any JSON value, which the automaton could only cut at a fixed depth), the
   automaton would hit a compile limit (``CompileLimitError``), or its regex is long enough
@@ -82,7 +82,7 @@ def grammar_spec(constraint: Constraint, options: SchemaOptions) -> tuple[Constr
 
 
 def pushdown_grammar(spec: ConstraintSpec, vocabulary: Vocabulary) -> Any:
-    """The :class:`~pse_processors.pushdown.PushdownGrammar` of ``spec``, shared per (grammar, vocabulary)."""
+    """The :class:`~pse_processors.core.pushdown.PushdownGrammar` of ``spec``, shared per (grammar, vocabulary)."""
     from .pushdown import PushdownGrammar
 
     if vocabulary.dummy_prefix:  # Llama-2-style ▁ prefix: one optional leading space (see constraints.py)

@@ -41,7 +41,7 @@ class TokenTrie:
 
     Example:
         >>> from pse_processors import Vocabulary
-        >>> from pse_processors.byte_automaton import ByteAutomaton
+        >>> from pse_processors.core.byte_automaton import ByteAutomaton
         >>> trie = TokenTrie.build(Vocabulary([b"a", b"ab", b"b", None], eos_token_ids=[3]))
         >>> dfa = ByteAutomaton.build("ab?")
         >>> [dfa.walk(b"a"), dfa.walk(b"ab"), None, None] == [s if s >= 0 else None for s in trie.next_states(dfa.next_state, 0)]
