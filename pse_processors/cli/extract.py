@@ -63,14 +63,20 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("give --input FILE and --output FILE (batch mode), or one TEXT")
         if args.output is not None:
             raise UsageError("--output needs --input (a single TEXT is printed to stdout)")
-        prompt = args.text if args.prompt_template is None else _fill(args.prompt_template, args.text)
+        prompt = args.text if args.prompt_template is None else fill_template(args.prompt_template, args.text)
         return generate_one(args, prompt, load_constraint(args))
     if args.text is not None:
         raise UsageError("give either --input FILE or one TEXT, not both")
     return run_batch(args)
 
 
-def _fill(template: str, text: str) -> str:
+def fill_template(template: str, text: str) -> str:
+    """``template`` with ``text`` where ``{text}`` is.
+
+    Example:
+        >>> fill_template('Extract {"a": ...} from: {text}', 'doc')
+        'Extract {"a": ...} from: doc'
+    """
     return template.replace("{text}", text)  # not str.format: templates often hold JSON braces
 
 
@@ -105,7 +111,7 @@ def run_batch(args: argparse.Namespace) -> int:
         for batch in _batches(read_rows(source, args.text_field, skip=done), args.batch_size):
             good = [row for row in batch if row.error is None]
             results = dict(zip((row.line for row in good), runner.generate(
-                prepared, [_fill(template, row.text or "") for row in good], settings,
+                prepared, [fill_template(template, row.text or "") for row in good], settings,
             ))) if good else {}
             lines = []
             for row in batch:
