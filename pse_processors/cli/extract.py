@@ -27,6 +27,7 @@ from .errors import UsageError
 from .generate import add_model_arguments, generate_one, settings_of
 from .jsonl import InputRow, count_lines, output_record, read_rows, recover
 from .progress import Progress
+from . import ray_extract
 from .runners import RowError, load_runner
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def add_parser(commands: Any, parents: list) -> None:
     resume = files.add_mutually_exclusive_group()
     resume.add_argument("--resume", action="store_true", help="continue an interrupted run's --output")
     resume.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    ray_extract.add_arguments(files)
     add_constraint_arguments(parser)
     add_model_arguments(parser, max_new_tokens=256)
     parser.set_defaults(run=run)
@@ -95,6 +97,8 @@ def run_batch(args: argparse.Namespace) -> int:
         raise UsageError("--output must not be the --input file")
     settings = settings_of(args)
     constraint = load_constraint(args)
+    if args.ray is not None:
+        ray_extract.check(args, constraint)
     total = count_lines(source)
     done = _prepare_output(target, args.resume, args.overwrite)
     if done > total:
@@ -102,6 +106,13 @@ def run_batch(args: argparse.Namespace) -> int:
     progress = Progress(args.quiet)
     if done == total:
         logger.info("%s already holds all %d records", target, total)
+        return 0
+    if args.ray is not None:
+        if args.model is not None and not Path(args.model).expanduser().is_dir():
+            raise UsageError(f"--model {args.model!r} is not a folder (give a local model folder, e.g. from save_pretrained)")
+        with target.open("ab") as sink, progress.rows(total, initial=done) as bar:
+            failed = ray_extract.run(args, source, sink, done, constraint, template, settings, compile_options(args), bar)
+        logger.info("wrote %d records to %s (%d with an error)", total - done, target, failed)
         return 0
     runner = load_runner(args.framework, args.model, progress, args.threads)
     with progress.task("compiling the constraint"):
