@@ -78,7 +78,7 @@ def run(
                 concurrency=args.ray_actors, batch_size=args.batch_size, max_new_tokens=settings.max_new_tokens,
                 temperature=settings.temperature, seed=settings.seed, threads=args.threads, **compile_options,
             )
-            results = dataset.iter_rows()
+            results = iter(dataset.iter_rows())
         return _write(rows, results, sink, args.batch_size, bar)
     finally:
         if started:
