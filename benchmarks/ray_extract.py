@@ -1,0 +1,152 @@
+"""Rows per second of structured extraction on SmolLM2: a plain loop, Ray with 1 actor, Ray with 2 actors.
+
+    HF_HUB_OFFLINE=1 nice -n 10 python benchmarks/ray_extract.py [--rows 24] [--batch-size 4] \\
+        [--max-new-tokens 24] [--model DIR] [--json benchmarks/results/ray_extract.json]
+
+Every configuration runs the same rows with the same settings (greedy, torch 1 thread per
+process: the plain loop, and each actor with ``num_cpus=1``). Each is timed twice, on one batch
+and on all rows; ``end-to-end`` counts everything from the start of the job (model load,
+compile; for Ray also the actors' start and imports), and ``marginal`` is
+(rows - batch) / (t_all - t_one_batch): the steady rate once the job is running, which is what
+a long job sees. Ray's local cluster (``ray.init(num_cpus=2)``) is started once, before timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+logger = logging.getLogger("ray_extract")
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 12}, "age": {"type": "integer", "minimum": 0, "maximum": 120}},
+    "required": ["name", "age"], "additionalProperties": False,
+}
+TEMPLATE = "Extract the person's name and age as JSON.\n\n{text}"
+NAMES = ["Alice", "Bob", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hana", "Ivan", "Jo", "Kofi", "Lena"]
+CITIES = ["Oslo", "Paris", "Taipei", "Lima", "Lagos", "Cairo", "Zagreb", "Tokyo", "Kyiv", "Perth", "Accra", "Riga"]
+
+
+def make_rows(count: int) -> list[dict]:
+    return [
+        {"id": i, "text": f"{NAMES[i % 12]} is {18 + (i * 7) % 60} years old and lives in {CITIES[(i * 5) % 12]}."}
+        for i in range(count)
+    ]
+
+
+def plain(rows: list[dict], model: Path, batch_size: int, max_new_tokens: int) -> tuple[float, int]:
+    """The single-process loop (the CLI's runner): seconds, valid rows."""
+    import jsonschema
+
+    from pse_processors.cli.extract import fill_template
+    from pse_processors.cli.progress import Progress
+    from pse_processors.cli.runners import Settings
+    from pse_processors.cli.torch_runner import Runner
+
+    start = time.perf_counter()
+    runner = Runner(model, Progress(quiet=True), threads=1)
+    prepared = runner.prepare(SCHEMA, {})
+    settings = Settings(max_new_tokens=max_new_tokens)
+    valid = 0
+    for first in range(0, len(rows), batch_size):
+        prompts = [fill_template(TEMPLATE, row["text"]) for row in rows[first:first + batch_size]]
+        for value in runner.generate(prepared, prompts, settings):
+            valid += isinstance(value, dict) and jsonschema.Draft202012Validator(SCHEMA).is_valid(value)
+    return time.perf_counter() - start, valid
+
+
+def on_ray(rows: list[dict], model: Path, batch_size: int, max_new_tokens: int, actors: int) -> tuple[float, int]:
+    import ray
+
+    from pse_processors.ray import extract
+
+    start = time.perf_counter()
+    out = extract(
+        ray.data.from_items(rows), SCHEMA, prompt_template=TEMPLATE, model=model, concurrency=actors,
+        batch_size=batch_size, max_new_tokens=max_new_tokens, threads=1, num_cpus=1,
+    )
+    results = out.take_all()
+    seconds = time.perf_counter() - start
+    assert sorted(r["id"] for r in results) == [row["id"] for row in rows], "rows lost or duplicated"
+    return seconds, sum(bool(r["valid"]) for r in results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=24)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-new-tokens", type=int, default=24)
+    parser.add_argument("--model", type=Path, help="a transformers folder (default: the embedded SmolLM2)")
+    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "ray_extract.json")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import ray
+    import torch
+
+    from pse_processors.embedded import smollm2_dir
+
+    torch.set_num_threads(1)
+    model = args.model or smollm2_dir()
+    ray.init(
+        num_cpus=2, include_dashboard=False, log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1",
+                                  "TOKENIZERS_PARALLELISM": "false"}},
+    )
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    rows, one = make_rows(args.rows), make_rows(args.batch_size)
+    configs = {
+        "plain loop (1 process, 1 thread)": lambda r: plain(r, model, args.batch_size, args.max_new_tokens),
+        "Ray, 1 actor (1 thread)": lambda r: on_ray(r, model, args.batch_size, args.max_new_tokens, 1),
+        "Ray, 2 actors (1 thread each)": lambda r: on_ray(r, model, args.batch_size, args.max_new_tokens, 2),
+    }
+    results = []
+    for name, run in configs.items():
+        t_one, _ = run(one)
+        t_all, valid = run(rows)
+        entry = {
+            "config": name, "seconds_one_batch": round(t_one, 2), "seconds_all": round(t_all, 2), "valid": valid,
+            "rows_per_s_end_to_end": round(len(rows) / t_all, 3),
+            "rows_per_s_marginal": round((len(rows) - len(one)) / max(t_all - t_one, 1e-9), 3),
+        }
+        logger.info("%s", entry)
+        results.append(entry)
+    ray.shutdown()
+    base, one_actor, two_actors = results
+    summary = {
+        "ray_1_actor_overhead_end_to_end": round(base["rows_per_s_end_to_end"] / one_actor["rows_per_s_end_to_end"] - 1, 3),
+        "ray_1_actor_overhead_marginal": round(base["rows_per_s_marginal"] / one_actor["rows_per_s_marginal"] - 1, 3),
+        "scaling_1_to_2_actors_end_to_end": round(two_actors["rows_per_s_end_to_end"] / one_actor["rows_per_s_end_to_end"], 3),
+        "scaling_1_to_2_actors_marginal": round(two_actors["rows_per_s_marginal"] / one_actor["rows_per_s_marginal"], 3),
+    }
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                         cwd=Path(__file__).parent).stdout.strip()
+    report = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "git_rev": rev, "command": " ".join(sys.argv),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "ray": ray.__version__, "torch": torch.__version__,
+        "rows": args.rows, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
+        "results": results, "summary": summary,
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    logger.info("summary: %s", summary)
+    print("| configuration | 1 batch (s) | all rows (s) | valid | rows/s end-to-end | rows/s marginal |")
+    print("|---|---|---|---|---|---|")
+    for e in results:
+        print(f"| {e['config']} | {e['seconds_one_batch']} | {e['seconds_all']} | {e['valid']}/{args.rows} | "
+              f"{e['rows_per_s_end_to_end']} | {e['rows_per_s_marginal']} |")
+
+
+if __name__ == "__main__":
+    main()
