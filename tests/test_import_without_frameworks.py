@@ -11,7 +11,7 @@ SCRIPT = textwrap.dedent(
     import importlib.abc, sys
 
     class Block(importlib.abc.MetaPathFinder):
-        BLOCKED = {"torch", "transformers", "tensorflow", "tf_keras", "jax", "jaxlib", "flax", "mlx", "mlx_lm"}
+        BLOCKED = {"torch", "transformers", "tensorflow", "tf_keras", "jax", "jaxlib", "flax", "mlx", "mlx_lm", "ray"}
         def find_spec(self, name, path=None, target=None):
             if name.split(".")[0] in self.BLOCKED:
                 raise ImportError(f"blocked: {name}")
@@ -36,6 +36,12 @@ SCRIPT = textwrap.dedent(
             assert f"pip install 'pse-processors[{extra}]'" in str(exc), exc
         else:
             raise AssertionError(f"{name} imported without its framework")
+    try:
+        import pse_processors.ray
+    except ImportError as exc:
+        assert "pip install 'pse-processors[ray]'" in str(exc), exc
+    else:
+        raise AssertionError("pse_processors.ray imported without Ray")
     from proxy_structuring_engine import Schema, StructuringEngine
     from proxy_structuring_engine.adapters import PyTorchAdapter, MLXAdapter, TensorFlowAdapter, JAXAdapter, FrameworkAdapter
     assert Schema({"type": "object"}).json_schema == {"type": "object"}

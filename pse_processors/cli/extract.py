@@ -3,6 +3,7 @@
     pse-processors extract --input docs.jsonl --output out.jsonl --schema invoice.json \\
         --prompt-template "Extract the invoice fields as JSON from this text: {text}" --batch-size 8
     pse-processors extract --input docs.jsonl --output out.jsonl --schema invoice.json --resume
+    pse-processors extract --input docs.jsonl --output out.jsonl --schema invoice.json --ray   # on Ray
     pse-processors extract "Bob, 42, lives in Paris." --schema person.json     # one text
 
 Each input line is a JSON object whose ``text`` field (``--text-field``) is the document, or a
@@ -10,7 +11,8 @@ JSON string. The output has one line per input line, in order: ``{"line": n, "va
 or ``{"line": n, "error": "..."}`` for a line that is not JSON, lacks the field, is too long for
 the model, or whose output was cut off by ``--max-new-tokens``; the run goes on. An input
 object's ``id`` is copied. Lines are appended and flushed one batch at a time: after an
-interruption, ``--resume`` continues where the output stops.
+interruption, ``--resume`` continues where the output stops. ``--ray [ADDRESS]`` runs the
+same job on Ray Data (a local Ray, or a cluster), with the same output.
 """
 
 from __future__ import annotations
