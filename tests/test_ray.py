@@ -162,6 +162,8 @@ def test_job_level_mistakes_are_refused_before_any_actor_starts(local_ray):
         extract(docs, SCHEMAS[0], prompt_template="no placeholder")
     with pytest.raises(ValueError, match="not a valid JSON Schema"):
         extract(docs, {"type": 12}, prompt_template="{text}")
+    with pytest.raises(ValueError, match="uniqueItems"):
+        extract(docs, REFUSED, prompt_template="{text}")
 
 
 def test_extract_cli_with_ray_joins_the_cluster_and_writes_the_local_format(local_ray, tiny_model_dir, tmp_path):

@@ -64,8 +64,10 @@ def run(
     if started:
         ray.init(
             address=None if args.ray == LOCAL else args.ray, include_dashboard=False, log_to_driver=args.verbose,
-            logging_level=logging.INFO if args.verbose else logging.WARNING,
+            logging_level=logging.INFO if args.verbose else logging.ERROR,
         )
+    if not args.verbose:  # Ray Data logs each dataset's plan and timing at INFO on stderr
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
     try:
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # records are written in input order
@@ -103,6 +105,8 @@ def _write(rows: list[InputRow], results: Iterator[dict], sink: BinaryIO, every:
         if len(pending) >= every:
             _flush(sink, pending, bar)
     _flush(sink, pending, bar)
+    for extra in results:  # also ends Ray's iterator before ray.shutdown()
+        raise RuntimeError(f"Ray returned line {extra['line']} twice or out of range")
     return failed
 
 

@@ -9,6 +9,8 @@ from typing import Any, Optional, Union
 
 import ray.data
 
+from ..core.errors import PSEError
+from ..core.json_schema import SchemaOptions, json_schema_to_grammar
 from .extractor import PSEExtractor, check_arguments, schema_key, validator_for
 
 logger = logging.getLogger(__name__)
@@ -58,7 +60,8 @@ def extract(
             Ray Data restarts a dead actor and retries its batches.
 
     Raises:
-        ValueError: no schema, a template without ``{text}``, or a schema that is not JSON Schema.
+        ValueError: no schema, a template without ``{text}``, a schema that is not JSON Schema
+            or that has a keyword the compiler cannot enforce (with ``strict=True``).
 
     Example:
         >>> import ray, pse_processors.ray as pse_ray  # doctest: +SKIP
@@ -77,6 +80,10 @@ def extract(
             validator_for(json.loads(schema))
         except Exception as exc:  # jsonschema.SchemaError: the job's schema is not a JSON Schema
             raise ValueError(f"the schema is not a valid JSON Schema: {getattr(exc, 'message', exc)}") from None
+        try:  # our compiler's refusals (a keyword it cannot enforce), without a tokenizer: milliseconds
+            json_schema_to_grammar(json.loads(schema), SchemaOptions(whitespace=whitespace, strict=strict))
+        except PSEError as exc:
+            raise ValueError(f"the schema cannot be enforced: {exc}") from None
     if model is not None:
         model = str(Path(model).expanduser())
     return dataset.map_batches(
