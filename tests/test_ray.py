@@ -219,3 +219,19 @@ def test_smollm2_extracts_10_rows_that_validate(local_ray, smol_dir):
         assert isinstance(value["age"], int)
     # A real model reads most of them right (greedy): the constraint is not all that makes them valid.
     assert sum(json.loads(r["value"])["age"] == age for r, (_, age, _) in zip(results, people)) >= 7
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--regex", "[0-9]+"], "--ray extracts JSON"),
+    (["--schema", '{"type": "integer"}', "--ray-actors", "0"], "--ray-actors must be at least 1"),
+    (["--schema", '{"type": "integer"}', "--framework", "mlx"], "--framework torch"),
+])
+def test_extract_ray_usage_errors_exit_2(tmp_path, extra, message):
+    source = tmp_path / "docs.jsonl"
+    source.write_text('{"text": "a"}\n', encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), HF_HUB_OFFLINE="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "pse_processors", "extract", "--input", str(source), "--output", str(tmp_path / "o.jsonl"),
+         "--ray", *extra], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
+    )
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr, result.stderr
