@@ -36,6 +36,7 @@ def extract(
     engine: str = "auto",
     value_column: str = "value",
     ray_remote_args: Optional[dict] = None,
+    extractor: type = PSEExtractor,
 ) -> "ray.data.Dataset":
     """Structured extraction over ``dataset`` on Ray: each row gets ``value`` (JSON text that
     satisfies the schema), ``valid`` (checked with jsonschema) and ``error`` (why the row failed).
@@ -58,6 +59,7 @@ def extract(
         num_cpus: CPUs reserved per actor (and torch's default thread count there).
         ray_remote_args: more options for the actors, e.g. ``{"max_restarts": 3}``; by default
             Ray Data restarts a dead actor and retries its batches.
+        extractor: the actor class: :class:`PSEExtractor` or a subclass (to add columns, log, time...).
 
     Raises:
         ValueError: no schema, a template without ``{text}``, a schema that is not JSON Schema
@@ -86,8 +88,10 @@ def extract(
             raise ValueError(f"the schema cannot be enforced: {exc}") from None
     if model is not None:
         model = str(Path(model).expanduser())
+    if not (isinstance(extractor, type) and issubclass(extractor, PSEExtractor)):
+        raise ValueError(f"extractor must be PSEExtractor or a subclass, not {extractor!r}")
     return dataset.map_batches(
-        PSEExtractor,
+        extractor,
         batch_format="pyarrow",
         batch_size=batch_size,
         compute=ray.data.ActorPoolStrategy(size=concurrency),
