@@ -137,7 +137,7 @@ def test_a_killed_actor_is_restarted_and_every_row_comes_back_once(local_ray, ti
                 ray.kill(ray.get_runtime_context().current_actor, no_restart=False)
             return super().__call__(batch)
 
-    rows = [{"id": i, "text": f"Message {i}"} for i in range(60)]
+    rows = [{"id": i, "text": f"Message {i}"} for i in range(30)]
     ray.data.DataContext.get_current().execution_options.preserve_order = False
     out = ray.data.from_items(rows).map_batches(
         DiesOnce, batch_format="pyarrow", batch_size=10, compute=ray.data.ActorPoolStrategy(size=1),
@@ -149,7 +149,7 @@ def test_a_killed_actor_is_restarted_and_every_row_comes_back_once(local_ray, ti
     assert os.path.exists(marker), "the actor was never killed"
     for record in results:
         record["schema"] = json.dumps(SCHEMAS[0])
-    check_results(results, 60, bad={})
+    check_results(results, 30, bad={})
 
 
 def test_job_level_mistakes_are_refused_before_any_actor_starts(local_ray):
