@@ -2,6 +2,7 @@
 
     pse-processors generate --schema person.json --prompt "Alice is 31."
     pse-processors extract --input docs.jsonl --output out.jsonl --schema person.json [--resume]
+    pse-processors extract --input docs.jsonl --output out.jsonl --schema person.json --ray [ADDRESS]
     pse-processors compile --schema person.json [--tokenizer llama3_1]
     pse-processors cache info | cache clear
     pse-processors demo
