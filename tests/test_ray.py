@@ -83,7 +83,7 @@ def rows_with_bad_ones(count: int = 200) -> tuple[list[dict], dict[int, str]]:
         for i in range(count)
     ]
     bad = {7: "'text'", 50: "context of 512", 99: "bad schema: the schema is not JSON", 120: "uniqueItems",
-           181: "max-new-tokens"}
+           181: "max_new_tokens"}
     del rows[7]["text"]  # a missing column (null in the Arrow block)
     rows[50]["text"] = "word " * 600  # over the tiny model's 512-token context
     rows[99]["schema"] = '{"type": "object"'  # not JSON

@@ -60,7 +60,7 @@ class Runner:
             needed = len(ids) + settings.max_new_tokens
             if self.context_length is not None and needed > self.context_length:
                 results.append(RowError(
-                    f"the prompt has {len(ids)} tokens; with --max-new-tokens {settings.max_new_tokens} that is "
+                    f"the prompt has {len(ids)} tokens; with max_new_tokens={settings.max_new_tokens} that is "
                     f"{needed}, over the model's context of {self.context_length} tokens"
                 ))
                 continue
@@ -72,5 +72,5 @@ class Runner:
             try:
                 results.append(prepared.parse(text))
             except InvalidOutputError as exc:
-                results.append(RowError(f"{exc} (--max-new-tokens {settings.max_new_tokens})"))
+                results.append(RowError(f"{exc} (max_new_tokens={settings.max_new_tokens})"))
         return results

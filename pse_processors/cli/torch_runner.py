@@ -68,7 +68,7 @@ class Runner:
             needed = len(ids) + settings.max_new_tokens
             if self.context_length is not None and needed > self.context_length:
                 results[index] = RowError(
-                    f"the prompt has {len(ids)} tokens; with --max-new-tokens {settings.max_new_tokens} that is "
+                    f"the prompt has {len(ids)} tokens; with max_new_tokens={settings.max_new_tokens} that is "
                     f"{needed}, over the model's context of {self.context_length} tokens"
                 )
             else:
@@ -93,5 +93,5 @@ class Runner:
             try:
                 results[index] = prepared.parse(out[row], prompt_length=width)
             except InvalidOutputError as exc:
-                results[index] = RowError(f"{exc} (--max-new-tokens {settings.max_new_tokens})")
+                results[index] = RowError(f"{exc} (max_new_tokens={settings.max_new_tokens})")
         return results
