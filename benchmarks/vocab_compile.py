@@ -33,7 +33,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pse_processors as pse  # noqa: E402
-from pse_processors import vocabulary as vocabulary_module  # noqa: E402
+from pse_processors.core import vocabulary as vocabulary_module  # noqa: E402
 from pse_processors.assets import TOKENIZER_NAMES, load_tokenizer, tiktoken_encoding  # noqa: E402
 
 SCHEMAS = {
