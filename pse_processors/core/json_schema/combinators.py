@@ -99,7 +99,8 @@ class CombinatorsMixin:
         """oneOf branches, each with what makes its instances fail every other branch.
 
         For each pair (i, j) a witness that an instance of branch i fails branch j: disjoint
-        types, a required discriminator with disjoint constants, or a property that branch j
+        types, a required discriminator with disjoint constants, a property that branch i
+        requires and branch j forbids (``false``, or closed by ``additionalProperties: false``), or a property that branch j
         requires and branch i may omit (then branch i forbids it). Without one, branch i gets
         the constraint "one of the positive forms of ¬branch j" (see ``negation``), a list of
         alternatives. Returns ``(branch, pointer, [alternatives per constraint])``; refuses
@@ -143,6 +144,8 @@ class CombinatorsMixin:
                 if generated and not (generated & accepted) and not other.get("nullable"):
                     continue
                 if self._discriminated([branch, other]):
+                    continue
+                if generated == {"object"} and _forbids_required(branch, other):
                     continue
                 needed = [n for n in other.get("required", []) if n not in branch.get("required", [])]
                 if generated == {"object"} and needed and isinstance(other.get("required"), list):
@@ -295,3 +298,23 @@ class CombinatorsMixin:
         if branch.get("nullable") is True:
             types.add("null")
         return types
+
+
+def _forbids_required(branch: dict, other: dict) -> bool:
+    """True when ``branch`` requires a property that ``other`` forbids: its schema is ``false``,
+    or ``other`` is closed (``additionalProperties: false``, no ``patternProperties``) and does
+    not declare it. Then no object of ``branch`` passes ``other``.
+
+    Example:
+        >>> _forbids_required({"required": ["a"]}, {"properties": {"b": {}}, "additionalProperties": False})
+        True
+        >>> _forbids_required({"required": ["b"]}, {"properties": {"b": {}}, "additionalProperties": False})
+        False
+    """
+    props = other.get("properties", {})
+    required = branch.get("required", [])
+    if not isinstance(props, dict) or not isinstance(required, list):
+        return False
+    # patternProperties regexes are ECMA-262: do not guess whether one matches a name
+    closed = other.get("additionalProperties") is False and not other.get("patternProperties")
+    return any(props.get(name) is False or (closed and name not in props) for name in required)
