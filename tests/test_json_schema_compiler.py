@@ -355,13 +355,17 @@ def test_unknown_formats_are_annotations_unless_refused(engine):
 
 
 @pytest.mark.parametrize("engine", ["dfa", "grammar"])
-def test_one_of_with_closed_branches_keeps_both(engine):
+@pytest.mark.parametrize("refs", [False, True])
+def test_one_of_with_closed_branches_keeps_both(engine, refs):
     # Each branch's objects fail the other: one requires "app", which the other (closed) forbids.
-    schema = {"oneOf": [
+    branches = [
         {"type": "object", "additionalProperties": False, "required": ["p", "app"],
          "properties": {"p": {"type": "string"}, "app": {"type": "string"}}},
         {"type": "object", "additionalProperties": False, "required": ["p"],
-         "properties": {"p": {"type": "string"}, "mode": {"const": "a"}}}]}
+         "properties": {"p": {"type": "string"}, "mode": {"const": "a"}}}]
+    schema = {"oneOf": branches}
+    if refs:
+        schema = {"$defs": {"x": branches[0], "y": branches[1]}, "oneOf": [{"$ref": "#/$defs/x"}, {"$ref": "#/$defs/y"}]}
     assert accepts(schema, '{"p": "x", "app": "y"}', engine=engine)
     assert accepts(schema, '{"p": "x", "mode": "a"}', engine=engine)
     assert not accepts(schema, '{"p": "x", "app": "y", "mode": "a"}', engine=engine)

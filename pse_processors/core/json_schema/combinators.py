@@ -128,6 +128,7 @@ class CombinatorsMixin:
                 generated.add("null")
             if "number" in generated:
                 generated.add("integer")  # a generated number may be an integer
+            view, objects_only = self._object_view(branch, generated, where)
             literal = self._exclusive_values(branch, [o for j, o in enumerate(others) if j != i])
             if literal is not None:
                 out.append((literal, where, []))
@@ -145,7 +146,7 @@ class CombinatorsMixin:
                     continue
                 if self._discriminated([branch, other]):
                     continue
-                if generated == {"object"} and _forbids_required(branch, other):
+                if objects_only and _forbids_required(view, other):
                     continue
                 needed = [n for n in other.get("required", []) if n not in branch.get("required", [])]
                 if generated == {"object"} and needed and isinstance(other.get("required"), list):
@@ -165,6 +166,18 @@ class CombinatorsMixin:
                 del longest[(len(longest) + 1) // 2:]
             out.append((branch, where, constraints))
         return out
+
+    def _object_view(self, branch: dict, generated: set, where: str) -> tuple[dict, bool]:
+        """``branch`` with a plain ``$ref`` inlined (for reading its keywords only; the branch
+        itself is compiled through the ``$ref``), and whether it generates only objects."""
+        view = branch
+        if "$ref" in branch:
+            try:
+                view = self._flattened(self._inline_ref(branch, where), where)
+                generated = set(self._types(view, where)) if isinstance(view, dict) else set()
+            except (UnsupportedSchemaError, SchemaError):
+                return branch, False
+        return (view, generated == {"object"}) if isinstance(view, dict) else (branch, False)
 
     def _flattened(self, schema: Any, where: str, depth: int = 0) -> Any:
         """``schema`` with its ``allOf`` merged in (plain ``$ref`` entries inlined), when that is
