@@ -326,7 +326,8 @@ def _forbids_required(branch: dict, other: dict) -> bool:
     """
     props = other.get("properties", {})
     required = branch.get("required", [])
-    if not isinstance(props, dict) or not isinstance(required, list):
+    # next to a $ref, drafts disagree on whether other's keywords apply at all
+    if not isinstance(props, dict) or not isinstance(required, list) or "$ref" in other or "$dynamicRef" in other:
         return False
     # patternProperties regexes are ECMA-262: do not guess whether one matches a name
     closed = other.get("additionalProperties") is False and not other.get("patternProperties")
