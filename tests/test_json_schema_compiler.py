@@ -174,6 +174,11 @@ CASES = [
      [{"p": "x", "app": "y"}, {"p": "x"}, {"p": "x", "mode": "a"}], [{}, {"p": "x", "app": "y", "mode": "a"}, {"app": "y"}]),
     ({"oneOf": [{"type": "object", "required": ["a"]}, {"type": "object", "properties": {"a": False}}]},
      [{"a": 1}, {}], [1]),
+    # a required name that a pattern matches takes the pattern's schema, not additionalProperties
+    ({"type": "object", "patternProperties": {"^[^$]": {"type": "string"}}, "additionalProperties": False, "required": ["_id"]},
+     [{"_id": "a"}], [{}, {"_id": 1}, {"_id": "a", "$b": "c"}]),
+    ({"type": "object", "patternProperties": {"^_": {"type": "string"}}, "additionalProperties": {"type": "integer"},
+      "required": ["_id"]}, [{"_id": "a"}], [{"_id": 1}, {"_id": "a", "n": "x"}]),
     # a format that no draft defines is an annotation (validators ignore it); next to a pattern too
     ({"type": "string", "format": "topic"}, ["", "any text"], [1, None]),
     ({"format": "topic"}, ["a", 1, None, {"a": [1]}], []),
