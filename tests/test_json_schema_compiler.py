@@ -179,6 +179,9 @@ CASES = [
      [{"_id": "a"}], [{}, {"_id": 1}, {"_id": "a", "$b": "c"}]),
     ({"type": "object", "patternProperties": {"^_": {"type": "string"}}, "additionalProperties": {"type": "integer"},
       "required": ["_id"]}, [{"_id": "a"}], [{"_id": 1}, {"_id": "a", "n": "x"}]),
+    # unquantified groups around anchored alternatives anchor them
+    ({"type": "string", "pattern": "(^[a-z]+$)"}, ["abc"], ["ab1", "", "1"]),
+    ({"type": "string", "pattern": "(?:^a|b$)|c"}, ["ax", "xb", "xcx"], ["xa", "bx", ""]),
     # a format that no draft defines is an annotation (validators ignore it); next to a pattern too
     ({"type": "string", "format": "topic"}, ["", "any text"], [1, None]),
     ({"format": "topic"}, ["a", 1, None, {"a": [1]}], []),
@@ -374,6 +377,20 @@ def test_one_of_with_closed_branches_keeps_both(engine, refs):
     assert accepts(schema, '{"p": "x", "app": "y"}', engine=engine)
     assert accepts(schema, '{"p": "x", "mode": "a"}', engine=engine)
     assert not accepts(schema, '{"p": "x", "app": "y", "mode": "a"}', engine=engine)
+
+
+@pytest.mark.parametrize("engine", ["dfa", "grammar"])
+@pytest.mark.parametrize("draft", ["http://json-schema.org/draft-04/schema#", "http://json-schema.org/draft-07/schema#", None])
+def test_ref_siblings_follow_the_draft(engine, draft):
+    # Drafts 3-7 ignore the keywords next to a $ref; 2019-09 and later apply them too.
+    schema = {"definitions": {"o": {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}},
+              "type": "object", "properties": {"x": {"$ref": "#/definitions/o", "type": "string"}}}
+    if draft:
+        schema["$schema"] = draft
+    validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)(schema)
+    for value in [{"x": {"a": 1}}, {"x": "s"}, {"x": {}}, {"x": {"a": "1"}}]:
+        text = json.dumps(value)
+        assert accepts(schema, text, engine=engine) is validator.is_valid(value) is (draft is not None and value == {"x": {"a": 1}}), text
 
 
 def test_lenient_mode_warns_and_drops_the_keyword(caplog):
