@@ -524,3 +524,20 @@ def test_nested_all_of_keeps_text_order_of_properties():
         "allOf": [{"$ref": "#/$defs/base"}, {"properties": {"properties": {"properties": {"make": {"type": "string"}}}}}],
     }
     assert accepts(schema, '{"properties": {"id": "1", "make": "x"}}', additional_properties="spec")
+
+
+def test_grammar_of_many_optional_properties_is_linear():
+    # Each optional member's suffix is a rule naming the next one: n members, not n²/2.
+    from pse_processors.core.json_schema import json_schema_to_grammar
+
+    def size(n):
+        schema = {"type": "object", "properties": {f"p{i}": {"type": "boolean"} for i in range(n)}}
+        return len(json_schema_to_grammar(schema).lark)
+
+    assert size(200) < 2.3 * size(100), (size(100), size(200))
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}, "c": {"type": "boolean"}},
+              "required": ["b"]}
+    for engine in ("dfa", "grammar"):
+        for text, ok in [('{"b": "x"}', True), ('{"a": 1, "b": "x", "c": true}', True), ('{"b": "x", "c": false}', True),
+                         ('{"a": 1}', False), ('{"c": true, "b": "x"}', False), ("{}", False)]:
+            assert accepts(schema, text, engine=engine) is ok, (engine, text)

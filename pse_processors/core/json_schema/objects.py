@@ -137,21 +137,34 @@ class ObjectsMixin:
             parts.append(extra + more)
         return fx.alternation(parts)
 
-    def _members_first(self, members: list, i: int, sep: str) -> Fragment:
+    def _members_first(self, members: list, i: int, sep: str, suffixes: Optional[list] = None) -> Fragment:
         """Members from ``i`` on with at least one present; the first has no separator."""
         if i == len(members):
             return None
         member, is_required = members[i]
-        rest = self._members(members, i + 1, False, sep)
-        if self.rules is not None and rest and not is_required:  # grammar mode: one rule per suffix, linear
-            rest = self.rules.shared(rest, "members")
+        if self.rules is not None:  # grammar mode: one rule per suffix, each naming the next: linear
+            suffixes = suffixes or self._member_suffixes(members, sep)
+            rest = suffixes[i + 1]
+        else:
+            rest = self._members(members, i + 1, False, sep)
         taken = member + rest
         if is_required:
             return taken
-        later = self._members_first(members, i + 1, sep)
+        later = self._members_first(members, i + 1, sep, suffixes)
         if self.rules is not None and later is not None:  # grammar mode: a rule, not one nesting level per member
             later = self.rules.shared(later, "first")
         return fx.alternation([taken, later])
+
+    def _member_suffixes(self, members: list, sep: str) -> list:
+        """Grammar mode: ``[i]`` is a hole for the members from ``i`` on, each behind ``sep``
+        (``""`` past the end); each rule holds one member and the hole of the next suffix, so
+        the rules of an object with n optional properties hold n members, not n²/2."""
+        suffixes = [""] * (len(members) + 1)
+        for i in range(len(members) - 1, -1, -1):
+            member, is_required = members[i]
+            piece = sep + member if is_required else fx.optional(sep + member)
+            suffixes[i] = self.rules.shared(piece + suffixes[i + 1], "members")  # type: ignore[union-attr]
+        return suffixes
 
     def _members(self, members: list, i: int, first: bool, sep: str = "") -> str:
         if i == len(members):
