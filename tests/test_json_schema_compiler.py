@@ -166,6 +166,30 @@ CASES = [
     ({"type": "object", "properties": {"l": {"type": "number"}, "w": {"type": "number"}, "r": {"type": "number"}},
       "oneOf": [{"required": ["l", "w"]}, {"required": ["r"]}]},
      [{"r": 1}, {"l": 1, "w": 2}, {"w": 1, "r": 2}], [{}, {"l": 1}, {"l": 1, "w": 1, "r": 1}]),
+    # oneOf made exclusive: a branch requires a property that the other, closed one forbids
+    ({"oneOf": [{"type": "object", "additionalProperties": False, "required": ["p", "app"],
+                 "properties": {"p": {"type": "string"}, "app": {"type": "string"}}},
+                {"type": "object", "additionalProperties": False, "required": ["p"],
+                 "properties": {"p": {"type": "string"}, "mode": {"enum": ["a", "b"]}}}]},
+     [{"p": "x", "app": "y"}, {"p": "x"}, {"p": "x", "mode": "a"}], [{}, {"p": "x", "app": "y", "mode": "a"}, {"app": "y"}]),
+    ({"oneOf": [{"type": "object", "required": ["a"]}, {"type": "object", "properties": {"a": False}}]},
+     [{"a": 1}, {}], [1]),
+    # a required name that a pattern matches takes the pattern's schema, not additionalProperties
+    ({"type": "object", "patternProperties": {"^[^$]": {"type": "string"}}, "additionalProperties": False, "required": ["_id"]},
+     [{"_id": "a"}], [{}, {"_id": 1}, {"_id": "a", "$b": "c"}]),
+    ({"type": "object", "patternProperties": {"^_": {"type": "string"}}, "additionalProperties": {"type": "integer"},
+      "required": ["_id"]}, [{"_id": "a"}], [{"_id": 1}, {"_id": "a", "n": "x"}]),
+    # unquantified groups around anchored alternatives anchor them
+    ({"type": "string", "pattern": "(^[a-z]+$)"}, ["abc"], ["ab1", "", "1"]),
+    ({"type": "string", "pattern": "(?:^a|b$)|c"}, ["ax", "xb", "xcx"], ["xa", "bx", ""]),
+    # a format that no draft defines is an annotation (validators ignore it); next to a pattern too
+    ({"type": "string", "format": "topic"}, ["", "any text"], [1, None]),
+    ({"format": "topic"}, ["a", 1, None, {"a": [1]}], []),
+    ({"type": "string", "format": "x-custom", "pattern": "^a"}, ["a", "ab"], ["b", ""]),
+    ({"type": "object", "properties": {"n": {"type": "integer", "format": "uint"}}, "required": ["n"]}, [{"n": -1}], [{"n": 1.5}]),
+    # string formats assert nothing about numbers; utc-millisec (draft 3) holds for every number
+    ({"type": "integer", "format": "date-time"}, [1, -3], ["2024-01-31T23:59:59Z", 1.5]),
+    ({"type": "number", "format": "utc-millisec"}, [1.5, 1700000000000], ["1"]),
 ]
 
 
@@ -188,6 +212,9 @@ FORMAT_CASES = [
     ({"type": "integer", "format": "int32"}, [0, 2**31 - 1, -(2**31)], [2**31, -(2**31) - 1]),
     ({"type": "string", "format": "email", "maxLength": 20}, ["a@b.co"], ["a@b", "averyveryverylong@b.com"]),
     ({"type": "string", "format": "date", "minLength": 10, "maxLength": 10}, ["2024-01-31"], ["2024-1-31"]),
+    # draft 3's names for hostname and ipv4
+    ({"type": "string", "format": "host-name"}, ["example.com"], ["-a.com", "a_b"]),
+    ({"type": "string", "format": "ip-address"}, ["10.0.0.1"], ["256.1.1.1", "::1"]),
 ]
 
 
@@ -300,6 +327,8 @@ def test_nullable_adds_null():
         ({"type": "string", "pattern": "\\bword"}, "pattern", "#/pattern"),
         ({"type": "string", "pattern": "(a)\\1"}, "pattern", "#/pattern"),
         ({"type": "string", "format": "iri"}, "format", "#"),
+        ({"type": "string", "format": "regex"}, "format", "#"),
+        ({"type": "object", "properties": {"n": {"format": "relative-json-pointer"}}}, "format", "#/properties/n"),
         ({"type": "array", "uniqueItems": True}, "uniqueItems", "#"),
         ({"type": "array", "contains": {"pattern": "^a"}, "maxContains": 2}, "maxContains", "#/maxContains"),
         ({"type": "object", "properties": {"a": {"not": {"pattern": "^x"}}}}, "not", "#/properties/a/not"),
@@ -320,6 +349,48 @@ def test_refusals_name_keyword_and_pointer(schema, keyword, pointer):
         pse.compile(schema, BYTES)
     assert info.value.keyword == keyword and info.value.pointer == pointer
     assert repr(keyword) in str(info.value) and pointer in str(info.value)
+
+
+@pytest.mark.parametrize("engine", ["dfa", "grammar"])
+def test_unknown_formats_are_annotations_unless_refused(engine):
+    schema = {"type": "object", "properties": {"t": {"type": "string", "format": "topic"}}, "required": ["t"]}
+    assert accepts(schema, '{"t": "any text"}', engine=engine) and not accepts(schema, '{"t": 1}', engine=engine)
+    with pytest.raises(UnsupportedSchemaError, match="'topic'") as info:
+        pse.compile(schema, BYTES, engine=engine, unknown_formats="refuse")
+    assert info.value.keyword == "format" and info.value.pointer == "#/properties/t"
+    with pytest.raises(ValueError, match="unknown_formats"):
+        pse.SchemaOptions(unknown_formats="ignore")
+
+
+@pytest.mark.parametrize("engine", ["dfa", "grammar"])
+@pytest.mark.parametrize("refs", [False, True])
+def test_one_of_with_closed_branches_keeps_both(engine, refs):
+    # Each branch's objects fail the other: one requires "app", which the other (closed) forbids.
+    branches = [
+        {"type": "object", "additionalProperties": False, "required": ["p", "app"],
+         "properties": {"p": {"type": "string"}, "app": {"type": "string"}}},
+        {"type": "object", "additionalProperties": False, "required": ["p"],
+         "properties": {"p": {"type": "string"}, "mode": {"const": "a"}}}]
+    schema = {"oneOf": branches}
+    if refs:
+        schema = {"$defs": {"x": branches[0], "y": branches[1]}, "oneOf": [{"$ref": "#/$defs/x"}, {"$ref": "#/$defs/y"}]}
+    assert accepts(schema, '{"p": "x", "app": "y"}', engine=engine)
+    assert accepts(schema, '{"p": "x", "mode": "a"}', engine=engine)
+    assert not accepts(schema, '{"p": "x", "app": "y", "mode": "a"}', engine=engine)
+
+
+@pytest.mark.parametrize("engine", ["dfa", "grammar"])
+@pytest.mark.parametrize("draft", ["http://json-schema.org/draft-04/schema#", "http://json-schema.org/draft-07/schema#", None])
+def test_ref_siblings_follow_the_draft(engine, draft):
+    # Drafts 3-7 ignore the keywords next to a $ref; 2019-09 and later apply them too.
+    schema = {"definitions": {"o": {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}},
+              "type": "object", "properties": {"x": {"$ref": "#/definitions/o", "type": "string"}}}
+    if draft:
+        schema["$schema"] = draft
+    validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)(schema)
+    for value in [{"x": {"a": 1}}, {"x": "s"}, {"x": {}}, {"x": {"a": "1"}}]:
+        text = json.dumps(value)
+        assert accepts(schema, text, engine=engine) is validator.is_valid(value) is (draft is not None and value == {"x": {"a": 1}}), text
 
 
 def test_lenient_mode_warns_and_drops_the_keyword(caplog):
@@ -453,3 +524,20 @@ def test_nested_all_of_keeps_text_order_of_properties():
         "allOf": [{"$ref": "#/$defs/base"}, {"properties": {"properties": {"properties": {"make": {"type": "string"}}}}}],
     }
     assert accepts(schema, '{"properties": {"id": "1", "make": "x"}}', additional_properties="spec")
+
+
+def test_grammar_of_many_optional_properties_is_linear():
+    # Each optional member's suffix is a rule naming the next one: n members, not n²/2.
+    from pse_processors.core.json_schema import json_schema_to_grammar
+
+    def size(n):
+        schema = {"type": "object", "properties": {f"p{i}": {"type": "boolean"} for i in range(n)}}
+        return len(json_schema_to_grammar(schema).lark)
+
+    assert size(200) < 2.3 * size(100), (size(100), size(200))
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}, "c": {"type": "boolean"}},
+              "required": ["b"]}
+    for engine in ("dfa", "grammar"):
+        for text, ok in [('{"b": "x"}', True), ('{"a": 1, "b": "x", "c": true}', True), ('{"b": "x", "c": false}', True),
+                         ('{"a": 1}', False), ('{"c": true, "b": "x"}', False), ("{}", False)]:
+            assert accepts(schema, text, engine=engine) is ok, (engine, text)

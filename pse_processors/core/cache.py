@@ -88,6 +88,7 @@ def compile(  # noqa: A001 - the public name the docs promise
     any_value_depth: int = 2,
     max_regex_length: int = 700_000,
     max_compile_seconds: float = 10.0,
+    unknown_formats: str = "annotation",
     max_states: int = 500_000,
     engine: str = "auto",
 ) -> CompiledGrammar:
@@ -101,7 +102,7 @@ def compile(  # noqa: A001 - the public name the docs promise
         eos_token_ids: extra EOS ids, added to the tokenizer's and ``generation_config``'s.
         generation_config: a ``GenerationConfig`` whose ``eos_token_id`` also ends generation.
         whitespace, indent, whitespace_pattern, additional_properties, strict,
-            max_recursion_depth, any_value_depth, max_compile_seconds: JSON Schema compiler
+            max_recursion_depth, any_value_depth, max_compile_seconds, unknown_formats: JSON Schema compiler
             options, see :class:`~pse_processors.core.json_schema.SchemaOptions`.
         max_regex_length: refuse constraints whose regex is longer, with
             :class:`~pse_processors.CompileLimitError`. outlines-core aborts the whole process
@@ -127,6 +128,7 @@ def compile(  # noqa: A001 - the public name the docs promise
         whitespace=whitespace, indent=indent, whitespace_pattern=whitespace_pattern,
         additional_properties=additional_properties, strict=strict, max_recursion_depth=max_recursion_depth,
         any_value_depth=any_value_depth, max_regex_length=max_regex_length, max_compile_seconds=max_compile_seconds,
+        unknown_formats=unknown_formats,
     )
     engine_choice.check_engine(engine, constraint)
     grammar = _compile(constraint, tokenizer, options, eos_token_ids, generation_config, max_states, engine)

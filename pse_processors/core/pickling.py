@@ -34,7 +34,7 @@ from .errors import VocabularyError
 #: compile() options that a grammar's recipe keeps (EOS ids are in its vocabulary, the engine is its own).
 RECIPE_OPTIONS = (
     "whitespace", "indent", "whitespace_pattern", "additional_properties", "strict", "max_recursion_depth",
-    "any_value_depth", "max_regex_length", "max_compile_seconds", "max_states",
+    "any_value_depth", "max_regex_length", "max_compile_seconds", "unknown_formats", "max_states",
 )
 
 

@@ -99,7 +99,8 @@ class CombinatorsMixin:
         """oneOf branches, each with what makes its instances fail every other branch.
 
         For each pair (i, j) a witness that an instance of branch i fails branch j: disjoint
-        types, a required discriminator with disjoint constants, or a property that branch j
+        types, a required discriminator with disjoint constants, a property that branch i
+        requires and branch j forbids (``false``, or closed by ``additionalProperties: false``), or a property that branch j
         requires and branch i may omit (then branch i forbids it). Without one, branch i gets
         the constraint "one of the positive forms of ¬branch j" (see ``negation``), a list of
         alternatives. Returns ``(branch, pointer, [alternatives per constraint])``; refuses
@@ -127,6 +128,7 @@ class CombinatorsMixin:
                 generated.add("null")
             if "number" in generated:
                 generated.add("integer")  # a generated number may be an integer
+            view, objects_only = self._object_view(branch, generated, where)
             literal = self._exclusive_values(branch, [o for j, o in enumerate(others) if j != i])
             if literal is not None:
                 out.append((literal, where, []))
@@ -143,6 +145,8 @@ class CombinatorsMixin:
                 if generated and not (generated & accepted) and not other.get("nullable"):
                     continue
                 if self._discriminated([branch, other]):
+                    continue
+                if objects_only and _forbids_required(view, other):
                     continue
                 needed = [n for n in other.get("required", []) if n not in branch.get("required", [])]
                 if generated == {"object"} and needed and isinstance(other.get("required"), list):
@@ -162,6 +166,18 @@ class CombinatorsMixin:
                 del longest[(len(longest) + 1) // 2:]
             out.append((branch, where, constraints))
         return out
+
+    def _object_view(self, branch: dict, generated: set, where: str) -> tuple[dict, bool]:
+        """``branch`` with a plain ``$ref`` inlined (for reading its keywords only; the branch
+        itself is compiled through the ``$ref``), and whether it generates only objects."""
+        view = branch
+        if "$ref" in branch:
+            try:
+                view = self._flattened(self._inline_ref(branch, where), where)
+                generated = set(self._types(view, where)) if isinstance(view, dict) else set()
+            except (UnsupportedSchemaError, SchemaError):
+                return branch, False
+        return (view, generated == {"object"}) if isinstance(view, dict) else (branch, False)
 
     def _flattened(self, schema: Any, where: str, depth: int = 0) -> Any:
         """``schema`` with its ``allOf`` merged in (plain ``$ref`` entries inlined), when that is
@@ -295,3 +311,24 @@ class CombinatorsMixin:
         if branch.get("nullable") is True:
             types.add("null")
         return types
+
+
+def _forbids_required(branch: dict, other: dict) -> bool:
+    """True when ``branch`` requires a property that ``other`` forbids: its schema is ``false``,
+    or ``other`` is closed (``additionalProperties: false``, no ``patternProperties``) and does
+    not declare it. Then no object of ``branch`` passes ``other``.
+
+    Example:
+        >>> _forbids_required({"required": ["a"]}, {"properties": {"b": {}}, "additionalProperties": False})
+        True
+        >>> _forbids_required({"required": ["b"]}, {"properties": {"b": {}}, "additionalProperties": False})
+        False
+    """
+    props = other.get("properties", {})
+    required = branch.get("required", [])
+    # next to a $ref, drafts disagree on whether other's keywords apply at all
+    if not isinstance(props, dict) or not isinstance(required, list) or "$ref" in other or "$dynamicRef" in other:
+        return False
+    # patternProperties regexes are ECMA-262: do not guess whether one matches a name
+    closed = other.get("additionalProperties") is False and not other.get("patternProperties")
+    return any(props.get(name) is False or (closed and name not in props) for name in required)

@@ -29,6 +29,7 @@ from typing import Any, Iterator, Optional
 from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError, UnsupportedSchemaError
 from . import fragments as fx
 from .fragments import Fragment
+from .drafts import drop_ref_siblings, ignores_ref_siblings
 from .negation import negate
 from .options import SchemaOptions
 from .rules import ANY_VALUE, RuleSet, check_no_markers, to_lark
@@ -241,6 +242,11 @@ def _loaded(schema: Any) -> Any:
 
 def _run(schema: Any, options: SchemaOptions, rules: Optional[RuleSet]) -> tuple:
     """(root fragment, compiler) for ``schema``; raises what json_schema_to_regex documents."""
+    try:
+        if ignores_ref_siblings(schema):  # drafts 3-7: a $ref replaces its siblings
+            schema = drop_ref_siblings(schema)
+    except RecursionError as exc:
+        raise SchemaError("the schema nests too deeply to compile", "#") from exc
     compiler = _Compiler(schema, options, rules)
     try:
         try:

@@ -11,8 +11,12 @@ string is rejected by a strict validator:
 - e-mail addresses are ``dot-atom@hostname``; URIs use only unreserved characters,
   percent-escapes and sub-delimiters, with an optional ``//host[:port]`` authority.
 
-Unknown formats are refused by name (``UnsupportedSchemaError``); OpenAPI's numeric formats
-``int32``/``int64`` become ranges, ``float``/``double`` hold for every JSON number.
+Standard formats that are not enforced (``regex``, ``iri``, ``idn-hostname``...) are refused by
+name (``UnsupportedSchemaError``). A format that no JSON Schema draft or OpenAPI defines
+(``"topic"``, ``"path"``...) is an annotation by default (``SchemaOptions.unknown_formats``):
+validators cannot check it, so a schema's valid instances are the same with or without it.
+OpenAPI's numeric formats ``int32``/``int64`` become ranges, ``float``/``double`` (and draft 3's
+``utc-millisec``) hold for every JSON number.
 """
 
 from __future__ import annotations
@@ -86,6 +90,9 @@ STRING_FORMATS = {
     "uri": URI,
     "uri-reference": URI_REFERENCE,
     "byte": BASE64,
+    # draft 3's names for hostname and ipv4 (validators check them as such)
+    "host-name": HOSTNAME,
+    "ip-address": IPV4,
 }
 # OpenAPI string formats that assert nothing about the text ("binary": any octets, "password": a UI hint).
 ANY_STRING_FORMATS = frozenset({"binary", "password"})
@@ -96,4 +103,14 @@ NUMERIC_FORMATS: dict[str, Optional[tuple[int, int]]] = {
     "int64": (-(2**63), 2**63 - 1),
     "float": None,
     "double": None,
+    "utc-millisec": None,  # draft 3: milliseconds since the epoch, any number
 }
+
+# Every format a JSON Schema draft (3 to 2020-12) or OpenAPI defines. A validator may check
+# these, so one that is not enforced is refused; any other format is unknown to validators.
+STANDARD_FORMATS = frozenset({
+    "date-time", "date", "time", "duration", "email", "idn-email", "hostname", "idn-hostname", "ipv4", "ipv6",
+    "uri", "uri-reference", "iri", "iri-reference", "uuid", "uri-template", "json-pointer",
+    "relative-json-pointer", "regex", "color", "style", "phone", "utc-millisec", "host-name", "ip-address",
+    "int32", "int64", "float", "double", "byte", "binary", "password",
+})

@@ -5,6 +5,7 @@ A mixin of the compiler (``compiler._Compiler``): it uses the compiler's other m
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable, Optional
 
 from ..errors import SchemaError
@@ -53,11 +54,18 @@ class ObjectsMixin:
                     properties[name] = False
             name_regex = self._compile_string(dict(names, type="string"), _pointer_join(pointer, "propertyNames"))
             name_regex = None if name_regex is None else name_regex[1:-1]
-        # A declared or required property whose name matches a pattern must satisfy both schemas.
+        # A declared or required property whose name matches a pattern must satisfy both schemas;
+        # additionalProperties never applies to a name that a pattern matches.
         for name in list(properties) + [r for r in required if r not in properties]:
-            matching = [sub for pattern, sub in patterns.items() if _search(pattern, name)]
+            matched = [pattern for pattern in patterns if _search(pattern, name)]
+            matching = [patterns[pattern] for pattern in matched]
             if matching:
-                base = properties.get(name, additional if additional is not _ANY_NESTED else True)
+                if name in properties:
+                    base = properties[name]
+                elif all(_surely_matches(pattern, name) for pattern in matched):
+                    base = True
+                else:  # in doubt about ECMA-262, also require additionalProperties: a subset
+                    base = additional if additional is not _ANY_NESTED else True
                 properties[name] = {"allOf": [base, *matching]} if base is not True else (
                     matching[0] if len(matching) == 1 else {"allOf": matching})
         self.depth += 1
@@ -129,21 +137,34 @@ class ObjectsMixin:
             parts.append(extra + more)
         return fx.alternation(parts)
 
-    def _members_first(self, members: list, i: int, sep: str) -> Fragment:
+    def _members_first(self, members: list, i: int, sep: str, suffixes: Optional[list] = None) -> Fragment:
         """Members from ``i`` on with at least one present; the first has no separator."""
         if i == len(members):
             return None
         member, is_required = members[i]
-        rest = self._members(members, i + 1, False, sep)
-        if self.rules is not None and rest and not is_required:  # grammar mode: one rule per suffix, linear
-            rest = self.rules.shared(rest, "members")
+        if self.rules is not None:  # grammar mode: one rule per suffix, each naming the next: linear
+            suffixes = suffixes or self._member_suffixes(members, sep)
+            rest = suffixes[i + 1]
+        else:
+            rest = self._members(members, i + 1, False, sep)
         taken = member + rest
         if is_required:
             return taken
-        later = self._members_first(members, i + 1, sep)
+        later = self._members_first(members, i + 1, sep, suffixes)
         if self.rules is not None and later is not None:  # grammar mode: a rule, not one nesting level per member
             later = self.rules.shared(later, "first")
         return fx.alternation([taken, later])
+
+    def _member_suffixes(self, members: list, sep: str) -> list:
+        """Grammar mode: ``[i]`` is a hole for the members from ``i`` on, each behind ``sep``
+        (``""`` past the end); each rule holds one member and the hole of the next suffix, so
+        the rules of an object with n optional properties hold n members, not n²/2."""
+        suffixes = [""] * (len(members) + 1)
+        for i in range(len(members) - 1, -1, -1):
+            member, is_required = members[i]
+            piece = sep + member if is_required else fx.optional(sep + member)
+            suffixes[i] = self.rules.shared(piece + suffixes[i + 1], "members")  # type: ignore[union-attr]
+        return suffixes
 
     def _members(self, members: list, i: int, first: bool, sep: str = "") -> str:
         if i == len(members):
@@ -282,3 +303,23 @@ class ObjectsMixin:
             scalars.append(r"\{" + fx.optional(opening + member + fx.repeat(sep + member, 0, None) + closing) + r"\}")
             scalars.append(r"\[" + fx.optional(opening + inner + fx.repeat(sep + inner, 0, None) + closing) + r"\]")
         return fx.alternation(scalars)  # type: ignore[return-value]
+
+
+_PYTHON_ONLY = re.compile(r"\\[AZzpPbB]|\(\?")
+
+
+def _surely_matches(pattern: str, name: str) -> bool:
+    """True when ``pattern`` matches ``name`` under ECMA-262 as well as Python: a printable
+    ASCII name and a pattern without the constructs whose meaning differs (``\\A``, ``\\Z``,
+    ``\\b``, ``\\p``, ``(?...)``); ``\\d``, ``\\w`` and ``\\s`` are read as ASCII.
+
+    Example:
+        >>> _surely_matches("^[^$]", "_id"), _surely_matches("^x-", "x-a"), _surely_matches("(?i)^a", "A")
+        (True, True, False)
+    """
+    if not all(" " <= c <= "~" for c in name) or _PYTHON_ONLY.search(pattern):
+        return False
+    try:
+        return re.search(pattern, name, re.ASCII) is not None
+    except re.error:
+        return False

@@ -31,6 +31,14 @@ class SchemaOptions:
             work, grows past this many characters (20x for the work).
         max_compile_seconds: refuse (``CompileLimitError``) a schema whose regex takes longer
             to build.
+        unknown_formats: a ``format`` that no JSON Schema draft or OpenAPI defines (``"topic"``,
+            ``"path"``): ``"annotation"`` (default) ignores it, as validators do, so it constrains
+            nothing; ``"refuse"`` raises ``UnsupportedSchemaError`` naming it. Standard formats that
+            are not enforced (``regex``, ``iri``...) are refused either way.
+
+    Example:
+        >>> SchemaOptions(unknown_formats="refuse").unknown_formats
+        'refuse'
     """
 
     whitespace: str = "default"
@@ -42,11 +50,14 @@ class SchemaOptions:
     any_value_depth: int = 2
     max_regex_length: int = 700_000
     max_compile_seconds: float = 10.0
+    unknown_formats: str = "annotation"
 
     def __post_init__(self) -> None:
         if self.whitespace not in ("default", "compact", "pretty"):
             raise ValueError(f"whitespace must be 'default', 'compact' or 'pretty', not {self.whitespace!r}")
         if self.additional_properties not in ("closed", "spec"):
             raise ValueError(f"additional_properties must be 'closed' or 'spec', not {self.additional_properties!r}")
+        if self.unknown_formats not in ("annotation", "refuse"):
+            raise ValueError(f"unknown_formats must be 'annotation' or 'refuse', not {self.unknown_formats!r}")
         if self.max_recursion_depth < 0 or self.any_value_depth < 0 or self.indent < 0:
             raise ValueError("max_recursion_depth, any_value_depth and indent must be >= 0")

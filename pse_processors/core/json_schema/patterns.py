@@ -350,6 +350,17 @@ def _length(node: Node) -> tuple[int, Optional[int]]:
     return a * node.low, None if node.high is None or b is None else b * node.high
 
 
+def _top_options(tree: Node) -> list:
+    """The pattern's top-level alternatives, with the unquantified groups around them lifted
+    (a group without a quantifier matches what its contents match): ``(^a$)`` anchors like
+    ``^a$``, ``(?:^a|b$)|c`` has the alternatives ``^a``, ``b$`` and ``c``."""
+    while isinstance(tree, _Seq) and len(tree.items) == 1 and isinstance(tree.items[0], (_Seq, _Alt)):
+        tree = tree.items[0]
+    if not isinstance(tree, _Alt):
+        return [tree]
+    return [option for branch in tree.options for option in _top_options(branch)]
+
+
 def _has_anchor(node: Node) -> bool:
     if isinstance(node, _Anchor):
         return True
@@ -382,8 +393,7 @@ def translate(pattern: str, pointer: str) -> StringPattern:
     """
     if not isinstance(pattern, str):
         raise SchemaError("pattern must be a string", pointer)
-    tree = _Parser(pattern, pointer).parse()
-    options = tree.options if isinstance(tree, _Alt) else [tree]
+    options = _top_options(_Parser(pattern, pointer).parse())
     regexes: list[Fragment] = []
     universal = False
     spans = []
@@ -489,8 +499,7 @@ def translate_bounded(pattern: str, pointer: str, low: int, high: Optional[int])
         >>> translate_bounded("^[a-z]+:[0-9]+$", "#", 0, 9)
         '(?:[\\\\x{61}-\\\\x{7a}]){1,4}[\\\\x{3a}](?:[\\\\x{30}-\\\\x{39}]){1,4}'
     """
-    tree = _Parser(pattern, pointer).parse()
-    options = tree.options if isinstance(tree, _Alt) else [tree]
+    options = _top_options(_Parser(pattern, pointer).parse())
     regexes: list[Fragment] = []
     for option in options:
         items = list(option.items) if isinstance(option, _Seq) else [option]

@@ -4,12 +4,13 @@ A mixin of the compiler (``compiler._Compiler``): it uses the compiler's other m
 
 from __future__ import annotations
 
-from typing import Optional
+import logging
+from typing import Any, Optional
 from decimal import Decimal
 
 from ..errors import SchemaError
 from . import fragments as fx
-from .formats import ANY_STRING_FORMATS, NUMERIC_FORMATS, STRING_FORMATS
+from .formats import ANY_STRING_FORMATS, NUMERIC_FORMATS, STANDARD_FORMATS, STRING_FORMATS
 from .fragments import Fragment
 from .keywords import ALL_TYPES
 from .numbers import integer_range, number_range
@@ -26,7 +27,27 @@ from .schema_tools import (
 )
 
 
+logger = logging.getLogger(__name__)
+
+
 class ScalarsMixin:
+    def _is_annotation(self, fmt: Any) -> bool:
+        """Whether ``format: fmt`` is an annotation: a format no draft or OpenAPI defines, under
+        ``unknown_formats="annotation"`` (validators ignore such formats, so it asserts nothing)."""
+        return fmt not in STANDARD_FORMATS and self.options.unknown_formats == "annotation"
+
+    def _asserted_format(self, schema: dict, pointer: str) -> Optional[str]:
+        """``schema``'s ``format``, or ``None`` where there is none or it is an annotation."""
+        fmt = schema.get("format")
+        if fmt is None:
+            return None
+        if not isinstance(fmt, str):
+            raise SchemaError(f"format must be a string, not {fmt!r}", _pointer_join(pointer, "format"))
+        if self._is_annotation(fmt):
+            logger.info("format %r at %s is not a standard format: an annotation, not enforced", fmt, pointer or "#")
+            return None
+        return fmt
+
     def _types(self, schema: dict, pointer: str) -> list:
         if "type" in schema:
             declared = schema["type"]
@@ -37,7 +58,10 @@ class ScalarsMixin:
             return list(dict.fromkeys(types))
         # No "type": generate the types that the present keywords describe (a subset of
         # what validates, which also allows every other type).
-        implied = [t for t in ("object", "array", "string") if any(k in schema for k in _TYPE_KEYWORDS[t])]
+        present = set(schema)
+        if "format" in present and self._is_annotation(schema["format"]):
+            present.discard("format")  # an unknown format implies no type
+        implied = [t for t in ("object", "array", "string") if any(k in present for k in _TYPE_KEYWORDS[t])]
         if any(k in schema for k in _NUMERIC_KEYWORDS):
             implied.append("number")
         return implied  # empty: any value
@@ -75,15 +99,14 @@ class ScalarsMixin:
             elif not is_low and (high is None or bound <= high):  # type: ignore[operator]
                 high, high_strict = bound, True
         integer = type_name == "integer"
-        fmt = schema.get("format")
-        if fmt is not None:
-            if fmt not in NUMERIC_FORMATS:
-                self.unsupported("format", pointer, f"unknown numeric format {fmt!r}")
-            elif NUMERIC_FORMATS[fmt] is not None:
-                f_low, f_high = NUMERIC_FORMATS[fmt]  # type: ignore[misc]
-                integer = True  # int32/int64 hold only for integers
-                low, low_strict = (Decimal(f_low), False) if low is None or low < f_low else (low, low_strict)
-                high, high_strict = (Decimal(f_high), False) if high is None or high > f_high else (high, high_strict)
+        fmt = self._asserted_format(schema, pointer)
+        # Only int32/int64 constrain numbers; the other formats describe strings (validators pass
+        # every number through them) or hold for every number (float, double, utc-millisec).
+        if fmt is not None and NUMERIC_FORMATS.get(fmt) is not None:
+            f_low, f_high = NUMERIC_FORMATS[fmt]  # type: ignore[misc]
+            integer = True  # int32/int64 hold only for integers
+            low, low_strict = (Decimal(f_low), False) if low is None or low < f_low else (low, low_strict)
+            high, high_strict = (Decimal(f_high), False) if high is None or high > f_high else (high, high_strict)
         step = None
         if "multipleOf" in schema:
             step = _decimal(schema, "multipleOf", pointer)
@@ -124,7 +147,7 @@ class ScalarsMixin:
         low, high = _bounds(schema, "minLength", "maxLength", pointer)
         if high is not None and high < low:
             return None
-        fmt = schema.get("format")
+        fmt = self._asserted_format(schema, pointer)
         pattern = schema.get("pattern")
         if fmt is not None and fmt not in STRING_FORMATS:
             if fmt in NUMERIC_FORMATS or fmt in ANY_STRING_FORMATS:
