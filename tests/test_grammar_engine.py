@@ -61,7 +61,7 @@ def test_matcher_api_on_the_grammar_engine():
 
 
 def test_evicted_matchers_are_replayed(monkeypatch):
-    from pse_processors import pushdown
+    from pse_processors.core import pushdown
 
     monkeypatch.setattr(pushdown, "_MATCHERS", 2)
     grammar = pse.compile(Grammar('start: "(" start ")" | "x"'), BYTES)

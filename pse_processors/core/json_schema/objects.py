@@ -151,7 +151,10 @@ class ObjectsMixin:
         member, is_required = members[i]
         lead = "" if first else sep
         if not first and not is_required:  # independent of what follows: linear size
-            return fx.optional(lead + member) + self._members(members, i + 1, False, sep)
+            rest = self._members(members, i + 1, False, sep)
+            if self.rules is not None and rest:  # grammar mode: each suffix one rule, not copied into every rule before it
+                rest = self.rules.shared(rest, "members")
+            return fx.optional(lead + member) + rest
         taken = lead + member + self._members(members, i + 1, False, sep)
         if is_required:
             return taken
