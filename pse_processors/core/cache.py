@@ -110,9 +110,14 @@ def compile(  # noqa: A001 - the public name the docs promise
         max_states: refuse constraints whose byte automaton has more states (each takes 1 KiB;
             building 100k states takes about 4 s).
         engine: ``"auto"`` (default), ``"dfa"`` or ``"grammar"``: which back end runs the
-            constraint, see :mod:`~pse_processors.core.engine_choice`. ``"auto"`` keeps the byte
-            automaton unless the schema recurses (a recursive ``$ref``, any JSON value) or the
-            automaton would exceed a limit; the grammar engine then runs it, without depth limits.
+            constraint, see :mod:`~pse_processors.core.engine_choice`. ``"auto"`` picks the one
+            that starts faster: a JSON Schema runs on the grammar engine (no depth limits)
+            unless it has no recursion (no recursive ``$ref``, no "any JSON value") and its
+            byte automaton is already cached (in memory, or on disk from an earlier
+            ``engine="dfa"`` compile). ``Regex`` and ``Choice`` run on
+            the automaton unless it would exceed a limit. To run a large schema on the
+            automaton (fastest per token) without paying its build at the first request,
+            compile it once with ``engine="dfa"`` (``pse-processors compile --engine dfa``).
 
     Example:
         >>> import pse_processors as pse
@@ -143,9 +148,13 @@ def _compile(
     """:func:`compile` after its arguments are checked."""
     if engine == "dfa":
         return _compile_dfa(constraint, tokenizer, options, eos_token_ids, generation_config, max_states)
-    chosen = engine_choice.grammar_spec(constraint, options) if engine == "grammar" else (
-        engine_choice.wants_grammar(constraint, options)
+    chosen = engine_choice.auto_grammar(constraint, options) if engine == "auto" else (
+        engine_choice.grammar_spec(constraint, options)
     )
+    if chosen is not None and engine == "auto" and not chosen[1] and _automaton_is_cached(
+        constraint, options, tokenizer, eos_token_ids, generation_config
+    ):
+        chosen = None  # no recursion, and the automaton is already cached
     if chosen is None:
         try:
             return _compile_dfa(
@@ -156,6 +165,41 @@ def _compile(
             chosen = engine_choice.grammar_spec(constraint, options)
     vocabulary = Vocabulary.from_tokenizer(tokenizer, eos_token_ids, generation_config)
     return engine_choice.pushdown_grammar(chosen[0], vocabulary)
+
+
+def _automaton_is_cached(
+    constraint: Constraint, options: SchemaOptions, tokenizer: Any, eos_token_ids: Optional[Iterable[int]],
+    generation_config: Any,
+) -> bool:
+    """For ``engine="auto"`` on a schema without recursion: is its byte automaton already cached?
+
+    Building an automaton and walking its first state costs about 10 ms for a one-string
+    schema and up to seconds for large ones on a 128k vocabulary, while the grammar engine
+    starts in 1-3 ms (MaskBench-dev, see BENCHMARKS.md): so auto takes the automaton, the
+    fastest per token, only where it costs no more to start, which a memory-cache or disk
+    file lookup tells without compiling anything."""
+    folder = cache_dir()
+    found = regex_cache.cached_spec_and_size(constraint, options, folder)
+    if found is None:
+        return False
+    spec, _ = found
+    vocabulary = Vocabulary.from_tokenizer(tokenizer, eos_token_ids, generation_config)
+    if vocabulary.dummy_prefix:
+        spec = spec.with_dummy_prefix()
+    with _lock:
+        if _automaton_key(spec, vocabulary) in _memory:
+            return True
+    return folder is not None and (folder / "grammars" / f"{_regex_key(spec.regex)}.npz").exists()
+
+
+def _automaton_key(spec: Any, vocabulary: Vocabulary) -> str:
+    """The memory-cache key of a compiled byte automaton (spec and vocabulary)."""
+    return hashlib.sha256(f"{_FORMAT}\0{_version()}\0{spec.key}\0{vocabulary.fingerprint}".encode()).hexdigest()[:40]
+
+
+def _regex_key(regex: str) -> str:
+    """The disk-cache key of a regex's byte automaton."""
+    return hashlib.sha256(f"{_FORMAT}\0{_version()}\0{regex}".encode()).hexdigest()[:40]
 
 
 def _compile_dfa(
@@ -186,7 +230,7 @@ def _compile_dfa(
     vocabulary = Vocabulary.from_tokenizer(tokenizer, eos_token_ids, generation_config)
     if vocabulary.dummy_prefix:  # Llama-2-style ▁ prefix: one optional leading space (see constraints.py)
         spec = spec.with_dummy_prefix()
-    key = hashlib.sha256(f"{_FORMAT}\0{_version()}\0{spec.key}\0{vocabulary.fingerprint}".encode()).hexdigest()[:40]
+    key = _automaton_key(spec, vocabulary)
     with _lock:
         grammar = _memory.get(key)
         if grammar is not None:
@@ -218,7 +262,7 @@ def _version() -> str:
 
 def _load_or_build(regex: str, max_states: int, folder: Optional[Path]) -> ByteAutomaton:
     """The regex's byte automaton, from the disk cache or built (it does not depend on the vocabulary)."""
-    key = hashlib.sha256(f"{_FORMAT}\0{_version()}\0{regex}".encode()).hexdigest()[:40]
+    key = _regex_key(regex)
     path = folder / "grammars" / f"{key}.npz" if folder is not None else None
     meta = {"format": _FORMAT, "key": key, "regex_sha256": hashlib.sha256(regex.encode()).hexdigest()}
     if path is not None and path.exists():

@@ -7,11 +7,19 @@
   processors can run.
 - ``"grammar"``: the compiler's grammar output run lazily by llguidance
   (:class:`~pse_processors.core.pushdown.PushdownGrammar`); recursion is unbounded.
-- ``"auto"`` (default): the byte automaton, unless the schema recurses (a recursive
-  ``$ref``, or any JSON value, which the automaton could only cut at a fixed depth), the
-  automaton would hit a compile limit (``CompileLimitError``), or its regex is long enough
-  to take seconds to build (:data:`AUTO_MAX_EXPANDED`); then the grammar engine. A
-  :class:`~pse_processors.Grammar` always runs on the grammar engine.
+- ``"auto"`` (default): whichever starts faster. A JSON Schema runs on the grammar engine
+  unless it has no recursion (no recursive ``$ref``, no "any JSON value", which the
+  automaton could only cut at a fixed depth) *and* its byte automaton is already cached
+  (in memory, or on disk from an earlier ``engine="dfa"`` compile, e.g.
+  ``pse-processors compile --engine dfa``). Building an automaton and walking its first
+  state through a 128k-token trie costs about 10 ms for a one-string schema and up to
+  seconds for large ones, where the grammar engine starts in about 1-3 ms (MaskBench-dev,
+  BENCHMARKS.md); loading a cached automaton costs about as little. So a fall-back is never
+  slower to start than the engine it falls back to, and a schema compiled ahead with
+  ``engine="dfa"`` keeps the automaton's faster per-token masks. A ``Regex`` or ``Choice`` runs on
+  the automaton unless it hits a compile limit (``CompileLimitError``, or a regex written
+  out over :data:`AUTO_MAX_EXPANDED`). A :class:`~pse_processors.Grammar` always runs on the
+  grammar engine. The in-graph TF and Flax processors need ``engine="dfa"``.
 """
 
 from __future__ import annotations
@@ -110,9 +118,11 @@ def clear() -> None:
         _GRAMMARS.clear()
 
 
-def wants_grammar(constraint: Constraint, options: SchemaOptions) -> Optional[tuple[ConstraintSpec, bool]]:
-    """For ``"auto"``: the grammar spec when the constraint recurses, else ``None`` (try the automaton)."""
+def auto_grammar(constraint: Constraint, options: SchemaOptions) -> Optional[tuple[ConstraintSpec, bool]]:
+    """For ``"auto"``: ``None`` for a Regex or Choice (the automaton), else :func:`grammar_spec`.
+
+    The caller then keeps the grammar engine unless the schema has no recursion and its
+    automaton is already cached (``cache._automaton_is_cached``)."""
     if isinstance(constraint, (Regex, Choice)):
         return None
-    found = grammar_spec(constraint, options)
-    return found if found[1] else None
+    return grammar_spec(constraint, options)

@@ -67,6 +67,24 @@ def spec_and_size(constraint: Any, options: SchemaOptions, folder: Optional[Path
     return ConstraintSpec("json", hit[0], result_type), hit[1]
 
 
+def cached_spec_and_size(constraint: Any, options: SchemaOptions, folder: Optional[Path]) -> Optional[tuple[ConstraintSpec, int]]:
+    """:func:`spec_and_size` when the regex is already in the memory or disk cache, else ``None`` (no compile)."""
+    try:
+        schema, result_type = json_schema_of(constraint)
+    except TypeError:
+        return None
+    text = _json_text(schema) if options.strict else None
+    if text is None:
+        return None
+    key = hashlib.sha256(f"{_digest()}\0{options!r}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    with _lock:
+        hit = _memory.get(key)
+    path = folder / "regexes" / f"{key}.json" if folder is not None else None
+    if hit is None and path is not None and path.exists():
+        return spec_and_size(constraint, options, folder)  # reads and checks the file, fills the memory cache
+    return None if hit is None else (ConstraintSpec("json", hit[0], result_type), hit[1])
+
+
 def _json_text(schema: Any) -> Optional[str]:
     """The schema as JSON text, or None when it is not JSON (the compiler then names the problem)."""
     try:
