@@ -72,9 +72,19 @@ def test_evicted_matchers_are_replayed(monkeypatch):
     assert masks[7] == [ord(")")]
 
 
-def test_engine_choice():
+def test_engine_choice(tmp_path, monkeypatch):
     flat = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
-    assert pse.compile(flat, BYTES).engine == "dfa"
+    monkeypatch.setenv("PSE_PROCESSORS_CACHE_DIR", str(tmp_path))
+    pse.clear_memory_cache()
+    # Not recursive, automaton not cached: auto starts on the grammar engine (faster to start).
+    assert pse.compile(flat, BYTES).engine == "grammar"
+    assert pse.compile(flat, BYTES, engine="dfa").engine == "dfa"  # builds it, caches it on disk
+    assert pse.compile(flat, BYTES).engine == "dfa"  # cached in memory: auto takes it
+    pse.clear_memory_cache()
+    assert pse.compile(flat, BYTES).engine == "dfa"  # cached on disk: auto takes it
+    monkeypatch.setenv("PSE_PROCESSORS_CACHE_DIR", "off")
+    pse.clear_memory_cache()
+    assert pse.compile(flat, BYTES).engine == "grammar"
     assert pse.compile(TREE, BYTES).engine == "grammar"  # recursive: auto picks the grammar engine
     assert pse.compile(ANY, BYTES).engine == "grammar"  # any value nests without a limit
     assert pse.compile(TREE, BYTES, engine="dfa").engine == "dfa"
