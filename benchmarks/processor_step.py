@@ -2,6 +2,9 @@
 
     bash scripts/setup_bench_env.sh                 # once: the venv with the peer libraries
     python benchmarks/processor_step.py [--steps N] [--json]
+    python benchmarks/processor_step.py --schema tree --only xgrammar,outlines+llguidance,outlines+xgrammar
+        # a recursive schema (our grammar engine under engine="auto"); plain outlines
+        # (outlines-core's regex) masks valid trees nested past its unroll depth, so it is left out
 
 Any python will do: when the peers are not importable, the script re-runs itself with the
 bench venv's python (``$PSE_ENV_ROOT/bench``, default ``~/.cache/pse-processors/envs/bench``).
