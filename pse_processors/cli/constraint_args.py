@@ -40,7 +40,8 @@ def add_constraint_arguments(parser: argparse.ArgumentParser, required: bool = T
     options.add_argument(
         "--engine", choices=("auto", "dfa", "grammar"), default="auto",
         help="the back end: the byte automaton (dfa, what TensorFlow/Flax run), the grammar engine, or auto "
-        "(the automaton unless the schema recurses or is too large for it; grammars always use the grammar engine)",
+        "(whichever starts faster: a schema's automaton only when it is already cached and the schema does not "
+        "recurse, so `compile --engine dfa` once to keep the automaton; grammars always use the grammar engine)",
     )
 
 
