@@ -293,7 +293,8 @@ def run_schema(engine: Engine, path: str) -> dict:
             break
         if not test["valid"] and accepted and status == "passing":
             status, detail = "invalidation_error", f"{test['description']}: accepted {text[:200]!r}"
-    return {"status": status, "ttfm_s": ttfm, "mask_s": mask_times, "error": detail}
+    # pse's back end for this schema ("dfa" or "grammar"); peers have none
+    return {"status": status, "ttfm_s": ttfm, "mask_s": mask_times, "error": detail, "engine": getattr(compiled, "engine", None)}
 
 
 def _worker(conn: Any, engine_name: str, tokenizer_name: str, memory_gb: float) -> None:
@@ -380,6 +381,20 @@ def summarize(results: dict) -> dict:
     return {"schemas": len(results), **counts, "ttfm_us": percentiles(ttfm), "mask_us": percentiles(masks)}
 
 
+def add_backend_splits(summaries: dict, all_results: dict) -> None:
+    """Per pse back end ("dfa", "grammar"): pse's latencies on the schemas it ran there, and
+    every peer's on the same schemas (``by_pse_backend``); issue 14's mask target is on the
+    grammar engine's schemas."""
+    pse = all_results.get("pse")
+    if pse is None:
+        return
+    for backend in ("dfa", "grammar"):
+        names = {path for path, r in pse.items() if r.get("engine") == backend}
+        for engine, results in all_results.items():
+            subset = {path: results[path] for path in names if path in results}
+            summaries[engine].setdefault("by_pse_backend", {})[backend] = summarize(subset)
+
+
 def reexec_if_needed(engines: list) -> None:
     import importlib.util
 
@@ -421,7 +436,8 @@ def main(argv: Optional[list] = None) -> int:
         files = files[: args.limit]
     if not files:
         raise SystemExit(f"no .json files in {args.data}")
-    summaries = {}
+    summaries: dict = {}
+    all_results: dict = {}
     details = open(args.details, "w") if args.details else None
     for engine in engines:
         worker = Worker(engine, args.tokenizer, args.memory_gb)
@@ -432,13 +448,16 @@ def main(argv: Optional[list] = None) -> int:
             results[path] = result
             if details is not None:
                 details.write(json.dumps({"engine": engine, "schema": Path(path).name, "status": result["status"],
-                                          "ttfm_s": result.get("ttfm_s"), "error": result.get("error", "")}) + "\n")
+                                          "ttfm_s": result.get("ttfm_s"), "backend": result.get("engine"),
+                                          "error": result.get("error", "")}) + "\n")
                 details.flush()
             if n % 50 == 0:
                 logger.info("%s: %d/%d schemas, %.0fs", engine, n, len(files), time.perf_counter() - began)
         worker.stop()
         summaries[engine] = summarize(results)
         summaries[engine]["seconds"] = round(time.perf_counter() - began, 1)
+        all_results[engine] = results
+    add_backend_splits(summaries, all_results)
     if details is not None:
         details.close()
     if args.save:
@@ -471,6 +490,19 @@ def print_table(summaries: dict, args: Any) -> None:
     print("|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(str(c) for c in row) + " |")
+    if any("by_pse_backend" in s for s in summaries.values()):
+        print("\nOn the schemas each pse back end ran (every engine on the same schemas):")
+        print("| pse back end | engine | schemas | passing | TTFM p50/p90/p99 (ms) | mask p50/p90/p99 (µs) |")
+        print("|---|---|---:|---:|---|---|")
+        for backend in ("dfa", "grammar"):
+            for engine, s in summaries.items():
+                sub = s.get("by_pse_backend", {}).get(backend)
+                if not sub or not sub["schemas"]:
+                    continue
+                t, m = sub["ttfm_us"], sub["mask_us"]
+                ms = "/".join("-" if t[k] is None else f"{t[k] / 1000:.2f}" for k in ("p50", "p90", "p99"))
+                us = "/".join("-" if m[k] is None else f"{m[k]:.0f}" for k in ("p50", "p90", "p99"))
+                print(f"| {backend} | {engine} | {sub['schemas']} | {sub['passing']} | {ms} | {us} |")
 
 
 if __name__ == "__main__":

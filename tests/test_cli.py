@@ -180,7 +180,7 @@ def test_compile_reports_the_engine(tmp_path, tiny_model_dir):
 
 
 def test_compile_reports_and_warms_the_cache(tmp_path, tiny_model_dir):
-    result = cli(tmp_path, "compile", "--schema", json.dumps(LABEL_SCHEMA), "--tokenizer", str(tiny_model_dir), "--json", "--tables")
+    result = cli(tmp_path, "compile", "--schema", json.dumps(LABEL_SCHEMA), "--tokenizer", str(tiny_model_dir), "--json", "--tables", "--engine", "dfa")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["kind"] == "json" and report["vocab_size"] == 49152

@@ -48,16 +48,16 @@ def test_masks_equal_the_grammar_along_random_walks(schema_index, smol_tokenizer
             assert np.array_equal(tables.allowed_mask(dstate), grammar.allowed_mask(state, width))
             dstate = tables.walk([token], dstate)
             state = grammar.advance(state, token)
-            assert (dstate == tables.done) == (state == pse.grammar.DONE)
+            assert (dstate == tables.done) == (state == pse.core.grammar.DONE)
         # Padding after EOS keeps DONE; it allows only EOS, like the PyTorch processor.
-        if state == pse.grammar.DONE:
+        if state == pse.core.grammar.DONE:
             after = tables.walk([0, 5, width - 1], dstate)
             assert after == tables.done
             assert np.flatnonzero(tables.allowed_mask(after)).tolist() == sorted(grammar.vocabulary.eos_token_ids)
 
 
 def test_dead_state_and_out_of_range_ids(toy_vocab):
-    grammar = pse.compile({"type": "integer"}, toy_vocab)
+    grammar = pse.compile({"type": "integer"}, toy_vocab, engine="dfa")
     tables = device_tables(grammar, width=14)
     assert tables.num_states == grammar.num_states + 2 and tables.token_class.shape == (15,)
     for bad in ([0], [10], [11], [12], [13], [-1], [10**6]):  # rejected, EOS too early, no token, past width

@@ -52,6 +52,9 @@ def test_masks_agree_along_random_paths(schema, smol_tokenizer):
                     f"grammar only {[vocab.token_bytes[i] for i in only_b]}"
                 )
             assert dfa.is_accepting(a) == grammar.is_accepting(b)
+            # The packed bitmasks too (the grammar engine keeps them packed end to end).
+            bits_b = np.unpackbits(grammar.bitmask(b).view(np.uint8), bitorder="little")[: vocab.size].astype(bool)
+            assert (bits_b & ~plane16 == mask_a).all()
             choices = np.flatnonzero(mask_a).tolist()
             token = rng.choice(choices)
             if token in vocab.eos_token_ids:

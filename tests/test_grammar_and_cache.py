@@ -27,7 +27,7 @@ def disk_cache(tmp_path, monkeypatch):
 
 
 def test_matcher_api(disk_cache):
-    grammar = pse.compile(SCHEMA, VOCAB)
+    grammar = pse.compile(SCHEMA, VOCAB, engine="dfa")
     state = grammar.initial_state
     assert grammar.allowed_token_ids(state).tolist() == [0]
     assert not grammar.is_accepting(state)
@@ -48,7 +48,7 @@ def test_matcher_api(disk_cache):
 
 
 def test_bitmask_matches_allowed_ids(disk_cache):
-    grammar = pse.compile(SCHEMA, VOCAB)
+    grammar = pse.compile(SCHEMA, VOCAB, engine="dfa")
     state = grammar.walk([0, 2, 3])
     mask = grammar.bitmask(state)
     assert mask.dtype == np.int32 and mask.shape == ((VOCAB.size + 31) // 32,)
@@ -59,14 +59,14 @@ def test_bitmask_matches_allowed_ids(disk_cache):
 
 
 def test_memory_cache_shares_one_grammar(disk_cache):
-    a = pse.compile(SCHEMA, VOCAB)
-    b = pse.compile(dict(SCHEMA), VOCAB)
+    a = pse.compile(SCHEMA, VOCAB, engine="dfa")
+    b = pse.compile(dict(SCHEMA), VOCAB, engine="dfa")
     assert a is b
-    assert pse.compile(SCHEMA, VOCAB, whitespace="compact") is not a
+    assert pse.compile(SCHEMA, VOCAB, engine="dfa", whitespace="compact") is not a
 
 
 def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
-    grammar = pse.compile(SCHEMA, VOCAB)
+    grammar = pse.compile(SCHEMA, VOCAB, engine="dfa")
     files = list(disk_cache.glob("grammars/*.npz"))
     assert len(files) == 1
     pse.clear_memory_cache()
@@ -75,7 +75,7 @@ def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
         raise AssertionError("should have been loaded from disk")
 
     monkeypatch.setattr(cache_module.ByteAutomaton, "build", no_build)
-    loaded = pse.compile(SCHEMA, VOCAB)
+    loaded = pse.compile(SCHEMA, VOCAB, engine="dfa")
     assert loaded is not grammar and loaded.accepts([0, 2, 3, 5, 1])
     monkeypatch.undo()
 
@@ -90,7 +90,7 @@ def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
         files[0].write_bytes(corrupt)
         pse.clear_memory_cache()
         with caplog.at_level(logging.WARNING, logger="pse_processors.core.cache"):
-            again = pse.compile(SCHEMA, VOCAB)
+            again = pse.compile(SCHEMA, VOCAB, engine="dfa")
         assert "corrupt grammar cache file" in caplog.text
         assert again.accepts([0, 2, 3, 5, 1]) and not again.accepts([0, 2, 3, 1])
         caplog.clear()
@@ -100,7 +100,7 @@ def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
 def test_warm_compile_reads_the_regex_from_disk(disk_cache, monkeypatch):
     import pse_processors.core.regex_cache as regex_cache
 
-    grammar = pse.compile(SCHEMA, VOCAB)
+    grammar = pse.compile(SCHEMA, VOCAB, engine="dfa")
     assert len(list(disk_cache.glob("regexes/*.json"))) == 1
     pse.clear_memory_cache()
 
@@ -109,17 +109,17 @@ def test_warm_compile_reads_the_regex_from_disk(disk_cache, monkeypatch):
 
     with monkeypatch.context() as patch:
         patch.setattr(regex_cache, "json_schema_to_regex", no_compiler)
-        again = pse.compile(SCHEMA, VOCAB)
+        again = pse.compile(SCHEMA, VOCAB, engine="dfa")
     assert again.spec.regex == grammar.spec.regex and again.accepts([0, 2, 3, 5, 1])
     # Property order is part of the key: the same properties in another order compile anew.
     reordered = {"required": ["a"], "properties": {"a": {"type": "integer"}}, "type": "object"}
-    assert pse.compile(reordered, VOCAB).spec.regex == grammar.spec.regex
+    assert pse.compile(reordered, VOCAB, engine="dfa").spec.regex == grammar.spec.regex
     assert len(list(disk_cache.glob("regexes/*.json"))) == 2
     # A damaged regex file is recompiled, with a warning.
     for path in disk_cache.glob("regexes/*.json"):
         path.write_text("{not json")
     pse.clear_memory_cache()
-    assert pse.compile(SCHEMA, VOCAB).accepts([0, 2, 3, 5, 1])
+    assert pse.compile(SCHEMA, VOCAB, engine="dfa").accepts([0, 2, 3, 5, 1])
 
 
 def test_large_tables_are_memory_mapped(tmp_path, monkeypatch):
@@ -145,7 +145,7 @@ def test_disk_cache_can_be_disabled(tmp_path, monkeypatch):
     monkeypatch.setenv(cache_module.CACHE_ENV, "off")
     pse.clear_memory_cache()
     assert pse.cache_dir() is None
-    pse.compile(SCHEMA, VOCAB)
+    pse.compile(SCHEMA, VOCAB, engine="dfa")
     assert not list(tmp_path.iterdir())
     monkeypatch.delenv(cache_module.CACHE_ENV)
     assert pse.cache_dir() == cache_module.user_cache_dir()
@@ -162,7 +162,7 @@ def test_device_masks_are_shared_between_processors(smol_tokenizer):
 
 
 def test_step_agrees_with_advance(disk_cache):
-    grammar = pse.compile(SCHEMA, VOCAB)
+    grammar = pse.compile(SCHEMA, VOCAB, engine="dfa")
     states = _reachable(grammar)  # the states between tokens
     assert len(states) > 5
     for state in states:
@@ -190,7 +190,7 @@ def _reachable(grammar):
 
 
 def test_materialized_tables_agree_with_lazy_walk(disk_cache):
-    grammar = pse.compile(SCHEMA, VOCAB)
+    grammar = pse.compile(SCHEMA, VOCAB, engine="dfa")
     tables = grammar.tables
     for state in _reachable(grammar):
         row = tables.transitions[state][tables.token_class]
@@ -203,11 +203,11 @@ def test_materialized_tables_agree_with_lazy_walk(disk_cache):
 
 
 def test_materialized_tables_are_cached_on_disk(disk_cache):
-    grammar = pse.compile(SCHEMA, VOCAB)
+    grammar = pse.compile(SCHEMA, VOCAB, engine="dfa")
     tables = grammar.tables
     assert list(disk_cache.glob("tables/*.npz"))
     pse.clear_memory_cache()
-    again = pse.compile(SCHEMA, VOCAB)
+    again = pse.compile(SCHEMA, VOCAB, engine="dfa")
     assert again is not grammar
     loaded = again.tables
     assert np.array_equal(loaded.transitions, tables.transitions) and np.array_equal(loaded.token_class, tables.token_class)

@@ -160,3 +160,45 @@ def test_pydantic_result_types_share_one_grammar():
     text = json.dumps({"name": "a", "children": [{"name": "b", "children": [{"name": "c", "children": []}]}]})
     value = parse_output(grammar, ids(text) + [EOS])
     assert isinstance(value, Node) and value.children[0].children[0].name == "c"
+
+
+def test_packed_masks_match_the_bool_masks_along_random_paths():
+    """bitmask() comes straight from llguidance's packed words (EOS set in place); allowed_mask()
+    is unpacked from them on demand: both must say the same, EOS iff accepting, no bit past
+    the vocabulary (258 ids: the last word is partial)."""
+    grammar = pse.compile(TREE, BYTES, engine="grammar")
+    size = grammar.vocab_size
+    rng = np.random.default_rng(0)
+    seen_accepting = False
+    for _ in range(20):
+        state = grammar.initial_state
+        for _ in range(40):
+            words = grammar.bitmask(state)
+            assert words.dtype == np.int32 and words.shape == ((size + 31) // 32,) and not words.flags.writeable
+            bits = np.unpackbits(words.view(np.uint8), bitorder="little")
+            assert not bits[size:].any()
+            mask = grammar.allowed_mask(state)
+            assert (bits[:size].astype(bool) == mask).all()
+            assert bool(mask[EOS]) == grammar.is_accepting(state)
+            seen_accepting |= grammar.is_accepting(state)
+            token = int(rng.choice(np.flatnonzero(mask)))
+            if token == EOS:
+                break
+            state = grammar.advance(state, token)
+    assert seen_accepting
+
+
+def test_grammar_of_many_optional_properties_is_linear():
+    """Each tail of an object's optional members is one rule: the grammar grows linearly
+    with the properties (it was quadratic: every tail copied into every rule before it)."""
+    from pse_processors.core.json_schema import json_schema_to_grammar
+
+    def size(n: int) -> int:
+        schema = {"type": "object", "properties": {f"p{i}": {"type": "integer"} for i in range(n)}}
+        return len(json_schema_to_grammar(schema).lark)
+
+    small, large = size(40), size(160)
+    assert large < 5 * small, (small, large)  # quadratic growth would be about 16x
+    grammar = pse.compile({"type": "object", "properties": {f"p{i}": {"type": "integer"} for i in range(160)}},
+                          BYTES, engine="grammar")
+    assert grammar.accepts(ids('{"p3":1,"p150":2}') + [EOS]) and not grammar.accepts(ids('{"p150":2,"p3":1}') + [EOS])

@@ -35,7 +35,7 @@ RECURSIVE_SCHEMA = {
 
 @pytest.fixture(scope="module")
 def objects(smol_tokenizer):
-    dfa = pse.compile(DFA_SCHEMA, smol_tokenizer)
+    dfa = pse.compile(DFA_SCHEMA, smol_tokenizer, engine="dfa")  # auto would start it on the grammar engine
     recursive = pse.compile(RECURSIVE_SCHEMA, smol_tokenizer)
     assert (dfa.engine, recursive.engine) == ("dfa", "grammar")
     found = {

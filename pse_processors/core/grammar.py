@@ -84,6 +84,9 @@ class CompiledGrammar:
         # Many states allow the same tokens (every position inside a string, say): masks are
         # cached per distinct allowed set, not per state.
         self._masks = SizedLRU(_MASK_CACHE_BYTES, lambda mask: mask.nbytes)
+        # Packed int32 bitmasks by mask id (what :meth:`bitmask` returns): 32x smaller than
+        # the bool masks, and the grammar engine computes them first (see pushdown.py).
+        self._packed = SizedLRU(_MASK_CACHE_BYTES, lambda mask: mask.nbytes)
         self._mask_of_state: dict[int, int] = {}
         self._mask_by_digest: dict[bytes, int] = {}
         self._state_of_mask: list[int] = []
@@ -245,9 +248,18 @@ class CompiledGrammar:
         return np.flatnonzero(self.allowed_mask(state))
 
     def bitmask(self, state: int) -> np.ndarray:
-        """Allowed tokens as a packed little-endian int32 bitmask of ``ceil(vocab/32)`` words."""
-        words = (self.vocab_size + 31) // 32
-        return np.packbits(self.allowed_mask(state, words * 32), bitorder="little").view(np.int32)
+        """Allowed tokens as a packed little-endian int32 bitmask of ``ceil(vocab/32)`` words.
+
+        The array is read-only and shared by every state with the same allowed set (copy it
+        to modify it)."""
+        mask_id = self.mask_id(state)
+        packed = self._packed.get(mask_id)
+        if packed is None:
+            words = (self.vocab_size + 31) // 32
+            packed = np.packbits(self.allowed_mask(state, words * 32), bitorder="little").view(np.int32)
+            packed.setflags(write=False)
+            self._packed.put(mask_id, packed)
+        return packed
 
     def advance(self, state: int, token_id: int) -> Optional[int]:
         """The state after ``token_id``, or ``None`` if the constraint rejects it."""

@@ -19,6 +19,7 @@ through one grammar holds 12 MB of them; :meth:`PushdownGrammar.reset_states` dr
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import re
 import threading
@@ -29,7 +30,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .constraints import ConstraintSpec
-from .errors import CompileLimitError, SchemaError
+from .errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
 from .grammar import DONE, CompiledGrammar
 from .llg_tokenizer import lltokenizer_for, require_llguidance
 from .vocabulary import Vocabulary
@@ -69,6 +70,10 @@ class PushdownGrammar(CompiledGrammar):
     def __init__(self, lark: str, vocabulary: Vocabulary, spec: ConstraintSpec, *, max_lexer_states: int = 250_000) -> None:
         self._init_masks(vocabulary, spec)
         llguidance = require_llguidance()
+        import llguidance.numpy
+
+        self._llg_numpy = llguidance.numpy
+        self._eos_words = [int(e) for e in self._eos]
         self.lark = lark
         self._tokenizer = lltokenizer_for(vocabulary)
         # 20x the default lexer fuel: our terminals are whole JSON tokens, some of them large
@@ -158,14 +163,50 @@ class PushdownGrammar(CompiledGrammar):
                 self._accepting_flag[state] = flag
         return bool(flag)
 
-    def _walk(self, state: int) -> tuple[np.ndarray, bool]:
+    def _fill(self, state: int) -> tuple[np.ndarray, bool]:
+        """``state``'s packed int32 bitmask as llguidance fills it, with EOS set iff accepting."""
+        words = self._llg_numpy.allocate_token_bitmask(1, self.vocab_size)
         with self._matcher_lock:
             matcher = self._matcher(state)
-            bits = np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8)
+            self._llg_numpy.fill_next_token_bitmask(matcher, words, 0)
             accepting = bool(matcher.is_accepting())
             self._accepting_flag[state] = int(accepting)
-        allowed = np.unpackbits(bits, bitorder="little")[: self.vocab_size].astype(bool)
-        allowed[self._eos] = False  # EOS is ours to add (when accepting), as on the byte automaton
+        packed = words[0]
+        unsigned = packed.view(np.uint32)
+        for eos in self._eos_words:  # EOS is ours to add (when accepting), as on the byte automaton
+            word, bit = eos >> 5, np.uint32(1 << (eos & 31))
+            unsigned[word] = (unsigned[word] | bit) if accepting else (unsigned[word] & ~bit)
+        return packed, accepting
+
+    def _compute_mask(self, state: int) -> int:
+        # Packed end to end: the 128k-bit mask is never unpacked on the way to bitmask(); the
+        # bool mask of allowed_mask() is derived on demand (per allowed set, see _walk).
+        packed, accepting = self._fill(state)
+        if not accepting and not packed.any():
+            raise UnsatisfiableConstraintError(
+                "the tokenizer cannot continue the constraint from here: no token spells what must come next"
+            )
+        digest = hashlib.blake2b(packed.tobytes(), digest_size=16).digest()  # the EOS bits carry `accepting`
+        with self._lock:
+            mask_id = self._mask_by_digest.get(digest)
+            if mask_id is None:
+                mask_id = self._mask_by_digest[digest] = len(self._state_of_mask)
+                self._state_of_mask.append(state)
+            self._mask_of_state[state] = mask_id
+        if self._packed.get(mask_id) is None:
+            packed.setflags(write=False)
+            self._packed.put(mask_id, packed)
+        return mask_id
+
+    def _walk(self, state: int) -> tuple[np.ndarray, bool]:
+        mask_id = self._mask_of_state.get(state)
+        packed = None if mask_id is None else self._packed.get(mask_id)
+        if packed is None:
+            packed, accepting = self._fill(state)
+        else:
+            accepting = self.is_accepting(state)
+        allowed = np.unpackbits(packed.view(np.uint8), bitorder="little")[: self.vocab_size].astype(bool)
+        allowed[self._eos] = False
         return allowed, accepting
 
     def step(self, state: int, token_id: int) -> Optional[int]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from ..errors import UnsupportedSchemaError
 
@@ -95,29 +95,70 @@ def _holes(fragment: str) -> list:
 
 
 # -- a parser for the regex subset the compiler writes --------------------------------------
-@dataclass
 class _Node:
-    kind: str  # "atom", "hole", "group", "alt", "seq"
-    text: str = ""  # atom: its regex text (quantifier included); group: the whole group's text; hole: the rule name
-    parts: list = field(default_factory=list)
-    quantifier: str = ""
+    """A parsed regex piece. A group's inside is parsed only when asked (``parts``): the
+    groups inside JSON strings (key exclusions, escapes) are emitted as written, and they
+    are most of a large schema's text."""
+
+    __slots__ = ("kind", "text", "quantifier", "_parts", "_lazy")
+
+    def __init__(self, kind: str, text: str = "", parts: Optional[list] = None, lazy: Optional[tuple] = None) -> None:
+        self.kind = kind  # "atom", "hole", "group", "alt", "seq"
+        self.text = text  # atom: its regex text (quantifier included); group: the whole group's text; hole: the rule name
+        self.quantifier = ""
+        self._parts = parts
+        self._lazy = lazy  # a group: (regex, start of its inside, its ")" position, the paren table)
+
+    @property
+    def parts(self) -> list:
+        if self._parts is None:
+            if self._lazy is None:
+                self._parts = []
+            else:
+                regex, start, close, table = self._lazy
+                inner, end = _alternation(regex, start, table)
+                if end != close:
+                    raise ValueError(f"unbalanced group at {start} in a compiled fragment")
+                self._parts = [inner]
+        return self._parts
 
     @property
     def has_hole(self) -> bool:
         return self.kind == "hole" or any(part.has_hole for part in self.parts)
 
 
+# Runs of anything but parentheses (escapes and classes included), or one parenthesis.
+_PARENS = re.compile(r"(?:[^\\\[()]|\\.|\[\^?\]?(?:\\.|[^\]\\])*\])+|([()])", re.DOTALL)
+
+
+def _paren_table(regex: str) -> dict:
+    """Position of each group's "(" -> position of its ")"."""
+    table: dict = {}
+    stack: list = []
+    for found in _PARENS.finditer(regex):
+        paren = found.group(1)
+        if paren == "(":
+            stack.append(found.start())
+        elif paren == ")":
+            if not stack:
+                raise ValueError(f"unbalanced ')' at {found.start()} in a compiled fragment")
+            table[stack.pop()] = found.start()
+    if stack:
+        raise ValueError("unbalanced '(' in a compiled fragment")
+    return table
+
+
 def _parse(regex: str) -> _Node:
-    node, end = _alternation(regex, 0)
+    node, end = _alternation(regex, 0, _paren_table(regex))
     if end != len(regex):
         raise ValueError(f"unbalanced ')' at {end} in a compiled fragment")
     return node
 
 
-def _alternation(regex: str, i: int) -> tuple[_Node, int]:
+def _alternation(regex: str, i: int, table: dict) -> tuple[_Node, int]:
     branches = []
     while True:
-        seq, i = _sequence(regex, i)
+        seq, i = _sequence(regex, i, table)
         branches.append(seq)
         if i < len(regex) and regex[i] == "|":
             i += 1
@@ -125,7 +166,7 @@ def _alternation(regex: str, i: int) -> tuple[_Node, int]:
         return (branches[0] if len(branches) == 1 else _Node("alt", parts=branches)), i
 
 
-def _sequence(regex: str, i: int) -> tuple[_Node, int]:
+def _sequence(regex: str, i: int, table: dict) -> tuple[_Node, int]:
     items: list[_Node] = []
     n = len(regex)
     while i < n and regex[i] not in "|)":
@@ -136,12 +177,10 @@ def _sequence(regex: str, i: int) -> tuple[_Node, int]:
             atom = _Node("hole", regex[i + 1 : j])
             i = j + 1
         elif ch == "(":
-            i += 3 if regex.startswith("(?:", i) else 1
-            inner, i = _alternation(regex, i)
-            if i >= n or regex[i] != ")":
-                raise ValueError("unbalanced '(' in a compiled fragment")
-            i += 1
-            atom = _Node("group", "", parts=[inner])
+            close = table[i]
+            inside = i + 3 if regex.startswith("(?:", i) else i + 1
+            atom = _Node("group", lazy=(regex, inside, close, table))
+            i = close + 1
         else:  # a class, an escape or one character: one regex match, not a Python loop
             found = _ATOM.match(regex, i)
             if found is None:
@@ -173,8 +212,8 @@ _SPACE = re.compile(r"(?:\[[ \\nrt]+\]| |\\[nrt])(?:[?*+]|\{\d+(?:,\d*)?\})?")
 def _is_space(node: _Node) -> bool:
     if node.kind == "atom":
         return _SPACE.fullmatch(node.text) is not None
-    if node.kind == "group":
-        return _is_space(node.parts[0])
+    if node.kind == "group":  # whitespace has no quote and no hole: skip parsing most groups
+        return '"' not in node.text and HOLE_OPEN not in node.text and _is_space(node.parts[0])
     if node.kind in ("seq", "alt"):
         return all(_is_space(part) for part in node.parts)
     return False
@@ -279,6 +318,8 @@ def _lark_quantifier(quantifier: str) -> str:
 
 def _terminal(regex: str) -> str:
     """``regex`` as a Lark ``/.../`` terminal: every unescaped ``/`` escaped."""
+    if "/" not in regex:  # most terminals: no substitution to run
+        return "/" + regex + "/"
     return "/" + _SLASH.sub(lambda m: m.group(1) or "\\/", regex) + "/"
 
 
