@@ -39,26 +39,6 @@ REFUSED = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}  #
 
 
 @pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory, smol_tokenizer):
-    """A random-weight Llama over SmolLM2's vocabulary with its tokenizer, in a folder actors can
-    load; context 512 tokens."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(smol_tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        bos_token_id=smol_tokenizer.bos_token_id, eos_token_id=smol_tokenizer.eos_token_id,
-        pad_token_id=smol_tokenizer.pad_token_id, tie_word_embeddings=False,
-    )
-    folder = tmp_path_factory.mktemp("tiny-model")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    smol_tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def local_ray(tmp_path_factory):
     """A local Ray with 2 CPUs; workers run this checkout, offline, with a fresh disk cache."""
     env_vars = {

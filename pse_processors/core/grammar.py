@@ -198,16 +198,22 @@ class CompiledGrammar:
                 "the tokenizer cannot continue the constraint from here: no token spells what must come next "
                 "(the vocabulary lacks some bytes, e.g. no single-byte tokens)"
             )
-        digest = hashlib.blake2b(np.packbits(allowed).tobytes() + bytes([accepting]), digest_size=16).digest()
+        mask_id = self._mask_id_for(state, np.packbits(allowed).tobytes() + bytes([accepting]))
+        key = (mask_id, self.vocab_size)
+        if self._masks.get(key) is None:
+            self._masks.put(key, self._finish(allowed, accepting, self.vocab_size))
+        return mask_id
+
+    def _mask_id_for(self, state: int, content: bytes) -> int:
+        """Record ``state``'s mask id: the id of the allowed set whose bytes are ``content``, new
+        when no state had that set before (the digest keys the sets, not the 128k-bit masks)."""
+        digest = hashlib.blake2b(content, digest_size=16).digest()
         with self._lock:
             mask_id = self._mask_by_digest.get(digest)
             if mask_id is None:
                 mask_id = self._mask_by_digest[digest] = len(self._state_of_mask)
                 self._state_of_mask.append(state)
             self._mask_of_state[state] = mask_id
-        key = (mask_id, self.vocab_size)
-        if self._masks.get(key) is None:
-            self._masks.put(key, self._finish(allowed, accepting, self.vocab_size))
         return mask_id
 
     def _finish(self, allowed: np.ndarray, accepting: bool, width: int) -> np.ndarray:

@@ -19,7 +19,6 @@ through one grammar holds 12 MB of them; :meth:`PushdownGrammar.reset_states` dr
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 import re
 import threading
@@ -186,13 +185,7 @@ class PushdownGrammar(CompiledGrammar):
             raise UnsatisfiableConstraintError(
                 "the tokenizer cannot continue the constraint from here: no token spells what must come next"
             )
-        digest = hashlib.blake2b(packed.tobytes(), digest_size=16).digest()  # the EOS bits carry `accepting`
-        with self._lock:
-            mask_id = self._mask_by_digest.get(digest)
-            if mask_id is None:
-                mask_id = self._mask_by_digest[digest] = len(self._state_of_mask)
-                self._state_of_mask.append(state)
-            self._mask_of_state[state] = mask_id
+        mask_id = self._mask_id_for(state, packed.tobytes())  # the EOS bits carry `accepting`
         if self._packed.get(mask_id) is None:
             packed.setflags(write=False)
             self._packed.put(mask_id, packed)
