@@ -220,8 +220,11 @@ def json_schema_to_grammar(schema: Any, options: Optional[SchemaOptions] = None)
         >>> from pse_processors.core.json_schema import json_schema_to_grammar
         >>> schema = {"type": "array", "items": {"$ref": "#"}}
         >>> print(json_schema_to_grammar(schema).lark)
-        start: /\\[/ (ref_0 (/,[ ]?/ ref_0)*)? /\\]/
-        ref_0: /\\[/ (ref_0 (/,[ ]?/ ref_0)*)? /\\]/
+        start: T0 (ref_0 (T1 ref_0)*)? T2
+        ref_0: T0 (ref_0 (T1 ref_0)*)? T2
+        T0: /\\[/
+        T1: /,[ ]?/
+        T2: /\\]/
     """
     schema = _loaded(schema)
     check_no_markers(schema)
@@ -260,6 +263,7 @@ def _run(schema: Any, options: SchemaOptions, rules: Optional[RuleSet]) -> tuple
             if rules is not None:
                 rules.bodies.clear()
                 rules._by_body.clear()
+                rules.terminals.clear()
                 rules.size = 0
             compiler = _Compiler(schema, options, rules)
             compiler._else_parts_left = 0

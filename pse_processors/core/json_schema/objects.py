@@ -19,6 +19,7 @@ from .schema_tools import (
     _pointer_join,
     _search,
     _key_not_in,
+    _key_not_in_terminal,
     _bounds,
 )
 
@@ -191,16 +192,16 @@ class ObjectsMixin:
                 if "propertyNames" in schema:
                     continue  # keys would have to match propertyNames too: not generated (a subset)
                 translated = translate(pattern, _pointer_join(pointer, "patternProperties", pattern))
-                key = translated.regex
+                key = None if translated.regex is None else '"' + translated.regex + '"'
                 if any(_search(pattern, name) for name in declared):
                     if not translated.universal:
                         continue  # keys would have to avoid the declared names: not generated (a subset)
-                    key = _key_not_in(declared)  # ".*" and the like: every undeclared key
+                    key = self._undeclared_key(declared)  # ".*" and the like: every undeclared key
                 others = [o for p, o in subs if p != pattern]
                 value = self.compile({"allOf": [sub, *others]} if others else sub,
                                      _pointer_join(pointer, "patternProperties", pattern))
                 if key is not None and value is not None:
-                    extras.append(('"' + key + '"', value))
+                    extras.append((key, value))
             return extras  # other keys would have to avoid every pattern: not generated (a subset)
         if additional is False:
             return []
@@ -214,7 +215,15 @@ class ObjectsMixin:
             return [('"' + name_regex + '"', value)]
         if "propertyNames" in schema:
             return []
-        return [('"' + _key_not_in(declared) + '"', value)]
+        return [(self._undeclared_key(declared), value)]
+
+    def _undeclared_key(self, declared: set) -> Fragment:
+        """A quoted key (raw characters only) equal to none of ``declared``. In grammar mode a
+        terminal ``key & ~(names)`` (llguidance reads it at once); the regex spells it as a
+        trie of the names, which is large and slow to parse for long lists of names."""
+        if self.rules is None:
+            return '"' + _key_not_in(declared) + '"'
+        return self.rules.terminal(_key_not_in_terminal(declared), "KEY")
 
     def _name_check(self, names: Any, pointer: str) -> Any:
         """A Python test of a declared name against propertyNames (string keywords only)."""

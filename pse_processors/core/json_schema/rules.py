@@ -40,11 +40,17 @@ class RuleSet:
         >>> rules.define("item", r'"x"|\\[' + item + r'(?:,[ ]?' + item + r')*\\]')
         >>> print(to_lark(item, rules))
         start: item
-        item: /"x"/ | /\\[/ item (/,[ ]?/ item)* /\\]/
+        item: T0 | T1 item (T2 item)* T3
+        T0: /"x"/
+        T1: /\\[/
+        T2: /,[ ]?/
+        T3: /\\]/
     """
 
     bodies: dict = field(default_factory=dict)
     _by_body: dict = field(default_factory=dict)
+    #: Terminals written in llguidance's own syntax (``&``, ``~``), by name: definition.
+    terminals: dict = field(default_factory=dict)
     #: Characters of every body defined so far (the compiler bounds it, as it bounds a regex).
     size: int = 0
 
@@ -56,6 +62,16 @@ class RuleSet:
         self.size += len(body)
         self.bodies[name] = body
         self._by_body.setdefault(body, name)
+
+    def terminal(self, definition: str, prefix: str) -> str:
+        """A hole for a terminal written in llguidance's syntax, one per distinct definition
+        (named ``prefix`` + a number, upper case as Lark terminals are)."""
+        for name, known in self.terminals.items():
+            if known == definition:
+                return self.hole(name)
+        name = f"{prefix}{len(self.terminals)}"
+        self.terminals[name] = definition
+        return self.hole(name)
 
     def shared(self, body: str, prefix: str) -> str:
         """A hole for ``body``, one rule per distinct body (named ``prefix`` + a number)."""
@@ -74,9 +90,10 @@ def check_no_markers(schema: Any) -> None:
 
 
 def to_lark(root: str, rules: RuleSet) -> str:
-    """The Lark grammar: ``start`` is ``root``, then every rule that ``root`` reaches."""
-    hoisted: list = []
-    lines = [f"start: {_expression(_parse(root), hoisted)}"]
+    """The Lark grammar: ``start`` is ``root``, then every rule that ``root`` reaches, then
+    the terminals, each regex defined once by name (llguidance reads a repeated regex once)."""
+    out = _Output()
+    lines = [f"start: {_expression(_parse(root), out)}"]
     done: set = set()
     pending = _holes(root)
     while pending:
@@ -84,14 +101,40 @@ def to_lark(root: str, rules: RuleSet) -> str:
         if name in done:
             continue
         done.add(name)
+        if name in rules.terminals:
+            out.named[name] = rules.terminals[name]
+            continue
         body = rules.bodies[name]
-        lines.append(f"{name}: {_expression(_parse(body), hoisted)}")
+        lines.append(f"{name}: {_expression(_parse(body), out)}")
         pending.extend(_holes(body))
-    return "\n".join(lines + hoisted)
+    terminals = [f"{name}: {definition}" for name, definition in out.named.items()]
+    terminals += [f"{name}: {regex}" for regex, name in out.terminals.items()]
+    return "\n".join(lines + out.hoisted + terminals)
+
+
+class _Output:
+    """What :func:`to_lark` collects besides the rules: hoisted groups and named terminals."""
+
+    def __init__(self) -> None:
+        self.hoisted: list = []  # extra rule lines, for groups nested too deeply
+        self.terminals: dict = {}  # "/regex/" -> its name, in order of first use
+        self.named: dict = {}  # the RuleSet's terminals that the grammar uses: name -> definition
+        # Per group text (quantifier included): "space", "lexical" or "tokens"; and the Lark
+        # of a "tokens" group by (text, depth). Large schemas repeat the same objects inline.
+        self.group_kind: dict = {}
+        self.rendered: dict = {}
+
+    def terminal(self, regex: str) -> str:
+        """The name of the terminal ``regex`` (a JSON token), defined once."""
+        text = _terminal(regex)
+        name = self.terminals.get(text)
+        if name is None:
+            name = self.terminals[text] = f"T{len(self.terminals)}"
+        return name
 
 
 def _holes(fragment: str) -> list:
-    return re.findall(f"{HOLE_OPEN}([a-z0-9_]+){HOLE_CLOSE}", fragment)
+    return re.findall(f"{HOLE_OPEN}([A-Za-z0-9_]+){HOLE_CLOSE}", fragment)
 
 
 # -- a parser for the regex subset the compiler writes --------------------------------------
@@ -103,7 +146,7 @@ class _Node:
     __slots__ = ("kind", "text", "quantifier", "_parts", "_lazy")
 
     def __init__(self, kind: str, text: str = "", parts: Optional[list] = None, lazy: Optional[tuple] = None) -> None:
-        self.kind = kind  # "atom", "hole", "group", "alt", "seq"
+        self.kind = kind  # "atom", "string", "hole", "group", "alt", "seq"
         self.text = text  # atom: its regex text (quantifier included); group: the whole group's text; hole: the rule name
         self.quantifier = ""
         self._parts = parts
@@ -127,8 +170,9 @@ class _Node:
         return self.kind == "hole" or any(part.has_hole for part in self.parts)
 
 
-# Runs of anything but parentheses (escapes and classes included), or one parenthesis.
-_PARENS = re.compile(r"(?:[^\\\[()]|\\.|\[\^?\]?(?:\\.|[^\]\\])*\])+|([()])", re.DOTALL)
+# An escape or a class (skipped whole: their parentheses are literal), or one parenthesis;
+# the scanner jumps over plain characters in C.
+_PARENS = re.compile(r"\\.|\[\^?\]?(?:\\.|[^\]\\])*\]|([()])", re.DOTALL)
 
 
 def _paren_table(regex: str) -> dict:
@@ -197,6 +241,46 @@ def _sequence(regex: str, i: int, table: dict) -> tuple[_Node, int]:
     return (items[0] if len(items) == 1 else _Node("seq", parts=items)), i
 
 
+# Runs of string content that need no look: not a quote, backslash, class or parenthesis.
+_STRING_RUN = re.compile(r'[^"\\\[()|]+')
+
+
+def _string_end(regex: str, i: int, table: dict) -> int:
+    """The end of the JSON string whose opening quote is just before ``i``: after its
+    closing quote, or at the ``|``/``)``/end that ends the sequence first (a string left
+    open). A quote closes it unless quantified or after a regex-escaped backslash (``\\\\``)."""
+    n = len(regex)
+    escaped = False
+    while i < n:
+        found = _STRING_RUN.match(regex, i)
+        if found is not None:
+            i, escaped = found.end(), False
+            continue
+        ch = regex[i]
+        if ch in "|)":
+            return i
+        if ch == "(":
+            i = table[i] + 1
+            found = _QUANTIFIER.match(regex, i)
+            if found:
+                i = found.end()
+            escaped = False
+            continue
+        found = _ATOM.match(regex, i)
+        if found is None:
+            raise ValueError(f"cannot read the compiled fragment at {i}: {regex[i:i + 20]!r}")
+        end = found.end()
+        quantified = _QUANTIFIER.match(regex, end)
+        if quantified:
+            end = quantified.end()
+        text = regex[i:end]
+        i = end
+        if text == '"' and not escaped:
+            return i
+        escaped = text == "\\\\" and not escaped
+    return i
+
+
 # -- Lark output: terminals cut at JSON token boundaries ------------------------------------
 # llguidance's lexer is greedy and does not backtrack: a "{" lexeme next to a '{"bar":' lexeme
 # makes '{"foo"' fail once '{"' was read as the longer one. JSON's own tokens never run into
@@ -221,7 +305,7 @@ def _is_space(node: _Node) -> bool:
 
 def _is_lexical(node: _Node) -> bool:
     """True for a group inside one token: no hole, no quote, no structural character."""
-    if node.kind == "hole":
+    if node.kind in ("hole", "string"):
         return False
     if node.kind == "atom":
         return node.text.rstrip("?*+") not in _STRUCTURAL and node.text[:1] != '"'
@@ -231,8 +315,8 @@ def _is_lexical(node: _Node) -> bool:
 class _Emitter:
     """Builds one Lark sequence from a regex sequence, cutting terminals at token boundaries."""
 
-    def __init__(self, hoisted: list, depth: int) -> None:
-        self.hoisted = hoisted  # extra rule lines, for groups nested too deeply
+    def __init__(self, output: _Output, depth: int) -> None:
+        self.output = output
         self.depth = depth
         self.out: list[str] = []
         self.term = ""
@@ -241,7 +325,7 @@ class _Emitter:
 
     def flush(self) -> None:
         if self.term:
-            self.out.append(_terminal(self.term))
+            self.out.append(self.output.terminal(self.term))
         self.term, self.kind = "", ""
 
     def add(self, text: str, kind: str) -> None:
@@ -269,11 +353,16 @@ class _Emitter:
             self.flush()
             self.out.append(node.text + node.quantifier)
             return
-        if _is_space(node):  # after a structural character, or in front of the next one
-            if self.kind not in ("structural", "space"):
-                self.flush()
-                self.kind = "space"
-            self.add(node.text, self.kind)
+        if node.kind == "string":  # a whole JSON string (see _sequence): its own terminal
+            self.flush()
+            self.add(node.text, "string")
+            self.flush()
+            return
+        if node.kind == "group":
+            self.group(node)
+            return
+        if _is_space(node):
+            self.space(node.text)
             return
         if node.kind == "atom" and node.text in _STRUCTURAL:
             if self.kind != "space":
@@ -285,31 +374,56 @@ class _Emitter:
             self.escaped = False
             self.add('"', "string")
             return
-        if node.kind == "atom" or (node.kind == "group" and _is_lexical(node)):
-            if self.kind != "scalar":
-                self.flush()
-            self.add(node.text, "scalar")
+        self.scalar(node.text)
+
+    def space(self, text: str) -> None:
+        """Whitespace: after a structural character, or in front of the next one."""
+        if self.kind not in ("structural", "space"):
+            self.flush()
+            self.kind = "space"
+        self.add(text, self.kind)
+
+    def scalar(self, text: str) -> None:
+        if self.kind != "scalar":
+            self.flush()
+        self.add(text, "scalar")
+
+    def group(self, node: _Node) -> None:
+        known = self.output.group_kind
+        kind = known.get(node.text)
+        if kind is None:
+            kind = known[node.text] = "space" if _is_space(node) else "lexical" if _is_lexical(node) else "tokens"
+        if kind == "space":
+            self.space(node.text)
+            return
+        if kind == "lexical":
+            self.scalar(node.text)
             return
         # A group of whole tokens (or with holes): its own Lark group; past a nesting depth,
         # its own rule (llguidance refuses Lark nested too deeply: long oneOf chains, say).
         self.flush()
-        inner = _expression(node.parts[0], self.hoisted, self.depth + 1)
-        if self.depth >= _MAX_NESTING:
-            name = f"group_{len(self.hoisted)}"
-            self.hoisted.append(f"{name}: {inner}")
-            self.out.append(name + node.quantifier)
-        else:
-            self.out.append(f"({inner})" + node.quantifier)
+        key = (node.text, self.depth)
+        rendered = self.output.rendered.get(key)
+        if rendered is None:
+            inner = _expression(node.parts[0], self.output, self.depth + 1)
+            if self.depth >= _MAX_NESTING:
+                name = f"group_{len(self.output.hoisted)}"
+                self.output.hoisted.append(f"{name}: {inner}")
+                rendered = name + node.quantifier
+            else:
+                rendered = f"({inner})" + node.quantifier
+            self.output.rendered[key] = rendered
+        self.out.append(rendered)
 
 
 _MAX_NESTING = 8
 
 
-def _expression(node: _Node, hoisted: list, depth: int = 0) -> str:
+def _expression(node: _Node, output: _Output, depth: int = 0) -> str:
     if node.kind == "alt":
-        return " | ".join(_expression(part, hoisted, depth) for part in node.parts)
+        return " | ".join(_expression(part, output, depth) for part in node.parts)
     items = node.parts if node.kind == "seq" else [node]
-    return _Emitter(hoisted, depth).sequence(items)
+    return _Emitter(output, depth).sequence(items)
 
 
 def _lark_quantifier(quantifier: str) -> str:

@@ -111,6 +111,26 @@ def _key_not_in(names: set) -> str:
     return walk(trie)
 
 
+def _key_not_in_terminal(names: set) -> str:
+    r""":func:`_key_not_in`, quoted, as an llguidance terminal: ``key & ~(names)``.
+
+    Example:
+        >>> print(_key_not_in_terminal({"a/b", "c"}))
+        /"[^"\\\x00-\x1f]*"/ & ~/"(?:a\/b|c)"/
+    """
+    from .rules import _terminal
+
+    # Names with a character that must be escaped in JSON text never equal a raw-character key.
+    names = sorted(name for name in names if all(ord(ch) >= 0x20 and ch not in '"\\' for ch in name))
+    key = _terminal('"[^"' + _RAW_EXCLUDED + ']*"')
+    if not names:
+        return key
+    return key + " & ~" + _terminal('"' + fx.alternation([fx.escape(name) for name in names]) + '"')
+
+
+_RAW_EXCLUDED = "\\\\\\x00-\\x1f"  # a backslash and the control characters, in a regex class
+
+
 def _bounds(schema: dict, low_keyword: str, high_keyword: str, pointer: str) -> tuple[int, Optional[int]]:
     low = _non_negative_int(schema, low_keyword, pointer, 0)
     return low, _non_negative_int(schema, high_keyword, pointer, None)  # type: ignore[return-value]
