@@ -151,7 +151,8 @@ def _compile(
     if chosen is None:
         try:
             return _compile_dfa(
-                constraint, tokenizer, options, eos_token_ids, generation_config, max_states, engine_choice.AUTO_MAX_EXPANDED
+                constraint, tokenizer, options, eos_token_ids, generation_config, max_states, engine_choice.AUTO_MAX_EXPANDED,
+                warm_start=True,
             )
         except CompileLimitError as exc:
             logger.info("the byte automaton is over a limit (%s): running the constraint on the grammar engine", exc)
@@ -162,9 +163,12 @@ def _compile(
 
 def _compile_dfa(
     constraint: Constraint, tokenizer: Any, options: SchemaOptions, eos_token_ids: Optional[Iterable[int]],
-    generation_config: Any, max_states: int, max_expanded: Optional[int] = None,
+    generation_config: Any, max_states: int, max_expanded: Optional[int] = None, warm_start: bool = False,
 ) -> CompiledGrammar:
-    """The byte-automaton back end of :func:`compile` (``max_expanded``: see ``engine_choice.AUTO_MAX_EXPANDED``)."""
+    """The byte-automaton back end of :func:`compile` (``max_expanded``: see ``engine_choice.AUTO_MAX_EXPANDED``).
+
+    ``warm_start`` (``engine="auto"``): a JSON Schema whose automaton is neither in memory nor
+    on disk starts on the grammar engine while the automaton builds (see ``handoff.py``)."""
     max_regex_length = options.max_regex_length
     folder = cache_dir()
     spec, expanded = spec_and_size(constraint, options, folder)
@@ -193,23 +197,62 @@ def _compile_dfa(
         grammar = _memory.get(key)
         if grammar is not None:
             _memory.move_to_end(key)
-            if grammar.spec != spec:  # same automaton, other result type (e.g. two Pydantic classes)
-                shared = grammar
-                grammar = CompiledGrammar(shared.automaton, shared.trie, vocabulary, spec)
-                grammar.tables_file = shared.tables_file
-            return grammar
+    if grammar is not None:
+        if hasattr(grammar, "automaton_grammar"):  # a warm start (handoff.py)
+            if warm_start:
+                return grammar if grammar.spec == spec else grammar.with_spec(spec)
+            grammar = grammar.automaton_grammar()  # engine="dfa" asks for the automaton itself
+        if grammar.spec != spec:  # same automaton, other result type (e.g. two Pydantic classes)
+            shared = grammar
+            grammar = CompiledGrammar(shared.automaton, shared.trie, vocabulary, spec)
+            grammar.tables_file = shared.tables_file
+        return grammar
+    grammar = None
+    path = _automaton_path(spec.regex, folder)[0] if warm_start and spec.kind == "json" else None
+    if warm_start and spec.kind == "json" and (path is None or not path.exists()):
+        grammar = _warm_start(constraint, options, vocabulary, spec, key, max_states, folder)
+    if grammar is None:
+        grammar = _automaton_grammar(spec, vocabulary, key, max_states, folder)
+    with _lock:
+        _memory[key] = grammar
+        while len(_memory) > 1 and (
+            len(_memory) > _MEMORY_CAPACITY or sum(_nbytes(g) for g in _memory.values()) > _MEMORY_BYTES
+        ):
+            _memory.popitem(last=False)
+    return grammar
+
+
+def _automaton_grammar(spec: Any, vocabulary: Vocabulary, key: str, max_states: int, folder: Optional[Path]) -> CompiledGrammar:
+    """The byte automaton's grammar for ``spec`` (loaded from disk or built), its first mask computed."""
     automaton = _load_or_build(spec.regex, max_states, folder)
     grammar = CompiledGrammar(automaton, trie_for(vocabulary, folder), vocabulary, spec)
     if folder is not None:  # the dense tables of the jit/XLA processors, materialized on demand
         grammar.tables_file = (folder / "tables" / f"{key}.npz", {"format": _FORMAT, "key": key})
     grammar.mask_id(grammar.initial_state)  # the first mask; raises now if the tokenizer cannot start
-    with _lock:
-        _memory[key] = grammar
-        while len(_memory) > 1 and (
-            len(_memory) > _MEMORY_CAPACITY or sum(g.automaton.nbytes for g in _memory.values()) > _MEMORY_BYTES
-        ):
-            _memory.popitem(last=False)
     return grammar
+
+
+def _warm_start(
+    constraint: Constraint, options: SchemaOptions, vocabulary: Vocabulary, spec: Any, key: str, max_states: int,
+    folder: Optional[Path],
+) -> Optional[CompiledGrammar]:
+    """A :class:`~pse_processors.core.handoff.HandoffGrammar`, or ``None`` when the grammar
+    engine cannot run the schema (then the caller builds the automaton now)."""
+    from .errors import PSEError
+    from .handoff import HandoffGrammar
+
+    try:
+        grammar_spec, _ = engine_choice.grammar_spec(constraint, options)
+        pushdown = engine_choice.pushdown_grammar(grammar_spec, vocabulary)
+    except PSEError as exc:
+        logger.info("the grammar engine cannot start this schema (%s): building its automaton now", exc)
+        return None
+    return HandoffGrammar(pushdown, spec, lambda: _automaton_grammar(spec, vocabulary, key, max_states, folder))
+
+
+def _nbytes(grammar: CompiledGrammar) -> int:
+    automaton = getattr(grammar, "automaton", None)  # a HandoffGrammar has none of its own
+    return 0 if automaton is None else automaton.nbytes
 
 
 def _version() -> str:
@@ -218,11 +261,17 @@ def _version() -> str:
     return __version__
 
 
-def _load_or_build(regex: str, max_states: int, folder: Optional[Path]) -> ByteAutomaton:
-    """The regex's byte automaton, from the disk cache or built (it does not depend on the vocabulary)."""
+def _automaton_path(regex: str, folder: Optional[Path]) -> tuple[Any, dict]:
+    """(the disk cache file of ``regex``'s automaton or ``None``, the metadata it must carry)."""
     key = hashlib.sha256(f"{_FORMAT}\0{_version()}\0{regex}".encode()).hexdigest()[:40]
     path = folder / "grammars" / f"{key}.npz" if folder is not None else None
     meta = {"format": _FORMAT, "key": key, "regex_sha256": hashlib.sha256(regex.encode()).hexdigest()}
+    return path, meta
+
+
+def _load_or_build(regex: str, max_states: int, folder: Optional[Path]) -> ByteAutomaton:
+    """The regex's byte automaton, from the disk cache or built (it does not depend on the vocabulary)."""
+    path, meta = _automaton_path(regex, folder)
     if path is not None and path.exists():
         try:
             automaton = ByteAutomaton.load(path, meta)

@@ -301,6 +301,8 @@ def in_graph_constraint(
             "grammar engine)"
         )
     if isinstance(constraint, CompiledGrammar):
+        if hasattr(constraint, "automaton_grammar"):  # engine="auto"'s warm start: wait for its automaton
+            constraint = constraint.automaton_grammar()
         if constraint.engine != "dfa":
             raise ValueError(
                 f"{owner} runs the byte automaton inside the compiled graph, and this grammar runs on the "

@@ -11,7 +11,9 @@
   ``$ref``, or any JSON value, which the automaton could only cut at a fixed depth), the
   automaton would hit a compile limit (``CompileLimitError``), or its regex is long enough
   to take seconds to build (:data:`AUTO_MAX_EXPANDED`); then the grammar engine. A
-  :class:`~pse_processors.Grammar` always runs on the grammar engine.
+  :class:`~pse_processors.Grammar` always runs on the grammar engine. A JSON Schema whose
+  automaton is in no cache yet starts on the grammar engine while the automaton builds in
+  the background (:mod:`~pse_processors.core.handoff`).
 """
 
 from __future__ import annotations

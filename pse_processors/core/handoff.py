@@ -1,0 +1,244 @@
+"""``engine="auto"``'s warm start: the grammar engine runs until the byte automaton is built.
+
+Building a byte automaton costs 5 ms to a few seconds (outlines-core, then a dense table),
+while the same schema's grammar runs on llguidance within milliseconds. For a JSON Schema
+that the automaton can hold, ``auto`` therefore answers the first masks from the grammar
+engine and builds the automaton on a background thread (outlines-core releases the GIL
+while it builds). Once it is built, every later step runs on it: a state of the grammar
+engine is translated by replaying its token path through the automaton, once.
+
+Both back ends compile the same schema from the same compiler output, so they allow the
+same tokens (``tests/test_engine_agreement.py``); a path the automaton does not accept
+(none is known) simply stays on the grammar engine. States are ints as everywhere else:
+the grammar engine's node ids below :data:`AUTOMATON_OFFSET`, the automaton's states
+above it. Mask ids are this grammar's own, so the processors' device caches see one id
+per allowed set whichever engine computed it.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import queue
+import threading
+import weakref
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from .constraints import ConstraintSpec
+from .grammar import DEAD, DONE, CompiledGrammar
+
+logger = logging.getLogger(__name__)
+
+#: Automaton state ``s`` is handed out as ``AUTOMATON_OFFSET + s`` (grammar-engine node ids stay below).
+AUTOMATON_OFFSET = 1 << 30
+
+
+class _Shared:
+    """What every view of one :class:`HandoffGrammar` shares (``with_spec`` copies share it)."""
+
+    def __init__(self, pushdown: CompiledGrammar) -> None:
+        self.pushdown = pushdown
+        self.automaton: Optional[CompiledGrammar] = None
+        self.error: Optional[BaseException] = None
+        self.done = threading.Event()
+        self.translated: dict = {}  # grammar-engine node -> automaton state (None: not on the automaton)
+        self.mask_ids: tuple = ({}, {})  # [on the grammar engine?]: that engine's mask id -> ours
+        self.lock = threading.Lock()
+
+
+class HandoffGrammar(CompiledGrammar):
+    """A JSON Schema grammar that starts on the grammar engine and hands off to the byte
+    automaton once a background thread has built it; built by :func:`pse_processors.compile`
+    (``engine="auto"``) when the automaton is neither in memory nor on disk.
+
+    It has the matcher API of :class:`~pse_processors.CompiledGrammar`; ``engine`` is
+    ``"dfa"`` (the back end it settles on). :meth:`automaton_grammar` waits for the automaton.
+
+    Example:
+        >>> import uuid
+        >>> import pse_processors as pse
+        >>> vocab = pse.Vocabulary([bytes([c]) for c in b'"0123456789abcdef-'] + [None], eos_token_ids=[18])
+        >>> text = str(uuid.uuid4())  # a constant no cache holds yet
+        >>> grammar = pse.compile({"const": text}, vocab)
+        >>> type(grammar).__name__, grammar.engine
+        ('HandoffGrammar', 'dfa')
+        >>> tokens = [vocab.token_bytes.index(bytes([c])) for c in f'"{text}"'.encode()]
+        >>> grammar.accepts(tokens + [18]), grammar.accepts(tokens[:-1] + [18])
+        (True, False)
+        >>> grammar.automaton_grammar().engine, grammar.ready, grammar.accepts(tokens + [18])
+        ('dfa', True, True)
+    """
+
+    def __init__(self, pushdown: CompiledGrammar, spec: ConstraintSpec, build: Callable[[], CompiledGrammar]) -> None:
+        self._init_masks(pushdown.vocabulary, spec)
+        self._shared = _Shared(pushdown)
+        _submit(self._shared, build)
+
+    # -- the two engines ----------------------------------------------------------------------
+    @property
+    def engine(self) -> str:  # type: ignore[override]
+        """``"dfa"``; ``"grammar"`` when the automaton could not be built (it then never will)."""
+        return "grammar" if self._shared.error is not None else "dfa"
+
+    @property
+    def ready(self) -> bool:
+        """True once the automaton is built (later steps run on it)."""
+        return self._shared.automaton is not None
+
+    def automaton_grammar(self, timeout: Optional[float] = None) -> CompiledGrammar:
+        """The byte automaton's :class:`~pse_processors.CompiledGrammar`, waiting for its build.
+
+        Raises what building it raised (e.g. ``CompileLimitError``), or ``TimeoutError``."""
+        shared = self._shared
+        if not shared.done.wait(timeout):
+            raise TimeoutError(f"the byte automaton was not built within {timeout} s")
+        if shared.error is not None:
+            raise shared.error
+        return shared.automaton  # type: ignore[return-value]
+
+    def with_spec(self, spec: ConstraintSpec) -> "HandoffGrammar":
+        """The same grammar (engines, states and masks shared) with another spec, e.g. another result type."""
+        view = copy.copy(self)
+        view.spec = spec
+        return view
+
+    @property
+    def initial_state(self) -> int:  # type: ignore[override]
+        automaton = self._shared.automaton
+        return 0 if automaton is None else AUTOMATON_OFFSET + automaton.initial_state
+
+    @property
+    def num_states(self) -> int:
+        automaton = self._shared.automaton
+        return self._shared.pushdown.num_states if automaton is None else automaton.num_states
+
+    @property
+    def tables(self) -> Any:
+        """The automaton's dense tables (waits for it: the in-graph processors need them)."""
+        return self.automaton_grammar().tables
+
+    def __repr__(self) -> str:
+        on = "automaton" if self.ready else "grammar engine, automaton building"
+        return f"HandoffGrammar({self.spec.kind}, on the {on}, vocab {self.vocab_size})"
+
+    def _inner(self, state: int) -> tuple[CompiledGrammar, int]:
+        """The engine that answers for ``state`` (>= 0), and the state in its numbering."""
+        if state >= AUTOMATON_OFFSET:
+            return self._shared.automaton, state - AUTOMATON_OFFSET  # type: ignore[return-value]
+        return self._shared.pushdown, state
+
+    def _on_automaton(self, node: int) -> Optional[int]:
+        """The automaton state after grammar-engine ``node``'s token path, or ``None``."""
+        shared = self._shared
+        translated = shared.translated
+        if node in translated:
+            return translated[node]
+        pushdown, automaton = shared.pushdown, shared.automaton
+        path = []
+        current = node
+        while current != 0 and current not in translated:
+            path.append(pushdown._token[current])
+            current = pushdown._parent[current]
+        start = automaton.initial_state if current == 0 else translated[current]  # type: ignore[union-attr]
+        state = DEAD if start is None else automaton.walk(reversed(path), start)  # type: ignore[union-attr]
+        found = None if state == DEAD else state
+        if found is None:
+            logger.warning("the byte automaton rejects a path the grammar engine took; it stays on the grammar engine")
+        with shared.lock:
+            translated[node] = found
+        return found
+
+    # -- the matcher API ------------------------------------------------------------------------
+    def is_accepting(self, state: int) -> bool:
+        if state < 0:
+            return state == DONE
+        engine, inner = self._inner(state)
+        return engine.is_accepting(inner)
+
+    def step(self, state: int, token_id: int) -> Optional[int]:
+        if state < 0:
+            return DONE if state == DONE else None
+        if state >= AUTOMATON_OFFSET:
+            return _offset(self._shared.automaton.step(state - AUTOMATON_OFFSET, token_id))  # type: ignore[union-attr]
+        if self._shared.automaton is not None:
+            on_automaton = self._on_automaton(state)
+            if on_automaton is not None:
+                return _offset(self._shared.automaton.step(on_automaton, token_id))
+        return self._shared.pushdown.step(state, token_id)
+
+    def _compute_mask(self, state: int) -> int:
+        engine, inner = self._inner(state)
+        inner_id = engine.mask_id(inner)
+        ids = self._shared.mask_ids[engine is self._shared.pushdown]
+        mask_id = ids.get(inner_id)
+        if mask_id is None:  # an allowed set this engine has not shown before: digest it here
+            packed = engine.bitmask(inner)  # read-only, shared; EOS set iff accepting
+            mask_id = ids[inner_id] = self._mask_id_for(state, packed.tobytes())
+            if self._packed.get(mask_id) is None:
+                self._packed.put(mask_id, packed)
+        else:
+            with self._lock:
+                self._mask_of_state[state] = mask_id
+        return mask_id
+
+    def _walk(self, state: int) -> tuple[np.ndarray, bool]:
+        engine, inner = self._inner(state)
+        return engine._walk(inner)
+
+
+def _offset(state: Optional[int]) -> Optional[int]:
+    return state if state is None or state < 0 else AUTOMATON_OFFSET + state
+
+
+# -- the background builder: one thread, builds in order ---------------------------------------
+_queue: "queue.Queue[tuple[weakref.ref, Callable[[], CompiledGrammar]]]" = queue.Queue()
+_worker: Optional[threading.Thread] = None
+_worker_lock = threading.Lock()
+
+
+def _submit(shared: _Shared, build: Callable[[], CompiledGrammar]) -> None:
+    global _worker
+    _queue.put((weakref.ref(shared), build))
+    with _worker_lock:
+        if _worker is None or not _worker.is_alive():
+            _worker = threading.Thread(target=_run, name="pse-automaton-builder", daemon=True)
+            _worker.start()
+
+
+def _run() -> None:
+    while True:
+        ref, build = _queue.get()
+        try:
+            _build(ref, build)
+        finally:
+            _queue.task_done()
+
+
+def _build(ref: "weakref.ref[_Shared]", build: Callable[[], CompiledGrammar]) -> None:
+    shared = ref()
+    if shared is None:  # nobody holds the grammar any more: skip its build
+        return
+    del shared  # do not keep it alive while building
+    try:
+        automaton, error = build(), None
+    except Exception as exc:  # noqa: BLE001 - kept for automaton_grammar() to raise
+        automaton, error = None, exc
+        logger.info("the byte automaton could not be built (%s): staying on the grammar engine", exc)
+    shared = ref()
+    if shared is not None:
+        shared.automaton, shared.error = automaton, error
+        shared.done.set()
+
+
+def wait_for_builds(timeout: Optional[float] = None) -> bool:
+    """Wait until every queued automaton build has finished (tests, benchmarks); False on timeout."""
+    import time
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while _queue.unfinished_tasks:
+        if deadline is not None and time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+    return True
