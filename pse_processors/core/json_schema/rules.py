@@ -320,6 +320,23 @@ def _is_space(node: _Node) -> bool:
     return False
 
 
+# Characters a whitespace group may hold (a superset); a group with any other is not one.
+_SPACE_GROUP_CHARS = frozenset(" \\nrt[]?*+{},0123456789(|):")
+# Text whose presence may make a group span tokens; a group without any is lexical unparsed.
+_TOKEN_HINTS = ('"', HOLE_OPEN, "\\{", "\\}", "\\[", "\\]", ",", ":")
+
+
+def _group_kind(node: _Node) -> str:
+    """"space", "lexical" or "tokens"; parses the group's inside only when its text is ambiguous."""
+    text = node.text
+    if _SPACE_GROUP_CHARS.issuperset(text) and _is_space(node):
+        return "space"
+    bare = text.replace("(?:", "(")  # the ":" of a non-capturing group is no JSON ":"
+    if not any(hint in bare for hint in _TOKEN_HINTS) or _is_lexical(node):
+        return "lexical"
+    return "tokens"
+
+
 def _is_lexical(node: _Node) -> bool:
     """True for a group inside one token: no hole, no quote, no structural character."""
     if node.kind in ("hole", "string"):
@@ -409,7 +426,7 @@ class _Emitter:
         known = self.output.group_kind
         kind = known.get(node.text)
         if kind is None:
-            kind = known[node.text] = "space" if _is_space(node) else "lexical" if _is_lexical(node) else "tokens"
+            kind = known[node.text] = _group_kind(node)
         if kind == "space":
             self.space(node.text)
             return
