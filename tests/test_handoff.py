@@ -8,6 +8,7 @@ working grammar.
 from __future__ import annotations
 
 import gc
+import os
 import pickle
 import random
 import threading
@@ -177,3 +178,20 @@ def test_in_graph_processors_get_the_automaton_and_pickles_rebuild_it(no_disk_ca
     clone = pickle.loads(pickle.dumps(grammar))
     assert clone.engine == "dfa"
     assert (clone.allowed_mask(clone.initial_state) == grammar.allowed_mask(grammar.initial_state)).all()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_builds_what_the_parent_was_building(vocab):
+    grammar, dfa, gate = _gated(vocab)  # its build is running (held by the gate) at the fork
+    pid = os.fork()
+    if pid == 0:  # the child: no builder thread was copied; the build must start again here
+        code = 1
+        try:
+            gate.set()
+            code = 0 if grammar.automaton_grammar(timeout=60) is dfa and grammar.ready else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    gate.set()
+    assert grammar.automaton_grammar(timeout=60) is dfa
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

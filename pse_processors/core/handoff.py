@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import queue
 import threading
 import weakref
@@ -196,6 +197,7 @@ def _offset(state: Optional[int]) -> Optional[int]:
 _queue: "queue.Queue[tuple[weakref.ref, Callable[[], CompiledGrammar]]]" = queue.Queue()
 _worker: Optional[threading.Thread] = None
 _worker_lock = threading.Lock()
+_current: Optional[tuple] = None  # the build running now: a forked child starts it again
 
 
 def _submit(shared: _Shared, build: Callable[[], CompiledGrammar]) -> None:
@@ -208,12 +210,31 @@ def _submit(shared: _Shared, build: Callable[[], CompiledGrammar]) -> None:
 
 
 def _run() -> None:
+    global _current
     while True:
-        ref, build = _queue.get()
+        item = _queue.get()
+        _current = item
         try:
-            _build(ref, build)
+            _build(*item)
         finally:
+            _current = None
             _queue.task_done()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (a DataLoader worker, multiprocessing's default start on Linux) has no
+    builder thread: queue again the builds that were waiting or running in the parent."""
+    global _queue, _worker, _worker_lock, _current
+    pending = ([_current] if _current is not None else []) + list(_queue.queue)
+    _queue, _worker, _worker_lock, _current = queue.Queue(), None, threading.Lock(), None
+    for ref, build in pending:
+        shared = ref()
+        if shared is not None:
+            _submit(shared, build)
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _build(ref: "weakref.ref[_Shared]", build: Callable[[], CompiledGrammar]) -> None:
