@@ -208,9 +208,10 @@ def _compile_dfa(
             grammar.tables_file = shared.tables_file
         return grammar
     grammar = None
-    path = _automaton_path(spec.regex, folder)[0] if warm_start and spec.kind == "json" else None
-    if warm_start and spec.kind == "json" and (path is None or not path.exists()):
-        grammar = _warm_start(constraint, options, vocabulary, spec, key, max_states, folder)
+    if warm_start and spec.kind == "json":
+        path = _automaton_path(spec.regex, folder)[0]
+        if path is None or not path.exists():
+            grammar = _warm_start(constraint, options, vocabulary, spec, key, max_states, folder)
     if grammar is None:
         grammar = _automaton_grammar(spec, vocabulary, key, max_states, folder)
     with _lock:

@@ -88,6 +88,9 @@ def _search(pattern: str, name: str) -> bool:
         raise UnsupportedSchemaError("patternProperties", "#", f"the pattern {pattern!r} ({exc})") from exc
 
 
+_RAW_EXCLUDED = "\\\\\\x00-\\x1f"  # a backslash and the control characters, in a regex class
+
+
 def _key_not_in(names: set) -> str:
     """Keys (JSON string contents, raw characters only) equal to none of ``names``."""
     trie: dict = {}
@@ -96,7 +99,7 @@ def _key_not_in(names: set) -> str:
         for ch in name:
             node = node.setdefault(ch, {})
         node[None] = {}
-    plain = '"\\\\\\x00-\\x1f'
+    plain = '"' + _RAW_EXCLUDED
 
     def walk(node: dict) -> str:
         parts: list[Fragment] = [] if None in node else [""]
@@ -126,9 +129,6 @@ def _key_not_in_terminal(names: set) -> str:
     if not names:
         return key
     return key + " & ~" + _terminal('"' + fx.alternation([fx.escape(name) for name in names]) + '"')
-
-
-_RAW_EXCLUDED = "\\\\\\x00-\\x1f"  # a backslash and the control characters, in a regex class
 
 
 def _bounds(schema: dict, low_keyword: str, high_keyword: str, pointer: str) -> tuple[int, Optional[int]]:
