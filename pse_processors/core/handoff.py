@@ -22,6 +22,7 @@ import logging
 import os
 import queue
 import threading
+import time
 import weakref
 from typing import Any, Callable, Optional
 
@@ -255,8 +256,6 @@ def _build(ref: "weakref.ref[_Shared]", build: Callable[[], CompiledGrammar]) ->
 
 def wait_for_builds(timeout: Optional[float] = None) -> bool:
     """Wait until every queued automaton build has finished (tests, benchmarks); False on timeout."""
-    import time
-
     deadline = None if timeout is None else time.monotonic() + timeout
     while _queue.unfinished_tasks:
         if deadline is not None and time.monotonic() > deadline:

@@ -261,10 +261,7 @@ def _run(schema: Any, options: SchemaOptions, rules: Optional[RuleSet]) -> tuple
             # sides only (a subset, as for any partial negation).
             logger.info("compile limit reached with else sides of conditionals; retrying without them")
             if rules is not None:
-                rules.bodies.clear()
-                rules._by_body.clear()
-                rules.terminals.clear()
-                rules.size = 0
+                rules.clear()
             compiler = _Compiler(schema, options, rules)
             compiler._else_parts_left = 0
             regex = compiler.compile(schema, "#")

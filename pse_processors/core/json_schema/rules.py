@@ -52,6 +52,7 @@ class RuleSet:
     _by_body: dict = field(default_factory=dict)
     #: Terminals written in llguidance's own syntax (``&``, ``~``), by name: definition.
     terminals: dict = field(default_factory=dict)
+    _by_terminal: dict = field(default_factory=dict)
     #: Characters of every body defined so far (the compiler bounds it, as it bounds a regex).
     size: int = 0
 
@@ -67,12 +68,19 @@ class RuleSet:
     def terminal(self, definition: str, prefix: str) -> str:
         """A hole for a terminal written in llguidance's syntax, one per distinct definition
         (named ``prefix`` + a number, upper case as Lark terminals are)."""
-        for name, known in self.terminals.items():
-            if known == definition:
-                return self.hole(name)
-        name = f"{prefix}{len(self.terminals)}"
-        self.terminals[name] = definition
+        name = self._by_terminal.get(definition)
+        if name is None:
+            name = self._by_terminal[definition] = f"{prefix}{len(self.terminals)}"
+            self.terminals[name] = definition
         return self.hole(name)
+
+    def clear(self) -> None:
+        """Forget every rule and terminal (the compiler starts over)."""
+        self.bodies.clear()
+        self._by_body.clear()
+        self.terminals.clear()
+        self._by_terminal.clear()
+        self.size = 0
 
     def shared(self, body: str, prefix: str) -> str:
         """A hole for ``body``, one rule per distinct body (named ``prefix`` + a number)."""
@@ -354,8 +362,7 @@ class _Emitter:
         self.depth = depth
         self.out: list[str] = []
         self.term = ""
-        self.kind = ""  # what self.term holds: "", "space", "structural", "string", "scalar"
-        self.escaped = False  # inside a string, after a regex-escaped backslash
+        self.kind = ""  # what self.term holds: "", "space", "structural", "scalar"
 
     def flush(self) -> None:
         if self.term:
@@ -369,28 +376,17 @@ class _Emitter:
     def sequence(self, items: list) -> str:
         for item in items:
             self.item(item)
-        if self.kind == "string":  # a string left open: keep it whole (never split mid-string)
-            pass
         self.flush()
         return " ".join(self.out) if self.out else '""'
 
     def item(self, node: _Node) -> None:
-        if self.kind == "string":  # inside a JSON string: everything is content up to the closing quote
-            closing = node.kind == "atom" and node.text == '"' and not self.escaped
-            self.escaped = node.kind == "atom" and node.text == "\\\\" and not self.escaped
-            self.add(node.text, "string")
-            if closing:
-                self.kind = "scalar"
-                self.flush()
-            return
         if node.kind == "hole":
             self.flush()
             self.out.append(node.text + node.quantifier)
             return
         if node.kind == "string":  # a whole JSON string (see _sequence): its own terminal
             self.flush()
-            self.add(node.text, "string")
-            self.flush()
+            self.out.append(self.output.terminal(node.text))
             return
         if node.kind == "group":
             self.group(node)
@@ -402,11 +398,6 @@ class _Emitter:
             if self.kind != "space":
                 self.flush()
             self.add(node.text, "structural")
-            return
-        if node.kind == "atom" and node.text == '"':
-            self.flush()
-            self.escaped = False
-            self.add('"', "string")
             return
         self.scalar(node.text)
 
