@@ -182,6 +182,8 @@ CASES = [
     # unquantified groups around anchored alternatives anchor them
     ({"type": "string", "pattern": "(^[a-z]+$)"}, ["abc"], ["ab1", "", "1"]),
     ({"type": "string", "pattern": "(?:^a|b$)|c"}, ["ax", "xb", "xcx"], ["xa", "bx", ""]),
+    # unanchored alternatives share their "any characters" sides; anchored ones keep theirs
+    ({"type": "string", "pattern": "foo|ba[rz]|^q|z$"}, ["foo", "xfoox", "abaz", "bar!", "qx", "xz"], ["fo", "xq", "zx", "ba", ""]),
     # a format that no draft defines is an annotation (validators ignore it); next to a pattern too
     ({"type": "string", "format": "topic"}, ["", "any text"], [1, None]),
     ({"format": "topic"}, ["a", 1, None, {"a": [1]}], []),
@@ -541,3 +543,14 @@ def test_grammar_of_many_optional_properties_is_linear():
         for text, ok in [('{"b": "x"}', True), ('{"a": 1, "b": "x", "c": true}', True), ('{"b": "x", "c": false}', True),
                          ('{"a": 1}', False), ('{"c": true, "b": "x"}', False), ("{}", False)]:
             assert accepts(schema, text, engine=engine) is ok, (engine, text)
+
+
+def test_unanchored_alternatives_share_their_sides():
+    # 40 unanchored literals: one "any characters" on each side, not one pair per literal
+    # (JsonSchemaStore's config_schema wrote 45 kB of regex for such a pattern).
+    from pse_processors.core.json_schema.fragments import STRING_CHAR
+    from pse_processors.core.json_schema.patterns import translate
+
+    regex = translate("|".join(f"name{i}" for i in range(40)), "#").regex
+    assert regex.count(STRING_CHAR) == 2
+    assert accepts({"type": "string", "pattern": "|".join(f"name{i}" for i in range(40))}, '"xname39y"')

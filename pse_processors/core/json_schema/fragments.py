@@ -58,10 +58,7 @@ def group(fragment: str) -> str:
 
 def alternation(fragments: Iterable[Fragment]) -> Fragment:
     """Any of the fragments; ``None`` branches are dropped, duplicates removed."""
-    kept: list[str] = []
-    for fragment in fragments:
-        if fragment is not None and fragment not in kept:
-            kept.append(fragment)
+    kept = list(dict.fromkeys(fragment for fragment in fragments if fragment is not None))  # in order, once each
     if not kept:
         return None
     if len(kept) == 1:

@@ -289,6 +289,12 @@ class _Parser:
 
 def _chars_regex(ranges: Ranges) -> Fragment:
     """The JSON spellings of the code points in ``ranges`` (raw, or escaped as json.dumps writes them)."""
+    if len(ranges) == 1 and ranges[0][0] == ranges[0][1]:  # one literal character: most of a pattern
+        code = ranges[0][0]
+        if code <= 0x1F or code in (0x22, 0x5C):
+            return _JSON_ESCAPES.get(code, f"\\\\u00{code:02x}")
+        if not _SURROGATES[0] <= code <= _SURROGATES[1]:
+            return f"[\\x{{{code:x}}}]"
     specials = [(0x00, 0x1F), (0x22, 0x22), (0x5C, 0x5C), _SURROGATES]
     raw = _subtract(ranges, specials)
     parts: list[Fragment] = []
@@ -394,7 +400,10 @@ def translate(pattern: str, pointer: str) -> StringPattern:
     if not isinstance(pattern, str):
         raise SchemaError("pattern must be a string", pointer)
     options = _top_options(_Parser(pattern, pointer).parse())
-    regexes: list[Fragment] = []
+    # The options' bodies, grouped by their anchoring: options anchored alike share their
+    # "any characters" sides, ``.*(?:a|b).*`` rather than ``.*a.*|.*b.*`` (same language; long
+    # unanchored alternations of literals were tens of kilobytes of regex otherwise).
+    by_anchoring: dict = {}
     universal = False
     spans = []
     singles = []
@@ -412,8 +421,7 @@ def translate(pattern: str, pointer: str) -> StringPattern:
         emitted = _emit(body)
         if emitted is None:
             continue
-        any_text = f"{STRING_CHAR}*"
-        regexes.append(("" if anchored_start else any_text) + emitted + ("" if anchored_end else any_text))
+        by_anchoring.setdefault((anchored_start, anchored_end), []).append(emitted)
         low, high = _length(body)
         universal = universal or (low == 0 and not (anchored_start and anchored_end))  # an empty match
         spans.append((low, high if anchored_start and anchored_end else None))
@@ -426,6 +434,11 @@ def translate(pattern: str, pointer: str) -> StringPattern:
     if not spans:
         return StringPattern(None, 0, 0, None)
     highs = [h for _, h in spans]
+    any_text = f"{STRING_CHAR}*"
+    regexes = [
+        ("" if start else any_text) + alternation(bodies) + ("" if end else any_text)
+        for (start, end), bodies in by_anchoring.items()
+    ]
     return StringPattern(
         alternation(regexes), min(a for a, _ in spans),
         None if any(h is None for h in highs) else max(highs),  # type: ignore[type-var]
