@@ -1,7 +1,7 @@
 """MaskBench: compile real schemas and check every test instance token by token, through the matcher API.
 
     python benchmarks/maskbench.py ../shared/data/maskbench-dev [--tokenizer llama3_1] [--json]
-    python benchmarks/maskbench.py DIR --engines pse,outlines-core,llguidance,xgrammar --stride 5
+    python benchmarks/maskbench.py DIR --engines pse,outlines-core,llguidance,xgrammar,lm-format-enforcer --stride 5
     python benchmarks/maskbench.py DIR --pse-engine dfa|grammar|auto   # pse's back end (default auto)
 
 The protocol (``../shared/data/README.md``): compile the schema; for each test, serialize
@@ -18,7 +18,7 @@ vocabulary and its token trie are built once per worker, before any timing. The 
 mask time is the time to produce the packed bitmask in each later state.
 
 Peers (``outlines-core``: its own ``build_regex_from_schema`` + ``Index``; ``llguidance``;
-``xgrammar``) run the same protocol in the same run, with the same byte-exact vocabulary where
+``xgrammar``; ``lm-format-enforcer``: ``TokenEnforcer`` + ``JsonSchemaParser``) run the same protocol in the same run, with the same byte-exact vocabulary where
 the library takes one. When a peer is not importable, the script re-runs itself with the bench
 venv (``bash scripts/setup_bench_env.sh``).
 """
@@ -41,8 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's
 
 logger = logging.getLogger("maskbench")
 
-ENGINES = ("pse", "outlines-core", "llguidance", "xgrammar")
-PEER_MODULES = {"outlines-core": "outlines_core", "llguidance": "llguidance", "xgrammar": "xgrammar"}
+ENGINES = ("pse", "outlines-core", "llguidance", "xgrammar", "lm-format-enforcer")
+PEER_MODULES = {
+    "outlines-core": "outlines_core", "llguidance": "llguidance", "xgrammar": "xgrammar", "lm-format-enforcer": "lmformatenforcer",
+}
 STATUSES = ("passing", "compile_error", "validation_error", "invalidation_error", "timeout", "crash")
 
 
@@ -258,7 +260,60 @@ class XgrMatcher:
         return bool(self.matcher.accept_token(token))
 
 
-ENGINE_CLASSES = {"pse": PseEngine, "outlines-core": OutlinesCoreEngine, "llguidance": LlguidanceEngine, "xgrammar": XgrammarEngine}
+class LmFormatEnforcerEngine(Engine):
+    """lm-format-enforcer's ``TokenEnforcer`` with its ``JsonSchemaParser``, masks as packed bitmasks
+    (its ``use_bitmask`` option). Its state is the token sequence, like ours; the first sequence it
+    sees is the prompt (one BOS token here)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        super().__init__(tokenizer)
+        from lmformatenforcer import TokenEnforcerTokenizerData
+
+        # lm-format-enforcer 0.11.3's transformers integration imports `transformers.tokenization_utils`,
+        # which transformers 5 removed; this is its build_token_enforcer_tokenizer_data, on the tokenizer.
+        size = len(tokenizer)
+        special = set(tokenizer.all_special_ids)
+        token_0 = tokenizer.encode("0", add_special_tokens=False)[-1]
+        regular = []
+        for token in range(size):
+            if token in special:
+                continue
+            after_0 = tokenizer.decode([token_0, token])[1:]  # keeps a word-start token's leading space
+            regular.append((token, after_0, len(after_0) > len(tokenizer.decode([token]))))
+
+        def decode(tokens: list) -> str:
+            return tokenizer.decode(tokens).rstrip("\ufffd")
+
+        self.eos = [tokenizer.eos_token_id]
+        self.data = TokenEnforcerTokenizerData(regular, decode, tokenizer.eos_token_id, True, size)
+        bos = tokenizer.bos_token_id
+        self.prompt = [bos if bos is not None else tokenizer.eos_token_id]
+
+    def compile(self, schema: Any) -> Any:
+        from lmformatenforcer import JsonSchemaParser, TokenEnforcer
+
+        return TokenEnforcer(self.data, JsonSchemaParser(schema))
+
+    def matcher(self, compiled: Any) -> "LmfeMatcher":
+        return LmfeMatcher(compiled, self.prompt)
+
+
+class LmfeMatcher:
+    def __init__(self, enforcer: Any, prompt: list) -> None:
+        self.enforcer, self.tokens = enforcer, list(prompt)
+
+    def bitmask(self) -> Any:
+        return self.enforcer.get_allowed_tokens(self.tokens).allowed_tokens.numpy()
+
+    def consume(self, token: int) -> bool:
+        self.tokens.append(token)  # it has no rejection of its own: the protocol checks the mask first
+        return True
+
+
+ENGINE_CLASSES = {
+    "pse": PseEngine, "outlines-core": OutlinesCoreEngine, "llguidance": LlguidanceEngine, "xgrammar": XgrammarEngine,
+    "lm-format-enforcer": LmFormatEnforcerEngine,
+}
 
 
 def _bit(mask: Any, token: int) -> bool:

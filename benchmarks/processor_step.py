@@ -1,4 +1,4 @@
-"""Processor time per generate step: pse_processors vs. xgrammar, outlines and llguidance.
+"""Processor time per generate step: pse_processors vs. xgrammar, outlines, llguidance and lm-format-enforcer.
 
     bash scripts/setup_bench_env.sh                 # once: the venv with the peer libraries
     python benchmarks/processor_step.py [--steps N] [--json]
@@ -43,7 +43,7 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
-PEER_MODULES = ("xgrammar", "outlines", "llguidance")
+PEER_MODULES = ("xgrammar", "outlines", "llguidance", "lmformatenforcer")
 BATCHES = (1, 16)
 
 SCHEMA = {
@@ -159,7 +159,7 @@ def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for dist in ("pse-processors", "outlines-core", "xgrammar", "outlines", "llguidance", "torch", "transformers"):
+    for dist in ("pse-processors", "outlines-core", "xgrammar", "outlines", "llguidance", "lm-format-enforcer", "torch", "transformers"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:
@@ -270,7 +270,41 @@ def build_contenders(model, tokenizer, schema_json: str, only: set[str] | None, 
             proc = XGrammarBackend(omodel).get_json_schema_logits_processor(schema_json)
             contenders.append(Contender("outlines+xgrammar", reusable(proc), peer=True, setup_s=time.perf_counter() - start,
                                         note="outlines XGrammarLogitsProcessor"))
+    if want("lm-format-enforcer"):
+        contenders.append(lmfe_contender(tokenizer, schema_json, vocab_size))
     return contenders
+
+
+def lmfe_contender(tokenizer, schema_json: str, vocab_size: int) -> Contender:
+    """lm-format-enforcer as its transformers integration wires it: a ``TokenEnforcer`` behind
+    transformers' ``PrefixConstrainedLogitsProcessor``, a new enforcer per generate() call.
+    Its integration module imports ``transformers.tokenization_utils``, which transformers 5
+    removed, so the same few lines are written here against the tokenizer."""
+    from lmformatenforcer import JsonSchemaParser, TokenEnforcer, TokenEnforcerTokenizerData
+    from transformers.generation.logits_process import PrefixConstrainedLogitsProcessor
+
+    start = time.perf_counter()
+    special = set(tokenizer.all_special_ids)
+    token_0 = tokenizer.encode("0", add_special_tokens=False)[-1]
+    regular = []
+    for token in range(vocab_size):
+        if token in special:
+            continue
+        after_0 = tokenizer.decode([token_0, token])[1:]
+        regular.append((token, after_0, len(after_0) > len(tokenizer.decode([token]))))
+    data = TokenEnforcerTokenizerData(
+        regular, lambda tokens: tokenizer.decode(tokens).rstrip("\ufffd"), tokenizer.eos_token_id, False, vocab_size
+    )
+    schema = json.loads(schema_json)
+    TokenEnforcer(data, JsonSchemaParser(schema))  # its schema model, once, inside the setup time
+    setup = time.perf_counter() - start
+
+    def fresh():
+        enforcer = TokenEnforcer(data, JsonSchemaParser(schema))
+        return PrefixConstrainedLogitsProcessor(lambda batch_id, sent: enforcer.get_allowed_tokens(sent.tolist()).allowed_tokens, 1)
+
+    return Contender("lm-format-enforcer", fresh, peer=True, setup_s=setup,
+                     note="lm-format-enforcer TokenEnforcer in transformers' PrefixConstrainedLogitsProcessor")
 
 
 # -- measurement ---------------------------------------------------------------------------------
@@ -371,7 +405,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--save", default=None, help="also write the JSON report to this file")
     parser.add_argument("--only", default=None,
-                        help="comma-separated peers to run (xgrammar,outlines,outlines+llguidance,outlines+xgrammar)")
+                        help="comma-separated peers to run (xgrammar,outlines,outlines+llguidance,outlines+xgrammar,lm-format-enforcer)")
     parser.add_argument("--batches", default=",".join(map(str, BATCHES)), help="batch sizes (default 1,16)")
     parser.add_argument("--schema", choices=["profile", "tree"], default="profile",
                         help="profile: the flat user profile (default); tree: a recursive tree of nodes")

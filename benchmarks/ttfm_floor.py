@@ -140,8 +140,6 @@ def main(argv: Optional[list] = None) -> int:
     result = measure(args.data, args.tokenizer, args.stride, args.repeats)
     print(json.dumps(result["summary"], indent=2))
     if args.save:
-        import llguidance  # noqa: F401 - for its version
-
         from importlib.metadata import version
 
         result["command"] = "python benchmarks/ttfm_floor.py " + " ".join(argv if argv is not None else sys.argv[1:])

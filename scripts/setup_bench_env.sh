@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the "bench" virtual environment used by benchmarks/processor_step.py
 # and benchmarks/mlx_step.py: our package plus the peer libraries it is compared with
-# (xgrammar, outlines, llguidance), and mlx-lm.
+# (xgrammar, outlines, llguidance, lm-format-enforcer), and mlx-lm.
 #
 #   bash scripts/setup_bench_env.sh          # creates/updates $PSE_ENV_ROOT/bench
 #   $PSE_ENV_ROOT/bench/bin/python benchmarks/processor_step.py
@@ -34,6 +34,9 @@ REQUIREMENTS=(
   "outlines-core==0.2.14"
   "outlines==1.3.3"
   "llguidance==1.9.1"
+  # benchmarks/maskbench.py --engines lm-format-enforcer (its core only: its transformers
+  # integration imports transformers.tokenization_utils, which transformers 5 removed).
+  "lm-format-enforcer==0.11.3"
   "apache-tvm-ffi>=0.1.11"
   "typing-extensions>=4.9.0"
   # benchmarks/mlx_step.py: mlx-lm and its peers' MLX processors (CPU wheels on Linux).
