@@ -267,25 +267,10 @@ class LmFormatEnforcerEngine(Engine):
 
     def __init__(self, tokenizer: Any) -> None:
         super().__init__(tokenizer)
-        from lmformatenforcer import TokenEnforcerTokenizerData
-
-        # lm-format-enforcer 0.11.3's transformers integration imports `transformers.tokenization_utils`,
-        # which transformers 5 removed; this is its build_token_enforcer_tokenizer_data, on the tokenizer.
-        size = len(tokenizer)
-        special = set(tokenizer.all_special_ids)
-        token_0 = tokenizer.encode("0", add_special_tokens=False)[-1]
-        regular = []
-        for token in range(size):
-            if token in special:
-                continue
-            after_0 = tokenizer.decode([token_0, token])[1:]  # keeps a word-start token's leading space
-            regular.append((token, after_0, len(after_0) > len(tokenizer.decode([token]))))
-
-        def decode(tokens: list) -> str:
-            return tokenizer.decode(tokens).rstrip("\ufffd")
+        from lmfe_tokenizer import lmfe_tokenizer_data
 
         self.eos = [tokenizer.eos_token_id]
-        self.data = TokenEnforcerTokenizerData(regular, decode, tokenizer.eos_token_id, True, size)
+        self.data = lmfe_tokenizer_data(tokenizer, len(tokenizer), use_bitmask=True)
         bos = tokenizer.bos_token_id
         self.prompt = [bos if bos is not None else tokenizer.eos_token_id]
 

@@ -278,23 +278,13 @@ def build_contenders(model, tokenizer, schema_json: str, only: set[str] | None, 
 def lmfe_contender(tokenizer, schema_json: str, vocab_size: int) -> Contender:
     """lm-format-enforcer as its transformers integration wires it: a ``TokenEnforcer`` behind
     transformers' ``PrefixConstrainedLogitsProcessor``, a new enforcer per generate() call.
-    Its integration module imports ``transformers.tokenization_utils``, which transformers 5
-    removed, so the same few lines are written here against the tokenizer."""
-    from lmformatenforcer import JsonSchemaParser, TokenEnforcer, TokenEnforcerTokenizerData
+    Its integration module does not import under transformers 5 (see ``lmfe_tokenizer.py``)."""
+    from lmfe_tokenizer import lmfe_tokenizer_data
+    from lmformatenforcer import JsonSchemaParser, TokenEnforcer
     from transformers.generation.logits_process import PrefixConstrainedLogitsProcessor
 
     start = time.perf_counter()
-    special = set(tokenizer.all_special_ids)
-    token_0 = tokenizer.encode("0", add_special_tokens=False)[-1]
-    regular = []
-    for token in range(vocab_size):
-        if token in special:
-            continue
-        after_0 = tokenizer.decode([token_0, token])[1:]
-        regular.append((token, after_0, len(after_0) > len(tokenizer.decode([token]))))
-    data = TokenEnforcerTokenizerData(
-        regular, lambda tokens: tokenizer.decode(tokens).rstrip("\ufffd"), tokenizer.eos_token_id, False, vocab_size
-    )
+    data = lmfe_tokenizer_data(tokenizer, vocab_size, use_bitmask=False)
     schema = json.loads(schema_json)
     TokenEnforcer(data, JsonSchemaParser(schema))  # its schema model, once, inside the setup time
     setup = time.perf_counter() - start
