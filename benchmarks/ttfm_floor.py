@@ -48,27 +48,19 @@ def _fastest(run: Callable[[], Any], repeats: int) -> Optional[float]:
     return best
 
 
-def _quantile(values: list, q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * q))]
-
-
 def measure(data: Path, tokenizer_name: str, stride: int, repeats: int) -> dict:
     import llguidance
     import llguidance.hf
     import llguidance.numpy as lnp
 
     import pse_processors as pse
-    from maskbench import load_tokenizer
+    from maskbench import load_tokenizer, percentiles
     from pse_processors.core import pushdown
     from pse_processors.core.json_schema import SchemaOptions, json_schema_to_grammar
 
     tokenizer = load_tokenizer(tokenizer_name)
     peer_tokenizer = llguidance.hf.from_tokenizer(tokenizer)
     our_tokenizer = pushdown.lltokenizer_for(pse.Vocabulary.from_tokenizer(tokenizer))
-    limits = llguidance.LLParserLimits(  # as PushdownGrammar sets them
-        max_lexer_states=250_000, initial_lexer_fuel=20_000_000, precompute_large_lexemes=False, verbose_errors=True
-    )
     options = SchemaOptions(additional_properties="spec")  # MaskBench's reading, as maskbench.py's
     mask = lnp.allocate_token_bitmask(1, peer_tokenizer.vocab_size)
 
@@ -83,8 +75,7 @@ def measure(data: Path, tokenizer_name: str, stride: int, repeats: int) -> dict:
         return first_mask(llguidance.LLMatcher(peer_tokenizer, grammar, log_level=0))
 
     def ours_llg(lark: str) -> Any:
-        grammar = llguidance.LLMatcher.grammar_from_lark(lark)
-        return first_mask(llguidance.LLMatcher(our_tokenizer, grammar, log_level=0, limits=limits))
+        return first_mask(pushdown.llguidance_matcher(our_tokenizer, lark))  # as PushdownGrammar builds it
 
     trivial = _fastest(lambda: ours_llg('start: /"a"/'), 50)
     rows = []
@@ -93,7 +84,7 @@ def measure(data: Path, tokenizer_name: str, stride: int, repeats: int) -> dict:
         schema = json.loads(path.read_text())["schema"]
         start = time.perf_counter()
         try:
-            lark = pushdown._NO_FORCING + json_schema_to_grammar(schema, options).lark
+            lark = json_schema_to_grammar(schema, options).lark
         except pse.PSEError:
             continue  # refused: no grammar to time
         ours_py = time.perf_counter() - start
@@ -110,16 +101,15 @@ def measure(data: Path, tokenizer_name: str, stride: int, repeats: int) -> dict:
         if (n + 1) % 100 == 0:
             logger.info("%d/%d schemas", n + 1, len(files))
     summary: dict = {"schemas": len(rows), "trivial_lark_ms": round(trivial * 1e3, 3)}
-    for q in (0.5, 0.9, 0.99):
-        theirs_q = _quantile([r["theirs"] for r in rows], q)
-        llg_q = _quantile([r["ours_llg"] for r in rows], q)
-        total_q = _quantile([r["ours_llg"] + r["ours_py"] for r in rows], q)
-        summary[f"p{int(q * 100)}"] = {
-            "theirs_ms": round(theirs_q * 1e3, 3), "ours_llg_ms": round(llg_q * 1e3, 3),
-            "ours_py_ms": round(_quantile([r["ours_py"] for r in rows], q) * 1e3, 3),
-            "ours_llg_plus_py_ms": round(total_q * 1e3, 3),
-            "floor_ratio": round(llg_q / theirs_q, 2), "with_python_ratio": round(total_q / theirs_q, 2),
-        }
+    us = {  # percentiles in µs, as maskbench.py takes them
+        "theirs": percentiles([r["theirs"] for r in rows]), "ours_llg": percentiles([r["ours_llg"] for r in rows]),
+        "ours_py": percentiles([r["ours_py"] for r in rows]),
+        "ours_llg_plus_py": percentiles([r["ours_llg"] + r["ours_py"] for r in rows]),
+    }
+    for p in ("p50", "p90", "p99"):
+        summary[p] = {f"{name}_ms": round(values[p] / 1e3, 3) for name, values in us.items()}
+        summary[p]["floor_ratio"] = round(us["ours_llg"][p] / us["theirs"][p], 2)
+        summary[p]["with_python_ratio"] = round(us["ours_llg_plus_py"][p] / us["theirs"][p], 2)
     return {"summary": summary, "rows": rows}
 
 

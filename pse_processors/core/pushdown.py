@@ -45,6 +45,20 @@ _NO_FORCING = '%llguidance {"no_forcing": true}\n'
 _LOCATION = re.compile(r"^(?:at )?(\d+)\((\d+)\)")
 
 
+def llguidance_matcher(tokenizer: Any, lark: str, max_lexer_states: int = 250_000) -> Any:
+    """llguidance's matcher for ``lark``, with the grammar engine's options and limits (check
+    ``is_error()``); also what ``benchmarks/ttfm_floor.py`` times."""
+    llguidance = require_llguidance()
+    # 20x the default lexer fuel: our terminals are whole JSON tokens, some of them large
+    # regexes (formats, bounded strings); building them is still milliseconds.
+    limits = llguidance.LLParserLimits(
+        max_lexer_states=max_lexer_states, initial_lexer_fuel=20_000_000, precompute_large_lexemes=False,
+        verbose_errors=True,
+    )
+    grammar = llguidance.LLMatcher.grammar_from_lark(_NO_FORCING + lark)
+    return llguidance.LLMatcher(tokenizer, grammar, log_level=0, limits=limits)
+
+
 class PushdownGrammar(CompiledGrammar):
     """A Lark grammar compiled against one vocabulary, run lazily by llguidance.
 
@@ -75,14 +89,7 @@ class PushdownGrammar(CompiledGrammar):
         self._eos_words = [int(e) for e in self._eos]
         self.lark = lark
         self._tokenizer = lltokenizer_for(vocabulary)
-        # 20x the default lexer fuel: our terminals are whole JSON tokens, some of them large
-        # regexes (formats, bounded strings); building them is still milliseconds.
-        limits = llguidance.LLParserLimits(
-            max_lexer_states=max_lexer_states, initial_lexer_fuel=20_000_000, precompute_large_lexemes=False,
-            verbose_errors=True,
-        )
-        grammar = llguidance.LLMatcher.grammar_from_lark(_NO_FORCING + lark)
-        root = llguidance.LLMatcher(self._tokenizer, grammar, log_level=0, limits=limits)  # errors: see below
+        root = llguidance_matcher(self._tokenizer, lark, max_lexer_states)
         if root.is_error():
             raise grammar_error(root.get_error(), lark)
         self.initial_state: int = 0
