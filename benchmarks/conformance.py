@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pse_processors as pse  # noqa: E402
-from pse_processors.core.errors import PSEError  # noqa: E402
+from pse_processors.errors import PSEError  # noqa: E402
 
 BYTES = pse.Vocabulary([bytes([b]) for b in range(256)] + [None], eos_token_ids=[256])
 

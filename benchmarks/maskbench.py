@@ -118,7 +118,7 @@ class PseEngine(Engine):
         """--pse-settle: wait for engine='auto''s background automaton build (handoff.py), so
         that the mask times are the automaton's rather than the grammar engine's warm start."""
         if os.environ.get("PSE_MASKBENCH_SETTLE"):
-            from pse_processors.core.handoff import wait_for_builds
+            from pse_processors.matchers.handoff import wait_for_builds
 
             wait_for_builds(60)
 

@@ -55,8 +55,8 @@ def measure(data: Path, tokenizer_name: str, stride: int, repeats: int) -> dict:
 
     import pse_processors as pse
     from maskbench import load_tokenizer, percentiles
-    from pse_processors.core import pushdown
-    from pse_processors.core.json_schema import SchemaOptions, json_schema_to_grammar
+    from pse_processors.matchers import llguidance as pushdown
+    from pse_processors.json_schema import SchemaOptions, json_schema_to_grammar
 
     tokenizer = load_tokenizer(tokenizer_name)
     peer_tokenizer = llguidance.hf.from_tokenizer(tokenizer)

@@ -33,7 +33,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pse_processors as pse  # noqa: E402
-from pse_processors.core import vocabulary as vocabulary_module  # noqa: E402
+from pse_processors.vocabulary import vocabulary as vocabulary_module
 from pse_processors.assets import TOKENIZER_NAMES, load_tokenizer, tiktoken_encoding  # noqa: E402
 
 SCHEMAS = {
@@ -92,7 +92,7 @@ def bench(name: str, repeat: int) -> dict:
     row["vocab_s"], vocab = _median(build, repeat)
     row["size"] = vocab.size
     try:  # the lazy grammar's token trie, built once per vocabulary (then cached in memory and on disk)
-        from pse_processors.core.token_trie import TokenTrie
+        from pse_processors.vocabulary.token_trie import TokenTrie
 
         row["trie_s"], _ = _median(lambda: TokenTrie.build(vocab), repeat)
     except ImportError:

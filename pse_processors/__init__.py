@@ -17,9 +17,9 @@ import importlib
 import logging
 from typing import Any
 
-from .core.cache import cache_dir, clear_memory_cache, compile
-from .core.constraints import Choice, Grammar, Regex
-from .core.errors import (
+from .compiler.compiler import cache_dir, clear_memory_cache, compile
+from .constraints.spec import Choice, Grammar, Regex
+from .errors import (
     CompileLimitError,
     ConstraintConflictError,
     InvalidLogitsError,
@@ -30,10 +30,10 @@ from .core.errors import (
     UnsupportedSchemaError,
     VocabularyError,
 )
-from .core.grammar import CompiledGrammar
-from .core.json_schema import SchemaOptions, json_schema_to_grammar, json_schema_to_regex
-from .core.schema import Schema
-from .core.vocabulary import Vocabulary
+from .matchers.automaton import CompiledGrammar
+from .json_schema import SchemaOptions, json_schema_to_grammar, json_schema_to_regex
+from .constraints.schema import Schema
+from .vocabulary.vocabulary import Vocabulary
 
 __version__ = "0.1.0"
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .core.cache import user_cache_dir
+from .compiler.compiler import user_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ def tiktoken_encoding(name: str = "llama3_1", fetch: bool = False) -> Any:
     """
     import tiktoken
 
-    from .core.vocabulary import _UNICODE_TO_BYTE
+    from .vocabulary.vocabulary import _UNICODE_TO_BYTE
 
     spec = json.loads((tokenizer_path(name, fetch=fetch) / "tokenizer.json").read_text(encoding="utf-8"))
     model = spec["model"]

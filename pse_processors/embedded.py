@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Optional
 
-from .core.cache import user_cache_dir
+from .compiler.compiler import user_cache_dir
 
 logger = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .core.cache import compile as compile_grammar
-from .core.constraints import Choice, Constraint, Grammar, Regex
-from .core.grammar import CompiledGrammar
-from .core.results import parse_output
-from .core.schema import Schema
+from .compiler.compiler import compile as compile_grammar
+from .constraints.spec import Choice, Constraint, Grammar, Regex
+from .matchers.automaton import CompiledGrammar
+from .runtime.results import parse_output
+from .constraints.schema import Schema
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class StructuringEngine:
 def _rebuild_engine(
     cls: type, constraint: Any, adapter: Any, tokenizer: Any, compile_options: dict, fingerprint: Optional[str]
 ) -> "StructuringEngine":
-    from .core.pickling import check_fingerprint
+    from .compiler.recipes import check_fingerprint
 
     engine = cls(constraint, adapter, tokenizer, **compile_options)
     if fingerprint is not None:

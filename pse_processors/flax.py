@@ -2,7 +2,7 @@
 
 Nothing here keeps Python state between calls. Each call recomputes every row's state from the
 generated part of the padded buffer with ``lax.fori_loop`` over the device tables of
-:mod:`pse_processors.core.device_tables`, then masks the scores: the same pure function runs in
+:mod:`pse_processors.runtime.device_tables`, then masks the scores: the same pure function runs in
 Flax's Python debug loop, inside its ``lax.while_loop``, and under ``jax.jit(model.generate)``.
 """
 
@@ -18,11 +18,11 @@ import numpy as np
 from jax import lax
 from transformers import FlaxLogitsProcessor
 
-from .core.constraints import Constraint
-from .core.device_tables import DEFAULT_MAX_TABLE_BYTES, DeviceTables, in_graph_constraint
-from .core.errors import InvalidLogitsError
-from .core.grammar import CompiledGrammar
-from .core.results import parse_output
+from .constraints.spec import Constraint
+from .runtime.device_tables import DEFAULT_MAX_TABLE_BYTES, DeviceTables, in_graph_constraint
+from .errors import InvalidLogitsError
+from .matchers.automaton import CompiledGrammar
+from .runtime.results import parse_output
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class FlaxPSELogitsProcessor(FlaxLogitsProcessor):
         generation_config: the model's `GenerationConfig`; its `eos_token_id`s also end the output.
         eos_token_ids: more ids that end the output.
         max_table_bytes: refuse constraints whose device tables need more memory
-            (`CompileLimitError`); see `pse_processors.core.device_tables`.
+            (`CompileLimitError`); see `pse_processors.runtime.device_tables`.
         **compile_options: options of `pse_processors.compile` (`whitespace`, `max_recursion_depth`...).
 
     Examples:
@@ -160,7 +160,7 @@ class FlaxPSELogitsProcessor(FlaxLogitsProcessor):
 
     def __reduce__(self) -> tuple:
         # The recipe only (see pickling.py): the device tables are rebuilt on first use.
-        from .core.pickling import reduce_in_graph_processor
+        from .compiler.recipes import reduce_in_graph_processor
 
         return reduce_in_graph_processor(self)
 

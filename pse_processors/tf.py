@@ -2,7 +2,7 @@
 
 Nothing here keeps Python state between calls. Each call recomputes every row's state from the
 generated part of the padded buffer with a ``tf.while_loop`` over the device tables of
-:mod:`pse_processors.core.device_tables`, then masks the scores, so the same code runs in eager mode,
+:mod:`pse_processors.runtime.device_tables`, then masks the scores, so the same code runs in eager mode,
 in a graph and under XLA, and beam reordering cannot mix states up.
 """
 
@@ -16,11 +16,11 @@ import numpy as np
 import tensorflow as tf
 from transformers import TFLogitsProcessor
 
-from .core.constraints import Constraint
-from .core.device_tables import DEFAULT_MAX_TABLE_BYTES, DeviceTables, in_graph_constraint
-from .core.errors import InvalidLogitsError
-from .core.grammar import CompiledGrammar
-from .core.results import parse_output
+from .constraints.spec import Constraint
+from .runtime.device_tables import DEFAULT_MAX_TABLE_BYTES, DeviceTables, in_graph_constraint
+from .errors import InvalidLogitsError
+from .matchers.automaton import CompiledGrammar
+from .runtime.results import parse_output
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class TFPSELogitsProcessor(TFLogitsProcessor):
         generation_config: the model's `GenerationConfig`; its `eos_token_id`s also end the output.
         eos_token_ids: more ids that end the output.
         max_table_bytes: refuse constraints whose device tables need more memory
-            (`CompileLimitError`); see `pse_processors.core.device_tables`.
+            (`CompileLimitError`); see `pse_processors.runtime.device_tables`.
         **compile_options: options of `pse_processors.compile` (`whitespace`, `max_recursion_depth`...).
 
     Examples:
@@ -157,7 +157,7 @@ class TFPSELogitsProcessor(TFLogitsProcessor):
 
     def __reduce__(self) -> tuple:
         # The recipe only (see pickling.py): the device tables are rebuilt on first use.
-        from .core.pickling import reduce_in_graph_processor
+        from .compiler.recipes import reduce_in_graph_processor
 
         return reduce_in_graph_processor(self)
 

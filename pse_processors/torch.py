@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor
 
-from .core.constraints import Constraint
-from .core.errors import InvalidLogitsError
-from .core.grammar import CompiledGrammar
-from .core.lru import SizedLRU
-from .core.prefix_states import PrefixStates
-from .core.results import parse_output
-from .core.row_checks import bad_row_error, resolve_grammar
+from .constraints.spec import Constraint
+from .errors import InvalidLogitsError
+from .matchers.automaton import CompiledGrammar
+from .caching.lru import SizedLRU
+from .runtime.prefix_states import PrefixStates
+from .runtime.results import parse_output
+from .runtime.row_checks import bad_row_error, resolve_grammar
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class PSELogitsProcessor(LogitsProcessor):
     def __reduce__(self) -> tuple:
         # The recipe only (see pickling.py): an unpickled processor knows no prefixes and
         # builds its device masks on first use.
-        from .core.pickling import rebuild
+        from .compiler.recipes import rebuild
 
         return rebuild, (type(self), (self.grammar,), {"inplace": self.inplace})
 

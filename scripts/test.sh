@@ -22,7 +22,7 @@ fi
 legacy_py="$(bash scripts/setup_env.sh legacy | tail -n 1)"
 legacy_status=0
 PSE_REQUIRE_LEGACY=1 "$legacy_py" -m pytest tests/legacy \
-  pse_processors/core/device_tables.py pse_processors/tf.py pse_processors/flax.py \
+  pse_processors/runtime/device_tables.py pse_processors/tf.py pse_processors/flax.py \
   --doctest-modules -p no:cacheprovider "$@" || legacy_status=$?
 if [ "$legacy_status" -eq 5 ]; then
   echo "test.sh: pytest collected no tests in the legacy environment: failing" >&2

@@ -14,7 +14,7 @@ def smol_tokenizer_mlx():
 
     from mlx_lm.tokenizer_utils import load as load_tokenizer
 
-    from pse_processors.core.cache import user_cache_dir
+    from pse_processors.compiler.compiler import user_cache_dir
     from pse_processors.embedded import MODEL_ENV, smollm2_gguf_path
     from pse_processors.mlx_embedded import tokenizer_dir
 

@@ -12,7 +12,7 @@ import pytest
 
 import pse_processors as pse
 from fuzz_schemas import FUZZ_SCHEMAS
-from pse_processors.core.device_tables import DEFAULT_MAX_TABLE_BYTES, InGraphConstraint, device_tables, table_bytes
+from pse_processors.runtime.device_tables import DEFAULT_MAX_TABLE_BYTES, InGraphConstraint, device_tables, table_bytes
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +48,9 @@ def test_masks_equal_the_grammar_along_random_walks(schema_index, smol_tokenizer
             assert np.array_equal(tables.allowed_mask(dstate), grammar.allowed_mask(state, width))
             dstate = tables.walk([token], dstate)
             state = grammar.advance(state, token)
-            assert (dstate == tables.done) == (state == pse.core.grammar.DONE)
+            assert (dstate == tables.done) == (state == pse.matchers.automaton.DONE)
         # Padding after EOS keeps DONE; it allows only EOS, like the PyTorch processor.
-        if state == pse.core.grammar.DONE:
+        if state == pse.matchers.automaton.DONE:
             after = tables.walk([0, 5, width - 1], dstate)
             assert after == tables.done
             assert np.flatnonzero(tables.allowed_mask(after)).tolist() == sorted(grammar.vocabulary.eos_token_ids)

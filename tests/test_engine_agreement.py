@@ -17,7 +17,7 @@ import pytest
 
 import pse_processors as pse
 from fuzz_schemas import FUZZ_SCHEMAS
-from pse_processors.core.json_schema import json_schema_to_grammar
+from pse_processors.json_schema import json_schema_to_grammar
 
 AGREEING = [s for s in FUZZ_SCHEMAS if not json_schema_to_grammar(s).recursive]
 EXTRA = [

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import pse_processors as pse
-import pse_processors.core.cache as cache_module
-from pse_processors.core.grammar import DEAD, DONE
+import pse_processors.compiler.compiler as cache_module
+from pse_processors.matchers.automaton import DEAD, DONE
 
 VOCAB = pse.Vocabulary([b"{", b"}", b'"a"', b":", b" ", b"1", b"2", b",", b"-", None, b"x"], eos_token_ids=[9])
 SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
@@ -89,7 +89,7 @@ def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
     for corrupt in (b"not an npz file", other.getvalue(), damaged.getvalue(), files[0].read_bytes()[:100]):
         files[0].write_bytes(corrupt)
         pse.clear_memory_cache()
-        with caplog.at_level(logging.WARNING, logger="pse_processors.core.cache"):
+        with caplog.at_level(logging.WARNING, logger="pse_processors.compiler.compiler"):
             again = pse.compile(SCHEMA, VOCAB, engine="dfa")
         assert "corrupt grammar cache file" in caplog.text
         assert again.accepts([0, 2, 3, 5, 1]) and not again.accepts([0, 2, 3, 1])
@@ -98,7 +98,7 @@ def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
 
 
 def test_warm_compile_reads_the_regex_from_disk(disk_cache, monkeypatch):
-    import pse_processors.core.regex_cache as regex_cache
+    import pse_processors.compiler.regexes as regex_cache
 
     grammar = pse.compile(SCHEMA, VOCAB, engine="dfa")
     assert len(list(disk_cache.glob("regexes/*.json"))) == 1
@@ -123,7 +123,7 @@ def test_warm_compile_reads_the_regex_from_disk(disk_cache, monkeypatch):
 
 
 def test_large_tables_are_memory_mapped(tmp_path, monkeypatch):
-    import pse_processors.core.byte_automaton as byte_automaton
+    import pse_processors.matchers.byte_automaton as byte_automaton
 
     monkeypatch.setattr(byte_automaton, "_INLINE_BYTES", 0)
     automaton = byte_automaton.ByteAutomaton.build('"[a-z]{2,5}"')
@@ -219,7 +219,7 @@ def test_regex_text_is_the_same_in_every_process():
     import sys
 
     code = (
-        "from pse_processors.core.json_schema import json_schema_to_regex, SchemaOptions;"
+        "from pse_processors.json_schema import json_schema_to_regex, SchemaOptions;"
         "print(json_schema_to_regex({'type': 'object', 'properties': {k: {} for k in 'abcdefgh'}}, "
         "SchemaOptions(additional_properties='spec')))"
     )

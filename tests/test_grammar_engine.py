@@ -9,9 +9,9 @@ import pytest
 
 import pse_processors as pse
 from pse_processors import Grammar, SchemaError
-from pse_processors.core.device_tables import in_graph_constraint
-from pse_processors.core.grammar import DEAD, DONE
-from pse_processors.core.llg_tokenizer import lltokenizer_for
+from pse_processors.runtime.device_tables import in_graph_constraint
+from pse_processors.matchers.automaton import DEAD, DONE
+from pse_processors.vocabulary.llg_tokenizer import lltokenizer_for
 
 BYTES = pse.Vocabulary([bytes([b]) for b in range(256)] + [None, None], eos_token_ids=[256])
 EOS = 256
@@ -61,7 +61,7 @@ def test_matcher_api_on_the_grammar_engine():
 
 
 def test_evicted_matchers_are_replayed(monkeypatch):
-    from pse_processors.core import pushdown
+    from pse_processors.matchers import llguidance as pushdown
 
     monkeypatch.setattr(pushdown, "_MATCHERS", 2)
     grammar = pse.compile(Grammar('start: "(" start ")" | "x"'), BYTES)
@@ -155,7 +155,7 @@ def test_pydantic_result_types_share_one_grammar():
 
     grammar = pse.compile(Node, BYTES)
     assert grammar.engine == "grammar"
-    from pse_processors.core.results import parse_output
+    from pse_processors.runtime.results import parse_output
 
     text = json.dumps({"name": "a", "children": [{"name": "b", "children": [{"name": "c", "children": []}]}]})
     value = parse_output(grammar, ids(text) + [EOS])
@@ -191,7 +191,7 @@ def test_packed_masks_match_the_bool_masks_along_random_paths():
 def test_grammar_of_many_optional_properties_is_linear():
     """Each tail of an object's optional members is one rule: the grammar grows linearly
     with the properties (it was quadratic: every tail copied into every rule before it)."""
-    from pse_processors.core.json_schema import json_schema_to_grammar
+    from pse_processors.json_schema import json_schema_to_grammar
 
     def size(n: int) -> int:
         schema = {"type": "object", "properties": {f"p{i}": {"type": "integer"} for i in range(n)}}

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 import pse_processors as pse
-from pse_processors.core import engine_choice, handoff
-from pse_processors.core.device_tables import in_graph_constraint
-from pse_processors.core.errors import CompileLimitError
-from pse_processors.core.handoff import AUTOMATON_OFFSET, HandoffGrammar
+from pse_processors.compiler import backends as engine_choice
+from pse_processors.matchers import handoff
+from pse_processors.runtime.device_tables import in_graph_constraint
+from pse_processors.errors import CompileLimitError
+from pse_processors.matchers.handoff import AUTOMATON_OFFSET, HandoffGrammar
 
 SCHEMA = {
     "type": "object",
@@ -48,7 +49,7 @@ def vocab(smol_tokenizer):
 def _gated(vocab, schema=SCHEMA):
     """A HandoffGrammar whose automaton build waits for the returned event, and the automaton grammar."""
     dfa = pse.compile(schema, vocab, engine="dfa")
-    spec, _ = engine_choice.grammar_spec(schema, pse.core.json_schema.SchemaOptions())
+    spec, _ = engine_choice.grammar_spec(schema, pse.json_schema.SchemaOptions())
     pushdown = engine_choice.pushdown_grammar(spec, vocab)
     gate = threading.Event()
 
@@ -111,7 +112,7 @@ def test_masks_are_the_automatons_before_across_and_after_the_handoff(vocab, see
             choices = [t for t in choices if t not in vocab.eos_token_ids] or choices
         token = rng.choice(choices)
         if token in vocab.eos_token_ids:
-            assert grammar.advance(state, token) == pse.core.grammar.DONE
+            assert grammar.advance(state, token) == pse.matchers.automaton.DONE
             break
         state, dfa_state = grammar.advance(state, token), dfa.advance(dfa_state, token)
         assert state is not None and dfa_state is not None
@@ -139,7 +140,7 @@ def test_mask_ids_are_shared_across_engines(vocab):
 
 def test_a_failed_build_stays_on_the_grammar_engine(vocab, smol_tokenizer):
     dfa = pse.compile(SCHEMA, vocab, engine="dfa")
-    spec, _ = engine_choice.grammar_spec(SCHEMA, pse.core.json_schema.SchemaOptions())
+    spec, _ = engine_choice.grammar_spec(SCHEMA, pse.json_schema.SchemaOptions())
     pushdown = engine_choice.pushdown_grammar(spec, vocab)
 
     def build():

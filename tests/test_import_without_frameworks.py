@@ -52,7 +52,7 @@ SCRIPT = textwrap.dedent(
             assert f"pip install 'pse-processors[{extra}]'" in str(exc), exc
         else:
             raise AssertionError(f"{cls.__name__} constructed without its framework")
-    from pse_processors.core.device_tables import device_tables
+    from pse_processors.runtime.device_tables import device_tables
     tables = device_tables(grammar, width=8)
     assert tables.allowed_mask(tables.walk([0, 1, 2])).tolist() == [False] * 4 + [True] + [False] * 3
     loaded = [m for m in sys.modules if m.split(".")[0] in Block.BLOCKED]

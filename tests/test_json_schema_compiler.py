@@ -397,7 +397,7 @@ def test_ref_siblings_follow_the_draft(engine, draft):
 
 def test_lenient_mode_warns_and_drops_the_keyword(caplog):
     schema = {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}
-    with caplog.at_level("WARNING", logger="pse_processors.core.json_schema.compiler"):
+    with caplog.at_level("WARNING", logger="pse_processors.json_schema.compiler"):
         assert accepts(schema, "[1, 2]", strict=False) and accepts(schema, "[1, 1]", strict=False)
     assert "uniqueItems" in caplog.text
 
@@ -530,7 +530,7 @@ def test_nested_all_of_keeps_text_order_of_properties():
 
 def test_grammar_of_many_optional_properties_is_linear():
     # Each optional member's suffix is a rule naming the next one: n members, not n²/2.
-    from pse_processors.core.json_schema import json_schema_to_grammar
+    from pse_processors.json_schema import json_schema_to_grammar
 
     def size(n):
         schema = {"type": "object", "properties": {f"p{i}": {"type": "boolean"} for i in range(n)}}
@@ -548,8 +548,8 @@ def test_grammar_of_many_optional_properties_is_linear():
 def test_unanchored_alternatives_share_their_sides():
     # 40 unanchored literals: one "any characters" on each side, not one pair per literal
     # (JsonSchemaStore's config_schema wrote 45 kB of regex for such a pattern).
-    from pse_processors.core.json_schema.fragments import STRING_CHAR
-    from pse_processors.core.json_schema.patterns import translate
+    from pse_processors.json_schema.fragments import STRING_CHAR
+    from pse_processors.json_schema.patterns import translate
 
     regex = translate("|".join(f"name{i}" for i in range(40)), "#").regex
     assert regex.count(STRING_CHAR) == 2

@@ -15,7 +15,7 @@ import pytest
 
 import pse_processors as pse
 from pse_processors import UnsupportedSchemaError
-from pse_processors.core.json_schema.negation import negate, not_in_pattern
+from pse_processors.json_schema.negation import negate, not_in_pattern
 
 BYTES = pse.Vocabulary([bytes([b]) for b in range(256)] + [None], eos_token_ids=[256])
 

@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 import pse_processors as pse
-from pse_processors.core.grammar import CompiledGrammar
+from pse_processors.matchers.automaton import CompiledGrammar
 
 import pickle_support
 

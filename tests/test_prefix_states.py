@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 import pse_processors as pse
-from pse_processors.core.grammar import DONE
-from pse_processors.core.prefix_states import PrefixStates
+from pse_processors.matchers.automaton import DONE
+from pse_processors.runtime.prefix_states import PrefixStates
 
 # tokens: 0 "[" 1 "]" 2 "1" 3 "," 4 "7" (prompt filler) 5 EOS
 VOCAB = pse.Vocabulary([b"[", b"]", b"1", b",", b"7", None], eos_token_ids=[5])

@@ -23,8 +23,8 @@ import pytest
 import pse_processors as pse
 from pse_processors import Vocabulary
 from pse_processors.assets import TOKENIZER_NAMES, load_tokenizer
-from pse_processors.core.results import parse_output
-from pse_processors.core.vocabulary import well_known_eos_ids
+from pse_processors.runtime.results import parse_output
+from pse_processors.vocabulary.vocabulary import well_known_eos_ids
 
 from conftest import validate
 

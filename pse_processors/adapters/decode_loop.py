@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.errors import InvalidOutputError
-from ..core.grammar import CompiledGrammar
+from ..errors import InvalidOutputError
+from ..matchers.automaton import CompiledGrammar
 
 if TYPE_CHECKING:  # pragma: no cover
     from .base import FrameworkAdapter

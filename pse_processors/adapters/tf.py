@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Union
 
 import numpy as np
 
-from ..core.grammar import CompiledGrammar
+from ..matchers.automaton import CompiledGrammar
 from .base import FrameworkAdapter, cached_for, require
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
-from ..core.grammar import CompiledGrammar
+from ..matchers.automaton import CompiledGrammar
 from .base import FrameworkAdapter, require
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -19,14 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from ..core import cache, regex_cache
-from ..core.errors import UnsupportedSchemaError
-from ..core.json_schema import SchemaOptions
+from ..compiler import compiler as cache
+from ..compiler import regexes as regex_cache
+from ..errors import UnsupportedSchemaError
+from ..json_schema import SchemaOptions
 from .constraint_args import add_constraint_arguments, compile_options, load_constraint
 from .errors import UsageError
 from .progress import Progress
 
-_COMPILER_LOGGER = "pse_processors.core.json_schema"
+_COMPILER_LOGGER = "pse_processors.json_schema"
 
 
 def add_parser(commands: Any, parents: list) -> None:

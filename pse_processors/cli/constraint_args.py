@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..core.constraints import Choice, Constraint, Grammar, Regex
+from ..constraints.spec import Choice, Constraint, Grammar, Regex
 from .errors import UsageError
 
 

@@ -6,7 +6,7 @@ schema, the JSON pointer); 1 any other failure.
 
 from __future__ import annotations
 
-from ..core.errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
+from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -33,7 +33,7 @@ def exit_code(exc: BaseException) -> int:
     """The exit code for an error that reached ``main``.
 
     Example:
-        >>> from pse_processors.core.errors import UnsupportedSchemaError
+        >>> from pse_processors.errors import UnsupportedSchemaError
         >>> exit_code(UnsupportedSchemaError("uniqueItems", "#/properties/tags")), exit_code(RuntimeError())
         (2, 1)
     """

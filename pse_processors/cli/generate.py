@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from ..core.constraints import Choice, Grammar, Regex
+from ..constraints.spec import Choice, Grammar, Regex
 from .constraint_args import add_constraint_arguments, compile_options, load_constraint, to_json_value
 from .errors import CommandFailed, UsageError
 from .progress import Progress

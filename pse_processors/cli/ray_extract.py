@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from ..core.constraints import Choice, Grammar, Regex
+from ..constraints.spec import Choice, Grammar, Regex
 from .errors import UsageError
 from .jsonl import InputRow, output_record, read_rows
 from .runners import Settings

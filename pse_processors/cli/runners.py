@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Protocol, Sequence, Union
 
-from ..core.constraints import Constraint
+from ..constraints.spec import Constraint
 from .errors import UsageError
 from .progress import Progress
 

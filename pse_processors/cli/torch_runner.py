@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-from ..core.constraints import Constraint
-from ..core.errors import InvalidOutputError
+from ..constraints.spec import Constraint
+from ..errors import InvalidOutputError
 from .progress import Progress
 from .runners import RowError, Settings
 

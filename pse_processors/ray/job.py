@@ -9,8 +9,8 @@ from typing import Any, Optional, Union
 
 import ray.data
 
-from ..core.errors import PSEError
-from ..core.json_schema import SchemaOptions, json_schema_to_grammar
+from ..errors import PSEError
+from ..json_schema import SchemaOptions, json_schema_to_grammar
 from .extractor import PSEExtractor, check_arguments, schema_key, validator_for
 
 logger = logging.getLogger(__name__)

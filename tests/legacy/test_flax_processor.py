@@ -21,7 +21,7 @@ from transformers import FlaxGPT2LMHeadModel, FlaxLlamaForCausalLM, GPT2Config, 
 
 from fuzz_schemas import FUZZ_SCHEMAS  # noqa: E402
 from pse_processors import FlaxPSELogitsProcessor, InvalidLogitsError, VocabularyError  # noqa: E402
-from pse_processors.core.device_tables import device_tables  # noqa: E402
+from pse_processors.runtime.device_tables import device_tables  # noqa: E402
 
 NEW = 32
 JIT_SCHEMAS = [1, 3, 5, 7, 8, 10, 12, 14, 16, 17, 18, 20, 21]  # 13: each costs one jit compile

@@ -21,7 +21,7 @@ from transformers import GPT2Config, TFGPT2LMHeadModel, TFLogitsProcessorList  #
 
 from fuzz_schemas import FUZZ_SCHEMAS  # noqa: E402
 from pse_processors import InvalidLogitsError, TFPSELogitsProcessor, VocabularyError  # noqa: E402
-from pse_processors.core.device_tables import device_tables  # noqa: E402
+from pse_processors.runtime.device_tables import device_tables  # noqa: E402
 
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)

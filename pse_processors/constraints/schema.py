@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Union
 
-from .errors import SchemaError
+from ..errors import SchemaError
 
 
 class Schema:

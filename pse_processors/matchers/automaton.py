@@ -22,14 +22,14 @@ from typing import Any, Iterable, Optional
 
 import numpy as np
 
-from .atomic import write_atomically
+from ..caching.store import write_atomically
 from .byte_automaton import ByteAutomaton
-from .constraints import ConstraintSpec
-from .errors import UnsatisfiableConstraintError, VocabularyError
-from .lru import SizedLRU
-from .tables import GrammarTables, materialize
-from .token_trie import TokenTrie
-from .vocabulary import Vocabulary
+from ..constraints.spec import ConstraintSpec
+from ..errors import UnsatisfiableConstraintError, VocabularyError
+from ..caching.lru import SizedLRU
+from .dense_tables import GrammarTables, materialize
+from ..vocabulary.token_trie import TokenTrie
+from ..vocabulary.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class CompiledGrammar:
         (True, False)
     """
 
-    #: The back end: ``"dfa"`` (this byte automaton) or ``"grammar"`` (see :mod:`~pse_processors.core.pushdown`).
+    #: The back end: ``"dfa"`` (this byte automaton) or ``"grammar"`` (see :mod:`~pse_processors.matchers.llguidance`).
     engine = "dfa"
 
     def __init__(self, automaton: ByteAutomaton, trie: TokenTrie, vocabulary: Vocabulary, spec: ConstraintSpec) -> None:
@@ -136,8 +136,8 @@ class CompiledGrammar:
         return tables
 
     def __reduce__(self) -> tuple:
-        """Pickle as the recipe (constraint, compile options, engine, vocabulary), see :mod:`~pse_processors.core.pickling`."""
-        from .pickling import rebuild_grammar
+        """Pickle as the recipe (constraint, compile options, engine, vocabulary), see :mod:`~pse_processors.compiler.recipes`."""
+        from ..compiler.recipes import rebuild_grammar
 
         if self.recipe is None:
             raise pickle.PicklingError(

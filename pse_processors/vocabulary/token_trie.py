@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from .atomic import write_atomically
+from ..caching.store import write_atomically
 from .vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class TokenTrie:
 
     Example:
         >>> from pse_processors import Vocabulary
-        >>> from pse_processors.core.byte_automaton import ByteAutomaton
+        >>> from pse_processors.matchers.byte_automaton import ByteAutomaton
         >>> trie = TokenTrie.build(Vocabulary([b"a", b"ab", b"b", None], eos_token_ids=[3]))
         >>> dfa = ByteAutomaton.build("ab?")
         >>> [dfa.walk(b"a"), dfa.walk(b"ab"), None, None] == [s if s >= 0 else None for s in trie.next_states(dfa.next_state, 0)]

@@ -9,9 +9,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Union
 
-from .errors import SchemaError
-from .json_schema import SchemaOptions, json_schema_to_regex
-from .json_schema import fragments as fx
+from ..errors import SchemaError
+from ..json_schema import SchemaOptions, json_schema_to_regex
+from ..json_schema import fragments as fx
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,11 @@ class ConstraintSpec:
 
         Such a tokenizer encodes ``{"a": 1}`` as ``▁{`` …, and a model emits its first token
         that way, so the output may start with exactly one extra space: the regex becomes
-        ``(?: )?(?:regex)``. :func:`~pse_processors.core.results.parse_output` removes that space,
+        ``(?: )?(?:regex)``. :func:`~pse_processors.runtime.results.parse_output` removes that space,
         as the tokenizer's decoder does. Nothing else changes: no other leading whitespace.
 
         Example:
-            >>> from pse_processors.core.constraints import normalize, Regex
+            >>> from pse_processors.constraints.spec import normalize, Regex
             >>> normalize(Regex("[0-9]+")).with_dummy_prefix().regex
             '(?: )?(?:[0-9]+)'
         """

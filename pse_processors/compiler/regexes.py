@@ -17,10 +17,10 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Optional
 
-from .atomic import write_atomically
-from .constraints import ConstraintSpec, json_schema_of, normalize
-from .json_schema import SchemaOptions, json_schema_to_regex
-from .json_schema.fragments import expanded_length
+from ..caching.store import write_atomically
+from ..constraints.spec import ConstraintSpec, json_schema_of, normalize
+from ..json_schema import SchemaOptions, json_schema_to_regex
+from ..json_schema.fragments import expanded_length
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from typing import Any, Iterable, Union
 
 import numpy as np
 
-from .errors import InvalidOutputError
-from .grammar import CompiledGrammar
+from ..errors import InvalidOutputError
+from ..matchers.automaton import CompiledGrammar
 
 
 def parse_output(grammar: CompiledGrammar, output: Union[str, bytes, Iterable[int]]) -> Any:

@@ -28,11 +28,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .constraints import ConstraintSpec
-from .errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
-from .grammar import DONE, CompiledGrammar
-from .llg_tokenizer import lltokenizer_for, require_llguidance
-from .vocabulary import Vocabulary
+from ..constraints.spec import ConstraintSpec
+from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
+from .automaton import DONE, CompiledGrammar
+from ..vocabulary.llg_tokenizer import lltokenizer_for, require_llguidance
+from ..vocabulary.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .grammar import CompiledGrammar
+from ..matchers.automaton import CompiledGrammar
 
 
 class PrefixStates:

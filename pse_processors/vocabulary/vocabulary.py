@@ -29,7 +29,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
 
-from .errors import VocabularyError
+from ..errors import VocabularyError
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class Vocabulary:
     def __reduce__(self) -> tuple:
         # One bytes blob and an int32 length array: a quarter of the size of a tuple of bytes
         # objects, and the fingerprint is checked again on the other side.
-        from .pickling import pack_vocabulary, unpack_vocabulary
+        from ..compiler.recipes import pack_vocabulary, unpack_vocabulary
 
         blob, lengths = pack_vocabulary(self.token_bytes)
         return unpack_vocabulary, (blob, lengths, sorted(self.eos_token_ids), self.dummy_prefix, self.fingerprint)

@@ -3,7 +3,7 @@
 outlines-core's ``Index`` walks every state x every token of the vocabulary up front, which
 costs seconds on 128k-262k vocabularies. We build it over the 256 single bytes instead
 (milliseconds) and walk the real tokens ourselves, lazily, through a token trie
-(:mod:`pse_processors.core.token_trie`). The byte automaton does not depend on the tokenizer, so
+(:mod:`pse_processors.vocabulary.token_trie`). The byte automaton does not depend on the tokenizer, so
 one cached file serves every vocabulary.
 
 - ``next_state``: int32 ``[states, 256]``, the next state, or -1 when the byte is rejected;
@@ -23,9 +23,9 @@ from typing import BinaryIO, Optional, Union
 
 import numpy as np
 
-from .atomic import write_atomically
-from .errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
-from .json_schema.fragments import expanded_length
+from ..caching.store import write_atomically
+from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
+from ..json_schema.fragments import expanded_length
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class ByteAutomaton:
     """A deterministic automaton over bytes; see the module docstring.
 
     Example:
-        >>> from pse_processors.core.byte_automaton import ByteAutomaton
+        >>> from pse_processors.matchers.byte_automaton import ByteAutomaton
         >>> dfa = ByteAutomaton.build("ab?")
         >>> bool(dfa.accepting[dfa.walk(b"a")]), bool(dfa.accepting[dfa.walk(b"ab")]), dfa.walk(b"b")
         (True, True, None)

@@ -1,7 +1,7 @@
 """Our own JSON Schema compiler: the regex output (byte automaton) and the grammar output (Lark).
 
 Strict by design: every assertion keyword is either enforced exactly or refused with an
-:class:`~pse_processors.core.errors.UnsupportedSchemaError` that names it and its JSON pointer.
+:class:`~pse_processors.errors.UnsupportedSchemaError` that names it and its JSON pointer.
 Annotations (``title``, ``description``, ``default``...) and keywords outside the JSON
 Schema vocabularies carry no assertion and are skipped.
 
@@ -188,7 +188,7 @@ def json_schema_to_regex(schema: Any, options: Optional[SchemaOptions] = None) -
         UnsatisfiableConstraintError: no JSON value satisfies the schema.
 
     Example:
-        >>> from pse_processors.core.json_schema import json_schema_to_regex
+        >>> from pse_processors.json_schema import json_schema_to_regex
         >>> json_schema_to_regex({"type": "boolean"})
         '(?:true|false)'
     """
@@ -217,7 +217,7 @@ def json_schema_to_grammar(schema: Any, options: Optional[SchemaOptions] = None)
     whose indentation no grammar rule can track).
 
     Example:
-        >>> from pse_processors.core.json_schema import json_schema_to_grammar
+        >>> from pse_processors.json_schema import json_schema_to_grammar
         >>> schema = {"type": "array", "items": {"$ref": "#"}}
         >>> print(json_schema_to_grammar(schema).lark)
         start: T0 (ref_0 (T1 ref_0)*)? T2

@@ -29,7 +29,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .errors import VocabularyError
+from ..errors import VocabularyError
 
 #: compile() options that a grammar's recipe keeps (EOS ids are in its vocabulary, the engine is its own).
 RECIPE_OPTIONS = (
@@ -46,7 +46,7 @@ def pack_vocabulary(token_bytes: tuple) -> tuple[bytes, bytes]:
 
 def unpack_vocabulary(blob: bytes, lengths: bytes, eos_token_ids: list, dummy_prefix: bool, fingerprint: str) -> Any:
     """The :class:`~pse_processors.Vocabulary` that :func:`pack_vocabulary` packed; checks its fingerprint."""
-    from .vocabulary import Vocabulary
+    from ..vocabulary.vocabulary import Vocabulary
 
     tokens: list[Optional[bytes]] = []
     offset = 0
@@ -79,7 +79,7 @@ def rebuild_grammar(
     ``spec_key`` is the pickled grammar's regex (or Lark grammar) key: a constraint changed
     after it was compiled (a schema dict edited in place), or a version that compiles it
     differently, is refused instead of silently giving other masks."""
-    from .cache import compile as compile_grammar
+    from .compiler import compile as compile_grammar
 
     check_fingerprint(vocabulary, fingerprint, "the unpickled grammar's vocabulary")
     grammar = compile_grammar(constraint, vocabulary, engine=engine, **options)

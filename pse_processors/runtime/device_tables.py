@@ -40,8 +40,8 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from .errors import CompileLimitError
-from .grammar import CompiledGrammar
+from ..errors import CompileLimitError
+from ..matchers.automaton import CompiledGrammar
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def device_tables(
 
     Example:
         >>> import pse_processors as pse
-        >>> from pse_processors.core.device_tables import device_tables
+        >>> from pse_processors.runtime.device_tables import device_tables
         >>> vocab = pse.Vocabulary([b"a", b"b", None], eos_token_ids=[2])
         >>> grammar = pse.compile(pse.Regex("ab"), vocab)
         >>> tables = device_tables(grammar, width=5)   # 2 logits past the tokenizer
@@ -259,7 +259,7 @@ class InGraphConstraint:
 
     def prompt_length_for(self, buffer_length: int) -> int:
         """The prompt's width in a buffer ``buffer_length`` wide; raises ``InvalidLogitsError`` if impossible."""
-        from .errors import InvalidLogitsError
+        from ..errors import InvalidLogitsError
 
         if self.prompt_length is not None:
             prompt = self.prompt_length
@@ -290,7 +290,7 @@ def in_graph_constraint(
 ) -> InGraphConstraint:
     """The constructor work both in-graph processors share: compile (unless given a grammar),
     take ``max_new_tokens`` from ``generation_config`` when neither boundary is given."""
-    from .cache import compile as compile_grammar
+    from ..compiler.compiler import compile as compile_grammar
 
     compile_options = dict(compile_options)
     engine = compile_options.pop("engine", "dfa")

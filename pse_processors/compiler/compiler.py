@@ -4,7 +4,7 @@
   processor for the same constraint and tokenizer shares one grammar and its masks.
 - On disk: ``$PSE_PROCESSORS_CACHE_DIR`` (default: the user cache directory, e.g.
   ``~/.cache/pse-processors``) holds each schema's regex (``regexes/``, see
-  :mod:`~pse_processors.core.regex_cache`) and each regex's byte automaton (``grammars/``, ``.npz``
+  :mod:`~pse_processors.compiler.regexes`) and each regex's byte automaton (``grammars/``, ``.npz``
   files, no pickle; tables over 16 MB in a memory-mapped ``.npy`` beside them). Set the
   variable to ``off`` (or ``0``, or an empty string) to disable it. A file that fails
   validation is recompiled and replaced.
@@ -22,17 +22,18 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from .atomic import write_atomically
-from .byte_automaton import ByteAutomaton
-from .constraints import Constraint
-from .errors import CompileLimitError
-from .grammar import CompiledGrammar
-from .json_schema import SchemaOptions
-from . import engine_choice, regex_cache
-from .regex_cache import spec_and_size
-from .schema import Schema
-from .token_trie import trie_for
-from .vocabulary import Vocabulary
+from ..caching.store import write_atomically
+from ..matchers.byte_automaton import ByteAutomaton
+from ..constraints.spec import Constraint
+from ..errors import CompileLimitError
+from ..matchers.automaton import CompiledGrammar
+from ..json_schema import SchemaOptions
+from . import backends as engine_choice
+from . import regexes as regex_cache
+from .regexes import spec_and_size
+from ..constraints.schema import Schema
+from ..vocabulary.token_trie import trie_for
+from ..vocabulary.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def compile(  # noqa: A001 - the public name the docs promise
         generation_config: a ``GenerationConfig`` whose ``eos_token_id`` also ends generation.
         whitespace, indent, whitespace_pattern, additional_properties, strict,
             max_recursion_depth, any_value_depth, max_compile_seconds, unknown_formats: JSON Schema compiler
-            options, see :class:`~pse_processors.core.json_schema.SchemaOptions`.
+            options, see :class:`~pse_processors.json_schema.SchemaOptions`.
         max_regex_length: refuse constraints whose regex is longer, with
             :class:`~pse_processors.CompileLimitError`. outlines-core aborts the whole process
             when its automaton outgrows memory (a 780k-character regex from a real schema
@@ -111,7 +112,7 @@ def compile(  # noqa: A001 - the public name the docs promise
         max_states: refuse constraints whose byte automaton has more states (each takes 1 KiB;
             building 100k states takes about 4 s).
         engine: ``"auto"`` (default), ``"dfa"`` or ``"grammar"``: which back end runs the
-            constraint, see :mod:`~pse_processors.core.engine_choice`. ``"auto"`` keeps the byte
+            constraint, see :mod:`~pse_processors.compiler.backends`. ``"auto"`` keeps the byte
             automaton unless the schema recurses (a recursive ``$ref``, any JSON value) or the
             automaton would exceed a limit; the grammar engine then runs it, without depth limits.
 
@@ -237,10 +238,10 @@ def _warm_start(
     constraint: Constraint, options: SchemaOptions, vocabulary: Vocabulary, spec: Any, key: str, max_states: int,
     folder: Optional[Path],
 ) -> Optional[CompiledGrammar]:
-    """A :class:`~pse_processors.core.handoff.HandoffGrammar`, or ``None`` when the grammar
+    """A :class:`~pse_processors.matchers.handoff.HandoffGrammar`, or ``None`` when the grammar
     engine cannot run the schema (then the caller builds the automaton now)."""
-    from .errors import PSEError
-    from .handoff import HandoffGrammar
+    from ..errors import PSEError
+    from ..matchers.handoff import HandoffGrammar
 
     try:
         grammar_spec, _ = engine_choice.grammar_spec(constraint, options)

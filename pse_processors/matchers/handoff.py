@@ -28,8 +28,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .constraints import ConstraintSpec
-from .grammar import DEAD, DONE, CompiledGrammar
+from ..constraints.spec import ConstraintSpec
+from .automaton import DEAD, DONE, CompiledGrammar
 
 logger = logging.getLogger(__name__)
 

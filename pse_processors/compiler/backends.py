@@ -6,14 +6,14 @@
   value nested at most ``any_value_depth`` deep. The only one the in-graph (TF, Flax)
   processors can run.
 - ``"grammar"``: the compiler's grammar output run lazily by llguidance
-  (:class:`~pse_processors.core.pushdown.PushdownGrammar`); recursion is unbounded.
+  (:class:`~pse_processors.matchers.llguidance.PushdownGrammar`); recursion is unbounded.
 - ``"auto"`` (default): the byte automaton, unless the schema recurses (a recursive
   ``$ref``, or any JSON value, which the automaton could only cut at a fixed depth), the
   automaton would hit a compile limit (``CompileLimitError``), or its regex is long enough
   to take seconds to build (:data:`AUTO_MAX_EXPANDED`); then the grammar engine. A
   :class:`~pse_processors.Grammar` always runs on the grammar engine. A JSON Schema whose
   automaton is in no cache yet starts on the grammar engine while the automaton builds in
-  the background (:mod:`~pse_processors.core.handoff`).
+  the background (:mod:`~pse_processors.matchers.handoff`).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ import threading
 from collections import OrderedDict
 from typing import Any, Optional
 
-from .constraints import Choice, Constraint, ConstraintSpec, Grammar, Regex, json_schema_of, normalize
-from .errors import SchemaError
-from .json_schema import SchemaOptions, json_schema_to_grammar
-from .json_schema.rules import terminal_only
-from .vocabulary import Vocabulary
+from ..constraints.spec import Choice, Constraint, ConstraintSpec, Grammar, Regex, json_schema_of, normalize
+from ..errors import SchemaError
+from ..json_schema import SchemaOptions, json_schema_to_grammar
+from ..json_schema.rules import terminal_only
+from ..vocabulary.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +84,8 @@ def grammar_spec(constraint: Constraint, options: SchemaOptions) -> tuple[Constr
 
 
 def pushdown_grammar(spec: ConstraintSpec, vocabulary: Vocabulary) -> Any:
-    """The :class:`~pse_processors.core.pushdown.PushdownGrammar` of ``spec``, shared per (grammar, vocabulary)."""
-    from .pushdown import PushdownGrammar
+    """The :class:`~pse_processors.matchers.llguidance.PushdownGrammar` of ``spec``, shared per (grammar, vocabulary)."""
+    from ..matchers.llguidance import PushdownGrammar
 
     if vocabulary.dummy_prefix:  # Llama-2-style ▁ prefix: one optional leading space (see constraints.py)
         spec = spec.with_dummy_prefix()

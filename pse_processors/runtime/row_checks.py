@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
-from .errors import ConstraintConflictError, InvalidLogitsError, PSEError
-from .grammar import DONE, CompiledGrammar
+from ..errors import ConstraintConflictError, InvalidLogitsError, PSEError
+from ..matchers.automaton import DONE, CompiledGrammar
 
 #: The usual causes in transformers' ``generate`` (the PyTorch processor's wording).
 HF_EOS_FORBIDDEN = (
@@ -40,7 +40,7 @@ def resolve_grammar(
         return constraint
     if tokenizer is None:
         raise TypeError(f"{owner} needs the model's tokenizer (or a Vocabulary)")
-    from .cache import compile as compile_grammar
+    from ..compiler.compiler import compile as compile_grammar
 
     return compile_grammar(
         constraint, tokenizer, eos_token_ids=eos_token_ids, generation_config=generation_config,
