@@ -19,6 +19,7 @@ from jax import lax
 from transformers import FlaxLogitsProcessor
 
 from .constraints.spec import Constraint
+from .runtime.device_cache import device_cache
 from .runtime.device_tables import DEFAULT_MAX_TABLE_BYTES, DeviceTables, in_graph_constraint
 from .errors import InvalidLogitsError
 from .matchers.automaton import CompiledGrammar
@@ -156,7 +157,7 @@ class FlaxPSELogitsProcessor(FlaxLogitsProcessor):
             compile_options=compile_options,
         )
         grammar = self.grammar = self._core.grammar
-        self._tables_by_width: dict = grammar.device_cache.setdefault(_CACHE_NAMESPACE, {})
+        self._tables_by_width: dict = device_cache(grammar, _CACHE_NAMESPACE)
 
     def __reduce__(self) -> tuple:
         # The recipe only (see pickling.py): the device tables are rebuilt on first use.

@@ -32,6 +32,7 @@ from .constraints.spec import Constraint
 from .errors import InvalidLogitsError
 from .matchers.automaton import CompiledGrammar
 from .caching.lru import SizedLRU
+from .runtime.device_cache import device_cache
 from .runtime.prefix_states import PrefixStates
 from .runtime.results import parse_output
 from .runtime.row_checks import bad_row_error, resolve_grammar
@@ -119,7 +120,7 @@ class MLXPSELogitsProcessor:
         self._prefix = PrefixStates(self.grammar)
         # (dtype, width) -> SizedLRU of additive masks by mask id, shared by every processor of
         # this grammar, beside the other frameworks' caches.
-        self._contexts: dict = self.grammar.device_cache.setdefault(_CACHE_NAMESPACE, {})
+        self._contexts: dict = device_cache(self.grammar, _CACHE_NAMESPACE)
         self._checked_widths: set[int] = set()
         # key of a row -> (its best masked score, lazy; its state): checked when the row's next token arrives.
         self._pending: "OrderedDict[bytes, tuple[mx.array, int]]" = OrderedDict()

@@ -17,6 +17,7 @@ import tensorflow as tf
 from transformers import TFLogitsProcessor
 
 from .constraints.spec import Constraint
+from .runtime.device_cache import device_cache
 from .runtime.device_tables import DEFAULT_MAX_TABLE_BYTES, DeviceTables, in_graph_constraint
 from .errors import InvalidLogitsError
 from .matchers.automaton import CompiledGrammar
@@ -153,7 +154,7 @@ class TFPSELogitsProcessor(TFLogitsProcessor):
             compile_options=compile_options,
         )
         grammar = self.grammar = self._core.grammar
-        self._tables_by_width: dict = grammar.device_cache.setdefault(_CACHE_NAMESPACE, {})
+        self._tables_by_width: dict = device_cache(grammar, _CACHE_NAMESPACE)
 
     def __reduce__(self) -> tuple:
         # The recipe only (see pickling.py): the device tables are rebuilt on first use.

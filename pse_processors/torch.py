@@ -18,6 +18,7 @@ from .constraints.spec import Constraint
 from .errors import InvalidLogitsError
 from .matchers.automaton import CompiledGrammar
 from .caching.lru import SizedLRU
+from .runtime.device_cache import device_cache
 from .runtime.prefix_states import PrefixStates
 from .runtime.results import parse_output
 from .runtime.row_checks import bad_row_error, resolve_grammar
@@ -87,7 +88,7 @@ class PSELogitsProcessor(LogitsProcessor):
         self._prefix = PrefixStates(self.grammar)
         # (device, dtype, width) -> SizedLRU of additive masks by mask id, shared by every
         # processor of this grammar.
-        self._contexts: dict = self.grammar.device_cache.setdefault(_CACHE_NAMESPACE, {})
+        self._contexts: dict = device_cache(self.grammar, _CACHE_NAMESPACE)
         self._checked_widths: set[int] = set()
 
     def __reduce__(self) -> tuple:

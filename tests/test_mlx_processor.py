@@ -190,7 +190,9 @@ def test_half_precision_logits(tok, prompt, dtype):
         if responses[-1].finish_reason == "stop":
             finished += check_finished(processor, schema, [r.token for r in responses])
     assert finished >= 2
-    masks = processor.grammar.device_cache["mlx"]
+    from pse_processors.runtime.device_cache import device_cache
+
+    masks = device_cache(processor.grammar, "mlx")
     assert (getattr(mx, dtype), len(tok) + EXTRA) in masks
     assert all(m.dtype == getattr(mx, dtype) for m in masks[(getattr(mx, dtype), len(tok) + EXTRA)]._items.values())
 

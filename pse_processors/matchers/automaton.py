@@ -91,9 +91,9 @@ class CompiledGrammar:
         self._mask_by_digest: dict[bytes, int] = {}
         self._state_of_mask: list[int] = []
         self._token_bytes = vocabulary.token_bytes
-        #: Per-framework device caches, keyed by framework name; shared by every processor
-        #: built on this grammar. They never travel with a pickle.
-        self.device_cache: dict[Any, Any] = {}
+        #: The matcher whose masks this one shares (itself, or the one a ``with_spec`` view copies):
+        #: what the runtime's device caches are keyed by (see ``runtime/device_cache.py``).
+        self.mask_owner: "CompiledGrammar" = self
         #: ``(constraint, compile options)`` that :func:`pse_processors.compile` built this from: what a pickle holds.
         self.recipe: Optional[tuple[Any, dict]] = None
 

@@ -40,6 +40,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
+from .device_cache import device_cache
 from ..errors import CompileLimitError
 from ..matchers.automaton import CompiledGrammar
 
@@ -126,7 +127,7 @@ def device_tables(
 ) -> DeviceTables:
     """The :class:`DeviceTables` of ``grammar`` for logits ``width`` wide (default: the vocabulary size).
 
-    Built once per grammar and width, and cached in ``grammar.device_cache``.
+    Built once per grammar and width, and cached in the runtime's device cache of the matcher.
 
     Raises:
         CompileLimitError: the tables would take more than ``max_bytes``.
@@ -148,7 +149,7 @@ def device_tables(
         True
     """
     width = grammar.vocab_size if width is None else int(width)
-    cache = grammar.device_cache.setdefault(_CACHE_KEY, {})
+    cache = device_cache(grammar, _CACHE_KEY)
     tables = cache.get(width)
     if tables is not None:
         if tables.nbytes > max_bytes:
