@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 from .compiler.compiler import cache_dir, clear_memory_cache, compile
+from .compiler.options import CompileOptions
 from .constraints.spec import Choice, Grammar, Regex
 from .errors import (
     CompileLimitError,
@@ -60,7 +61,7 @@ _NEEDS = {
 }
 
 __all__ = [
-    "Choice", "CompileLimitError", "CompiledGrammar", "ConstraintConflictError", "Grammar", "InvalidLogitsError",
+    "Choice", "CompileLimitError", "CompileOptions", "CompiledGrammar", "ConstraintConflictError", "Grammar", "InvalidLogitsError",
     "InvalidOutputError", "PSEError", "Regex", "Schema", "SchemaError", "SchemaOptions", "UnsatisfiableConstraintError",
     "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_dir", "clear_memory_cache", "compile",
     "json_schema_to_grammar", "json_schema_to_regex", *_LAZY,

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import os
@@ -28,6 +27,7 @@ from ..constraints.spec import Constraint
 from ..errors import CompileLimitError
 from ..matchers.automaton import CompiledGrammar
 from ..json_schema import SchemaOptions
+from .options import CompileOptions, options_from
 from . import backends as engine_choice
 from . import regexes as regex_cache
 from .regexes import spec_and_size
@@ -78,64 +78,42 @@ def compile(  # noqa: A001 - the public name the docs promise
     constraint: Constraint,
     tokenizer: Any,
     *,
+    options: Optional[CompileOptions] = None,
     eos_token_ids: Optional[Iterable[int]] = None,
     generation_config: Any = None,
-    whitespace: str = "default",
-    indent: int = 2,
-    whitespace_pattern: Optional[str] = None,
-    additional_properties: str = "closed",
-    strict: bool = True,
-    max_recursion_depth: int = 3,
-    any_value_depth: int = 2,
-    max_regex_length: int = 700_000,
-    max_compile_seconds: float = 10.0,
-    unknown_formats: str = "annotation",
-    max_states: int = 500_000,
-    engine: str = "auto",
+    **option_kwargs: Any,
 ) -> CompiledGrammar:
     """Compile ``constraint`` for ``tokenizer``, through the memory and disk caches.
 
     Args:
         constraint: a JSON Schema (dict or JSON string, or a :class:`~pse_processors.Schema`), a
-            Pydantic model class, ``Regex("...")`` or ``Choice([...])``.
+            Pydantic model class, ``Regex("...")``, ``Choice([...])`` or ``Grammar("...")``.
         tokenizer: a Hugging Face tokenizer, a tiktoken ``Encoding`` or a
             :class:`~pse_processors.Vocabulary`.
+        options: a :class:`~pse_processors.CompileOptions` (the JSON Schema compiler's options,
+            the limits and the back end).
         eos_token_ids: extra EOS ids, added to the tokenizer's and ``generation_config``'s.
         generation_config: a ``GenerationConfig`` whose ``eos_token_id`` also ends generation.
-        whitespace, indent, whitespace_pattern, additional_properties, strict,
-            max_recursion_depth, any_value_depth, max_compile_seconds, unknown_formats: JSON Schema compiler
-            options, see :class:`~pse_processors.json_schema.SchemaOptions`.
-        max_regex_length: refuse constraints whose regex is longer, with
-            :class:`~pse_processors.CompileLimitError`. outlines-core aborts the whole process
-            when its automaton outgrows memory (a 780k-character regex from a real schema
-            asked for 8 GB at once), so very large constraints are refused before that.
-        max_states: refuse constraints whose byte automaton has more states (each takes 1 KiB;
-            building 100k states takes about 4 s).
-        engine: ``"auto"`` (default), ``"dfa"`` or ``"grammar"``: which back end runs the
-            constraint, see :mod:`~pse_processors.compiler.backends`. ``"auto"`` keeps the byte
-            automaton unless the schema recurses (a recursive ``$ref``, any JSON value) or the
-            automaton would exceed a limit; the grammar engine then runs it, without depth limits.
+        **option_kwargs: single options of :class:`~pse_processors.CompileOptions` by name
+            (``whitespace="compact"``, ``backend="dfa"``...), applied over ``options``.
 
     Example:
         >>> import pse_processors as pse
         >>> vocab = pse.Vocabulary([b"t", b"rue", b"true", b"false", None], eos_token_ids=[4])
-        >>> grammar = pse.compile({"type": "boolean"}, vocab)
-        >>> grammar.accepts([0, 1, 4]), grammar is pse.compile({"type": "boolean"}, vocab)
+        >>> matcher = pse.compile({"type": "boolean"}, vocab)
+        >>> matcher.accepts([0, 1, 4]), matcher is pse.compile({"type": "boolean"}, vocab, options=pse.CompileOptions())
         (True, True)
     """
+    opts = options_from(options, option_kwargs)
     if isinstance(constraint, Schema):
         constraint = constraint.constraint
-    options = SchemaOptions(
-        whitespace=whitespace, indent=indent, whitespace_pattern=whitespace_pattern,
-        additional_properties=additional_properties, strict=strict, max_recursion_depth=max_recursion_depth,
-        any_value_depth=any_value_depth, max_regex_length=max_regex_length, max_compile_seconds=max_compile_seconds,
-        unknown_formats=unknown_formats,
-    )
+    schema_options = opts.schema_options()
+    engine = {"llguidance": "grammar"}.get(opts.backend, opts.backend)
     engine_choice.check_engine(engine, constraint)
-    grammar = _compile(constraint, tokenizer, options, eos_token_ids, generation_config, max_states, engine)
-    # What a pickle of the grammar holds (see pickling.py). A cached grammar keeps the latest
+    grammar = _compile(constraint, tokenizer, schema_options, eos_token_ids, generation_config, opts.max_states, engine)
+    # What a pickle of the grammar holds (see recipes.py). A cached grammar keeps the latest
     # recipe: any constraint that compiles to it rebuilds it.
-    grammar.recipe = (constraint, {**dataclasses.asdict(options), "max_states": max_states})
+    grammar.recipe = (constraint, opts.recipe())
     return grammar
 
 

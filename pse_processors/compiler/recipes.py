@@ -82,7 +82,10 @@ def rebuild_grammar(
     from .compiler import compile as compile_grammar
 
     check_fingerprint(vocabulary, fingerprint, "the unpickled grammar's vocabulary")
-    grammar = compile_grammar(constraint, vocabulary, engine=engine, **options)
+    from .options import CompileOptions
+
+    backend = {"grammar": "llguidance"}.get(engine, engine)  # pickles of 0.1 name the old back end
+    grammar = compile_grammar(constraint, vocabulary, options=CompileOptions(**options, backend=backend))
     check_fingerprint(grammar.vocabulary, fingerprint, "the rebuilt grammar's vocabulary")
     if spec_key is not None and grammar.spec.key != spec_key:
         raise pickle.UnpicklingError(
