@@ -17,8 +17,7 @@ import importlib
 import logging
 from typing import Any
 
-from .compiler.compiler import cache_dir, clear_memory_cache, compile
-from .compiler.options import CompileOptions
+from .compiler import CompileOptions, Compiler, cache_dir, clear_memory_cache, compile
 from .constraints.spec import Choice, Grammar, Regex
 from .errors import (
     CompileLimitError,
@@ -31,7 +30,7 @@ from .errors import (
     UnsupportedSchemaError,
     VocabularyError,
 )
-from .matchers.automaton import CompiledGrammar
+from .matchers.base import Matcher
 from .json_schema import SchemaOptions, json_schema_to_grammar, json_schema_to_regex
 from .constraints.schema import Schema
 from .vocabulary.vocabulary import Vocabulary
@@ -61,14 +60,24 @@ _NEEDS = {
 }
 
 __all__ = [
-    "Choice", "CompileLimitError", "CompileOptions", "CompiledGrammar", "ConstraintConflictError", "Grammar", "InvalidLogitsError",
-    "InvalidOutputError", "PSEError", "Regex", "Schema", "SchemaError", "SchemaOptions", "UnsatisfiableConstraintError",
+    "Choice", "CompileLimitError", "CompileOptions", "Compiler", "CompiledGrammar", "ConstraintConflictError", "Grammar", "InvalidLogitsError",
+    "InvalidOutputError", "Matcher", "PSEError", "Regex", "Schema", "SchemaError", "SchemaOptions", "UnsatisfiableConstraintError",
     "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_dir", "clear_memory_cache", "compile",
     "json_schema_to_grammar", "json_schema_to_regex", *_LAZY,
 ]
 
 
+#: Deprecated (0.1) names: name -> (the object's module, its name there, what to use instead).
+_DEPRECATED = {"CompiledGrammar": (".matchers.base", "Matcher", "pse_processors.Matcher")}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        import warnings
+
+        module_name, new, advice = _DEPRECATED[name]
+        warnings.warn(f"pse_processors.{name} is deprecated: use {advice}", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(module_name, __name__), new)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'pse_processors' has no attribute {name!r}")

@@ -25,9 +25,9 @@ MAX_NEW_TOKENS = 12  # the in-graph processors' buffer: prompt + this
 
 def grammar_of(obj: Any) -> Any:
     """The compiled grammar behind a grammar, a processor or an engine."""
-    from pse_processors import CompiledGrammar
+    from pse_processors import Matcher
 
-    if isinstance(obj, CompiledGrammar):
+    if isinstance(obj, Matcher):
         return obj
     if hasattr(obj, "compile_options"):  # StructuringEngine
         return obj.grammar(obj.tokenizer)
@@ -100,7 +100,7 @@ def _scores(processor: Any, paths: list[list[int]], width: int) -> list[str]:
 
 def observe(objects: dict, paths: dict) -> dict:
     """What each object shows along its paths: its grammar's identity, masks and (processors) scores."""
-    from pse_processors import CompiledGrammar, Vocabulary
+    from pse_processors import Matcher, Vocabulary
 
     found = {}
     for name, obj in objects.items():
@@ -110,10 +110,10 @@ def observe(objects: dict, paths: dict) -> dict:
             continue
         grammar = grammar_of(obj)
         seen = {
-            "fingerprint": grammar.vocabulary.fingerprint, "engine": grammar.engine, "kind": grammar.spec.kind,
+            "fingerprint": grammar.vocabulary.fingerprint, "engine": grammar.backend, "kind": grammar.spec.kind,
             "masks": _masks(grammar, paths[name]),
         }
-        if not isinstance(obj, CompiledGrammar) and not hasattr(obj, "compile_options"):
+        if not isinstance(obj, Matcher) and not hasattr(obj, "compile_options"):
             seen["scores"] = _scores(obj, paths[name], grammar.vocab_size)
         found[name] = seen
     return found

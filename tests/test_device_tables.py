@@ -1,6 +1,6 @@
 """The framework-free device tables that the TF/Flax processors run on (numpy only).
 
-They must give exactly the masks of ``CompiledGrammar.allowed_mask`` (what the PyTorch
+They must give exactly the masks of ``Matcher.allowed_mask`` (what the PyTorch
 processor applies) along every valid path, handle EOS/padding/rejections with their own
 states, cover logits wider than the tokenizer, and refuse oversized grammars by name.
 """

@@ -1,4 +1,4 @@
-"""The matcher API of CompiledGrammar, and the shared memory and disk caches."""
+"""The matcher API of matchers, and the shared memory and disk caches."""
 
 from __future__ import annotations
 

@@ -86,9 +86,9 @@ def test_engine_choice():
     grammar = pse.compile(long, BYTES, max_regex_length=5000)
     assert grammar.engine == "grammar" and grammar.accepts(ids(json.dumps("a" * 3000)) + [EOS])
     assert not grammar.accepts(ids(json.dumps("a" * 3001)) + [EOS])
-    with pytest.raises(ValueError, match="engine must be one of"):
+    with pytest.raises(ValueError, match="backend must be one of"):
         pse.compile(flat, BYTES, engine="earley")
-    with pytest.raises(SchemaError, match="grammar engine only"):
+    with pytest.raises(SchemaError, match="runs on llguidance only"):
         pse.compile(Grammar('start: "a"'), BYTES, engine="dfa")
 
 

@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 import pse_processors as pse
-from pse_processors.matchers.automaton import CompiledGrammar
+from pse_processors.matchers import AutomatonMatcher
 
 import pickle_support
 
@@ -68,7 +68,7 @@ def test_round_trip_in_a_fresh_process_gives_identical_masks_and_scores(objects)
     assert there.keys() == here.keys()
     for name in here:
         assert there[name] == here[name], name
-    assert "scores" in here["torch_dfa"] and here["recursive"]["engine"] == "grammar"
+    assert "scores" in here["torch_dfa"] and here["recursive"]["engine"] == "llguidance"
     assert "mlx" not in objects or "scores" in here["mlx"]
 
 
@@ -107,7 +107,7 @@ def test_fingerprint_mismatch_is_a_clear_error(objects):
 
 def test_a_grammar_not_built_by_compile_refuses_to_pickle(objects):
     grammar = objects["dfa"]
-    bare = CompiledGrammar(grammar.automaton, grammar.trie, grammar.vocabulary, grammar.spec)
+    bare = AutomatonMatcher(grammar.automaton, grammar.trie, grammar.vocabulary, grammar.spec)
     with pytest.raises(pickle.PicklingError, match="pse_processors.compile"):
         pickle.dumps(bare)
 

@@ -1,77 +1,168 @@
-"""One process-wide grammar cache, backed by an on-disk cache of grammar tables.
+"""Stage 2: the compiler, the only compile path. ``compile()`` is defined here and re-exported.
 
-- In memory: key (regex, vocabulary fingerprint) → :class:`CompiledGrammar`, so every
-  processor for the same constraint and tokenizer shares one grammar and its masks.
-- On disk: ``$PSE_PROCESSORS_CACHE_DIR`` (default: the user cache directory, e.g.
-  ``~/.cache/pse-processors``) holds each schema's regex (``regexes/``, see
-  :mod:`~pse_processors.compiler.regexes`) and each regex's byte automaton (``grammars/``, ``.npz``
-  files, no pickle; tables over 16 MB in a memory-mapped ``.npy`` beside them). Set the
-  variable to ``off`` (or ``0``, or an empty string) to disable it. A file that fails
-  validation is recompiled and replaced.
+:class:`Compiler` takes one vocabulary and one :class:`~pse_processors.CompileOptions`; it
+parses a constraint once, picks its back end (``backends.py``), and returns a matcher. It owns
+the caches, all of them :class:`~pse_processors.caching.lru.SizedLRU` instances and one
+:class:`~pse_processors.caching.store.DiskStore`:
+
+- in memory, (automaton key, vocabulary fingerprint) -> the byte-automaton matcher, so every
+  processor for the same constraint and tokenizer shares one matcher and its masks (and the
+  stages' own: schema -> regex in ``regexes.py``, schema -> Lark and Lark -> llguidance
+  matcher in ``backends.py``);
+- on disk, each schema's regex (``regexes/``), each regex's byte automaton (``grammars/``),
+  dense automata (``tables/``) and token tries (``tries/``): see :mod:`~pse_processors.caching.store`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import sys
-import threading
-from collections import OrderedDict
-from pathlib import Path
 from typing import Any, Iterable, Optional
 
-from ..caching.store import write_atomically
-from ..matchers.byte_automaton import ByteAutomaton
-from ..constraints.spec import Constraint
-from ..errors import CompileLimitError
-from ..matchers.automaton import CompiledGrammar
-from ..json_schema import SchemaOptions
-from .options import CompileOptions, options_from
-from . import backends as engine_choice
-from . import regexes as regex_cache
-from .regexes import spec_and_size
+from .. import defaults
+from ..caching.lru import SizedLRU
+from ..caching.store import DiskStore, cache_dir, disk_store, user_cache_dir  # noqa: F401 - re-exported
 from ..constraints.schema import Schema
+from ..constraints.spec import Constraint, ConstraintSpec, ParsedConstraint, parse_constraint
+from ..errors import CompileLimitError, PSEError
+from ..json_schema import SchemaOptions
+from ..matchers.automaton import AutomatonMatcher
+from ..matchers.base import Matcher
+from ..matchers.byte_automaton import ByteAutomaton
+from ..matchers.handoff import HandoffMatcher
 from ..vocabulary.token_trie import trie_for
 from ..vocabulary.vocabulary import Vocabulary
+from . import backends, regexes
+from .options import CompileOptions, options_from
 
 logger = logging.getLogger(__name__)
 
-CACHE_ENV = "PSE_PROCESSORS_CACHE_DIR"
+CACHE_ENV = defaults.CACHE_ENV
 _FORMAT = 7  # bump whenever the automaton files or the way they are built change
-_MEMORY_CAPACITY = 64
-_MEMORY_BYTES = 1 << 30  # large automata take ~100 MB each: bound the cache by size too
-_memory: "OrderedDict[str, CompiledGrammar]" = OrderedDict()
-_lock = threading.Lock()
+# Large automata take ~100 MB each: bounded by size as well as by count.
+_memory = SizedLRU(
+    defaults.MEMORY_CACHE_BYTES, lambda matcher: matcher.nbytes if isinstance(matcher, AutomatonMatcher) else 0,
+    max_items=defaults.MEMORY_CACHE_ENTRIES,
+)
 
 
-def user_cache_dir() -> Path:
-    """The platform's per-user cache folder for this package."""
-    if sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    elif os.name == "nt":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "pse-processors"
+class Compiler:
+    """Compiles constraints for one vocabulary with one set of options.
 
+    Example:
+        >>> import pse_processors as pse
+        >>> from pse_processors.compiler import Compiler
+        >>> vocab = pse.Vocabulary([b"t", b"rue", b"true", b"false", None], eos_token_ids=[4])
+        >>> compiler = Compiler(vocab, pse.CompileOptions(backend="dfa"))
+        >>> matcher = compiler.compile({"type": "boolean"})
+        >>> matcher.backend, matcher.accepts([0, 1, 4]), matcher is compiler.compile({"type": "boolean"})
+        ('dfa', True, True)
+    """
 
-def cache_dir() -> Optional[Path]:
-    """The on-disk cache folder, or ``None`` when ``PSE_PROCESSORS_CACHE_DIR`` disables it."""
-    value = os.environ.get(CACHE_ENV)
-    if value is None:
-        return user_cache_dir()
-    if value.strip().lower() in ("", "0", "off", "false", "none"):
-        return None
-    return Path(value).expanduser()
+    def __init__(self, vocabulary: Vocabulary, options: Optional[CompileOptions] = None) -> None:
+        if not isinstance(vocabulary, Vocabulary):
+            raise TypeError(f"Compiler needs a Vocabulary (Vocabulary.from_tokenizer(...)), not {type(vocabulary).__name__}")
+        self.vocabulary = vocabulary
+        self.options = options_from(options, {})
+        self._schema_options: SchemaOptions = self.options.schema_options()
 
+    def compile(self, constraint: Constraint) -> Matcher:
+        """The matcher of ``constraint`` (through the memory and disk caches)."""
+        if isinstance(constraint, Schema):
+            constraint = constraint.constraint
+        backends.check_backend(self.options.backend, constraint)
+        matcher = self._compile(constraint)
+        # What a pickle of the matcher holds (see recipes.py). A cached matcher keeps the latest
+        # recipe: any constraint that compiles to it rebuilds it.
+        matcher.recipe = (constraint, self.options.recipe())
+        return matcher
 
-def clear_memory_cache() -> None:
-    """Forget every grammar compiled in this process (the disk cache is kept)."""
-    with _lock:
-        _memory.clear()
-    regex_cache.clear()
-    engine_choice.clear()
+    def _compile(self, constraint: Constraint) -> Matcher:
+        backend, options = self.options.backend, self._schema_options
+        try:
+            parsed: Any = parse_constraint(constraint)
+        except TypeError:
+            parsed = constraint  # not a constraint: the regex stage names the type
+        if backend == "dfa":
+            return self._automaton(parsed)
+        chosen = backends.grammar_spec(parsed, options) if backend == "llguidance" else backends.wants_llguidance(parsed, options)
+        if chosen is None:
+            try:
+                return self._automaton(parsed, defaults.AUTO_MAX_EXPANDED, warm_start=True)
+            except CompileLimitError as exc:
+                logger.info("the byte automaton is over a limit (%s): running the constraint on llguidance", exc)
+                chosen = backends.grammar_spec(parsed, options)
+        return backends.llguidance_matcher(chosen[0], self.vocabulary)
+
+    def _automaton(self, parsed: Any, max_expanded: Optional[int] = None, warm_start: bool = False) -> Matcher:
+        """The byte-automaton matcher (``max_expanded``: ``backend="auto"``'s limit).
+
+        ``warm_start`` (``backend="auto"``): a JSON Schema whose automaton is neither in memory nor
+        on disk starts on llguidance while the automaton builds (see ``matchers/handoff.py``)."""
+        max_regex_length = self.options.max_regex_length
+        store = disk_store()
+        spec, expanded = regexes.spec_and_size(parsed, self._schema_options, store)
+        if max_expanded is not None and expanded > max_expanded and spec.kind == "json":
+            raise CompileLimitError(
+                f"the automaton's regex has {expanded:,} characters written out, over backend='auto''s "
+                f"{max_expanded:,}: building it would take seconds"
+            )
+        if expanded > 2.5 * max_regex_length:  # counted repetitions are written out by the automaton builder
+            raise CompileLimitError(
+                f"the constraint's regex, with its counted repetitions written out, has {expanded:,} characters, "
+                f"over 2.5x max_regex_length ({max_regex_length:,}): its automaton would take too long and too "
+                "much memory to build. Lower maxLength/maxItems bounds or raise max_regex_length."
+            )
+        if len(spec.regex) > max_regex_length:  # Regex constraints; schemas are checked while compiling
+            raise CompileLimitError(
+                f"the constraint compiles to a regex of {len(spec.regex):,} characters, over the limit of "
+                f"{max_regex_length:,} (max_regex_length): its automaton could exhaust memory. Lower "
+                "max_recursion_depth or any_value_depth, bound fewer repetitions, or raise max_regex_length."
+            )
+        vocabulary = self.vocabulary
+        if vocabulary.dummy_prefix:  # Llama-2-style ▁ prefix: one optional leading space (see constraints/spec.py)
+            spec = spec.with_dummy_prefix()
+        key = hashlib.sha256(f"{_FORMAT}\0{_version()}\0{spec.key}\0{vocabulary.fingerprint}".encode()).hexdigest()[:40]
+        matcher = _memory.get(key)
+        if matcher is not None:
+            if isinstance(matcher, HandoffMatcher):
+                if warm_start:
+                    return matcher if matcher.spec == spec else matcher.with_spec(spec)
+                matcher = matcher.settled()  # backend="dfa" asks for the automaton itself
+            if matcher.spec != spec:  # same automaton, other result type (e.g. two Pydantic classes)
+                shared = matcher
+                matcher = AutomatonMatcher(shared.automaton, shared.trie, vocabulary, spec)
+                matcher.dense_file = shared.dense_file
+            return matcher
+        matcher = None
+        if warm_start and spec.kind == "json":
+            path = _automaton_path(spec.regex, store)[0]
+            if path is None or not path.exists():
+                matcher = self._warm_start(parsed, spec, key, store)
+        if matcher is None:
+            matcher = self._automaton_matcher(spec, key, store)
+        _memory.put(key, matcher)
+        return matcher
+
+    def _automaton_matcher(self, spec: ConstraintSpec, key: str, store: Optional[DiskStore]) -> AutomatonMatcher:
+        """The byte automaton's matcher for ``spec`` (loaded from disk or built), its first mask computed."""
+        automaton = _load_or_build(spec.regex, self.options.max_states, store)
+        matcher = AutomatonMatcher(automaton, trie_for(self.vocabulary, store), self.vocabulary, spec)
+        if store is not None:  # the dense automaton of the jit/XLA processors, materialized on demand
+            matcher.dense_file = (store.path("tables", key, ".npz"), {"format": _FORMAT, "key": key})
+        matcher.mask_id(matcher.initial_state)  # the first mask; raises now if the tokenizer cannot start
+        return matcher
+
+    def _warm_start(self, parsed: Any, spec: ConstraintSpec, key: str, store: Optional[DiskStore]) -> Optional[Matcher]:
+        """A :class:`~pse_processors.matchers.handoff.HandoffMatcher`, or ``None`` when llguidance
+        cannot run the schema (then the caller builds the automaton now)."""
+        try:
+            grammar_spec, _ = backends.grammar_spec(parsed, self._schema_options)
+            first = backends.llguidance_matcher(grammar_spec, self.vocabulary)
+        except PSEError as exc:
+            logger.info("llguidance cannot start this schema (%s): building its automaton now", exc)
+            return None
+        return HandoffMatcher(first, spec, lambda: self._automaton_matcher(spec, key, store))
 
 
 def compile(  # noqa: A001 - the public name the docs promise
@@ -82,7 +173,7 @@ def compile(  # noqa: A001 - the public name the docs promise
     eos_token_ids: Optional[Iterable[int]] = None,
     generation_config: Any = None,
     **option_kwargs: Any,
-) -> CompiledGrammar:
+) -> Matcher:
     """Compile ``constraint`` for ``tokenizer``, through the memory and disk caches.
 
     Args:
@@ -107,132 +198,16 @@ def compile(  # noqa: A001 - the public name the docs promise
     opts = options_from(options, option_kwargs)
     if isinstance(constraint, Schema):
         constraint = constraint.constraint
-    schema_options = opts.schema_options()
-    engine = {"llguidance": "grammar"}.get(opts.backend, opts.backend)
-    engine_choice.check_engine(engine, constraint)
-    grammar = _compile(constraint, tokenizer, schema_options, eos_token_ids, generation_config, opts.max_states, engine)
-    # What a pickle of the grammar holds (see recipes.py). A cached grammar keeps the latest
-    # recipe: any constraint that compiles to it rebuilds it.
-    grammar.recipe = (constraint, opts.recipe())
-    return grammar
-
-
-def _compile(
-    constraint: Constraint, tokenizer: Any, options: SchemaOptions, eos_token_ids: Optional[Iterable[int]],
-    generation_config: Any, max_states: int, engine: str,
-) -> CompiledGrammar:
-    """:func:`compile` after its arguments are checked."""
-    if engine == "dfa":
-        return _compile_dfa(constraint, tokenizer, options, eos_token_ids, generation_config, max_states)
-    chosen = engine_choice.grammar_spec(constraint, options) if engine == "grammar" else (
-        engine_choice.wants_grammar(constraint, options)
-    )
-    if chosen is None:
-        try:
-            return _compile_dfa(
-                constraint, tokenizer, options, eos_token_ids, generation_config, max_states, engine_choice.AUTO_MAX_EXPANDED,
-                warm_start=True,
-            )
-        except CompileLimitError as exc:
-            logger.info("the byte automaton is over a limit (%s): running the constraint on the grammar engine", exc)
-            chosen = engine_choice.grammar_spec(constraint, options)
+    backends.check_backend(opts.backend, constraint)  # before the tokenizer is read: the cheaper error first
     vocabulary = Vocabulary.from_tokenizer(tokenizer, eos_token_ids, generation_config)
-    return engine_choice.pushdown_grammar(chosen[0], vocabulary)
+    return Compiler(vocabulary, opts).compile(constraint)
 
 
-def _compile_dfa(
-    constraint: Constraint, tokenizer: Any, options: SchemaOptions, eos_token_ids: Optional[Iterable[int]],
-    generation_config: Any, max_states: int, max_expanded: Optional[int] = None, warm_start: bool = False,
-) -> CompiledGrammar:
-    """The byte-automaton back end of :func:`compile` (``max_expanded``: see ``engine_choice.AUTO_MAX_EXPANDED``).
-
-    ``warm_start`` (``engine="auto"``): a JSON Schema whose automaton is neither in memory nor
-    on disk starts on the grammar engine while the automaton builds (see ``handoff.py``)."""
-    max_regex_length = options.max_regex_length
-    folder = cache_dir()
-    spec, expanded = spec_and_size(constraint, options, folder)
-    if max_expanded is not None and expanded > max_expanded and spec.kind == "json":
-        raise CompileLimitError(
-            f"the automaton's regex has {expanded:,} characters written out, over engine='auto''s "
-            f"{max_expanded:,}: building it would take seconds"
-        )
-    if expanded > 2.5 * max_regex_length:  # counted repetitions are written out by the automaton builder
-        raise CompileLimitError(
-            f"the constraint's regex, with its counted repetitions written out, has {expanded:,} characters, "
-            f"over 2.5x max_regex_length ({max_regex_length:,}): its automaton would take too long and too "
-            "much memory to build. Lower maxLength/maxItems bounds or raise max_regex_length."
-        )
-    if len(spec.regex) > max_regex_length:  # Regex constraints; schemas are checked while compiling
-        raise CompileLimitError(
-            f"the constraint compiles to a regex of {len(spec.regex):,} characters, over the limit of "
-            f"{max_regex_length:,} (max_regex_length): its automaton could exhaust memory. Lower "
-            "max_recursion_depth or any_value_depth, bound fewer repetitions, or raise max_regex_length."
-        )
-    vocabulary = Vocabulary.from_tokenizer(tokenizer, eos_token_ids, generation_config)
-    if vocabulary.dummy_prefix:  # Llama-2-style ▁ prefix: one optional leading space (see constraints.py)
-        spec = spec.with_dummy_prefix()
-    key = hashlib.sha256(f"{_FORMAT}\0{_version()}\0{spec.key}\0{vocabulary.fingerprint}".encode()).hexdigest()[:40]
-    with _lock:
-        grammar = _memory.get(key)
-        if grammar is not None:
-            _memory.move_to_end(key)
-    if grammar is not None:
-        if hasattr(grammar, "automaton_grammar"):  # a warm start (handoff.py)
-            if warm_start:
-                return grammar if grammar.spec == spec else grammar.with_spec(spec)
-            grammar = grammar.automaton_grammar()  # engine="dfa" asks for the automaton itself
-        if grammar.spec != spec:  # same automaton, other result type (e.g. two Pydantic classes)
-            shared = grammar
-            grammar = CompiledGrammar(shared.automaton, shared.trie, vocabulary, spec)
-            grammar.tables_file = shared.tables_file
-        return grammar
-    grammar = None
-    if warm_start and spec.kind == "json":
-        path = _automaton_path(spec.regex, folder)[0]
-        if path is None or not path.exists():
-            grammar = _warm_start(constraint, options, vocabulary, spec, key, max_states, folder)
-    if grammar is None:
-        grammar = _automaton_grammar(spec, vocabulary, key, max_states, folder)
-    with _lock:
-        _memory[key] = grammar
-        while len(_memory) > 1 and (
-            len(_memory) > _MEMORY_CAPACITY or sum(_nbytes(g) for g in _memory.values()) > _MEMORY_BYTES
-        ):
-            _memory.popitem(last=False)
-    return grammar
-
-
-def _automaton_grammar(spec: Any, vocabulary: Vocabulary, key: str, max_states: int, folder: Optional[Path]) -> CompiledGrammar:
-    """The byte automaton's grammar for ``spec`` (loaded from disk or built), its first mask computed."""
-    automaton = _load_or_build(spec.regex, max_states, folder)
-    grammar = CompiledGrammar(automaton, trie_for(vocabulary, folder), vocabulary, spec)
-    if folder is not None:  # the dense tables of the jit/XLA processors, materialized on demand
-        grammar.tables_file = (folder / "tables" / f"{key}.npz", {"format": _FORMAT, "key": key})
-    grammar.mask_id(grammar.initial_state)  # the first mask; raises now if the tokenizer cannot start
-    return grammar
-
-
-def _warm_start(
-    constraint: Constraint, options: SchemaOptions, vocabulary: Vocabulary, spec: Any, key: str, max_states: int,
-    folder: Optional[Path],
-) -> Optional[CompiledGrammar]:
-    """A :class:`~pse_processors.matchers.handoff.HandoffGrammar`, or ``None`` when the grammar
-    engine cannot run the schema (then the caller builds the automaton now)."""
-    from ..errors import PSEError
-    from ..matchers.handoff import HandoffGrammar
-
-    try:
-        grammar_spec, _ = engine_choice.grammar_spec(constraint, options)
-        pushdown = engine_choice.pushdown_grammar(grammar_spec, vocabulary)
-    except PSEError as exc:
-        logger.info("the grammar engine cannot start this schema (%s): building its automaton now", exc)
-        return None
-    return HandoffGrammar(pushdown, spec, lambda: _automaton_grammar(spec, vocabulary, key, max_states, folder))
-
-
-def _nbytes(grammar: CompiledGrammar) -> int:
-    automaton = getattr(grammar, "automaton", None)  # a HandoffGrammar has none of its own
-    return 0 if automaton is None else automaton.nbytes
+def clear_memory_cache() -> None:
+    """Forget every matcher compiled in this process (the disk cache is kept)."""
+    _memory.clear()
+    regexes.clear()
+    backends.clear()
 
 
 def _version() -> str:
@@ -241,17 +216,17 @@ def _version() -> str:
     return __version__
 
 
-def _automaton_path(regex: str, folder: Optional[Path]) -> tuple[Any, dict]:
+def _automaton_path(regex: str, store: Optional[DiskStore]) -> tuple[Any, dict]:
     """(the disk cache file of ``regex``'s automaton or ``None``, the metadata it must carry)."""
     key = hashlib.sha256(f"{_FORMAT}\0{_version()}\0{regex}".encode()).hexdigest()[:40]
-    path = folder / "grammars" / f"{key}.npz" if folder is not None else None
+    path = store.path("grammars", key, ".npz") if store is not None else None
     meta = {"format": _FORMAT, "key": key, "regex_sha256": hashlib.sha256(regex.encode()).hexdigest()}
     return path, meta
 
 
-def _load_or_build(regex: str, max_states: int, folder: Optional[Path]) -> ByteAutomaton:
+def _load_or_build(regex: str, max_states: int, store: Optional[DiskStore]) -> ByteAutomaton:
     """The regex's byte automaton, from the disk cache or built (it does not depend on the vocabulary)."""
-    path, meta = _automaton_path(regex, folder)
+    path, meta = _automaton_path(regex, store)
     if path is not None and path.exists():
         try:
             automaton = ByteAutomaton.load(path, meta)
@@ -260,6 +235,9 @@ def _load_or_build(regex: str, max_states: int, folder: Optional[Path]) -> ByteA
         except Exception as exc:  # noqa: BLE001 - any unreadable file is recompiled
             logger.warning("ignoring the corrupt grammar cache file %s (%s); recompiling", path, exc)
     automaton = ByteAutomaton.build(regex, max_states=max_states)
-    if path is not None:
-        write_atomically(path, lambda handle: automaton.save(handle, meta, sidecar=path.with_suffix(".npy")), "grammar")
+    if store is not None and path is not None:
+        store.write(path, lambda handle: automaton.save(handle, meta, sidecar=path.with_suffix(".npy")), "grammar")
     return automaton
+
+
+__all__ = ["CACHE_ENV", "Compiler", "ParsedConstraint", "cache_dir", "clear_memory_cache", "compile", "user_cache_dir"]

@@ -1,17 +1,17 @@
 """Pickling as a recipe: what travels between processes, and how it is rebuilt.
 
-Grammars, processors and engines pickle as what built them, never as their tables, masks,
+Matchers, processors and engines pickle as what built them, never as their automata, masks,
 device caches, locks or per-row prefix states:
 
 - a :class:`~pse_processors.Vocabulary` as its token bytes (one blob and a length array),
   EOS ids, dummy-prefix flag and fingerprint (about 0.5 MB for a 49k-token vocabulary);
-- a :class:`~pse_processors.CompiledGrammar` as the constraint and the
-  :func:`~pse_processors.compile` options that built it, the engine it runs on (``"dfa"`` or
-  ``"grammar"``, never ``"auto"``, so the rebuilt grammar runs on the same one), and its
+- a :class:`~pse_processors.Matcher` as the constraint and the
+  :func:`~pse_processors.compile` options that built it, the back end it runs on (``"dfa"`` or
+  ``"llguidance"``, never ``"auto"``, so the rebuilt matcher runs on the same one), and its
   vocabulary. Unpickling calls :func:`~pse_processors.compile`, so it costs a memory-cache
   hit, a disk-cache load, or at worst a fresh compile, and it checks the vocabulary's
   fingerprint;
-- a processor as its grammar and its own options. An unpickled processor starts fresh: it
+- a processor as its matcher and its own options. An unpickled processor starts fresh: it
   knows no prefixes (as after ``reset()``), and builds its device masks on first use.
 
 Example:
@@ -24,51 +24,24 @@ Example:
 
 from __future__ import annotations
 
+import copyreg
 import pickle
 from typing import Any, Optional
 
-import numpy as np
+from ..matchers.automaton import AutomatonMatcher
+from ..matchers.handoff import HandoffMatcher
+from ..matchers.llguidance import LLGuidanceMatcher
+from .compiler import compile as compile_grammar
+from .options import CompileOptions
 
-from ..errors import VocabularyError
+from ..vocabulary.packing import check_fingerprint, pack_vocabulary  # noqa: F401 - 0.1 pickles name them here
+from ..vocabulary.vocabulary import unpack_vocabulary  # noqa: F401 - 0.1 pickles name it here
 
 #: compile() options that a grammar's recipe keeps (EOS ids are in its vocabulary, the engine is its own).
 RECIPE_OPTIONS = (
     "whitespace", "indent", "whitespace_pattern", "additional_properties", "strict", "max_recursion_depth",
     "any_value_depth", "max_regex_length", "max_compile_seconds", "unknown_formats", "max_states",
 )
-
-
-def pack_vocabulary(token_bytes: tuple) -> tuple[bytes, bytes]:
-    """``(blob, lengths)``: every token's bytes joined, and little-endian int32 lengths (-1: ``None``)."""
-    lengths = np.fromiter((-1 if b is None else len(b) for b in token_bytes), dtype="<i4", count=len(token_bytes))
-    return b"".join(b for b in token_bytes if b is not None), lengths.tobytes()
-
-
-def unpack_vocabulary(blob: bytes, lengths: bytes, eos_token_ids: list, dummy_prefix: bool, fingerprint: str) -> Any:
-    """The :class:`~pse_processors.Vocabulary` that :func:`pack_vocabulary` packed; checks its fingerprint."""
-    from ..vocabulary.vocabulary import Vocabulary
-
-    tokens: list[Optional[bytes]] = []
-    offset = 0
-    for length in np.frombuffer(lengths, dtype="<i4").tolist():
-        if length < 0:
-            tokens.append(None)
-        else:
-            tokens.append(blob[offset : offset + length])
-            offset += length
-    vocabulary = Vocabulary(tokens, eos_token_ids, dummy_prefix=dummy_prefix)
-    check_fingerprint(vocabulary, fingerprint, "the unpickled vocabulary")
-    return vocabulary
-
-
-def check_fingerprint(vocabulary: Any, expected: str, what: str) -> None:
-    """Raise ``VocabularyError`` when ``vocabulary`` is not the one whose fingerprint was pickled."""
-    if vocabulary.fingerprint != expected:
-        raise VocabularyError(
-            f"{what} has fingerprint {vocabulary.fingerprint}, but the pickle was made for a vocabulary with "
-            f"fingerprint {expected}: the data were altered, or this pse_processors version fingerprints "
-            "vocabularies differently; pickle the object again with this version"
-        )
 
 
 def rebuild_grammar(
@@ -79,11 +52,7 @@ def rebuild_grammar(
     ``spec_key`` is the pickled grammar's regex (or Lark grammar) key: a constraint changed
     after it was compiled (a schema dict edited in place), or a version that compiles it
     differently, is refused instead of silently giving other masks."""
-    from .compiler import compile as compile_grammar
-
     check_fingerprint(vocabulary, fingerprint, "the unpickled grammar's vocabulary")
-    from .options import CompileOptions
-
     backend = {"grammar": "llguidance"}.get(engine, engine)  # pickles of 0.1 name the old back end
     grammar = compile_grammar(constraint, vocabulary, options=CompileOptions(**options, backend=backend))
     check_fingerprint(grammar.vocabulary, fingerprint, "the rebuilt grammar's vocabulary")
@@ -107,3 +76,23 @@ def reduce_in_graph_processor(processor: Any) -> tuple:
     core = processor._core
     options = {"max_new_tokens": core.max_new_tokens, "prompt_length": core.prompt_length, "max_table_bytes": core.max_table_bytes}
     return rebuild, (type(processor), (processor.grammar,), options)
+
+
+def reduce_matcher(matcher: Any) -> tuple:
+    """How a matcher pickles: as its recipe (constraint, compile options, back end, vocabulary).
+
+    Registered with :mod:`copyreg` for every back end below, so the matchers layer never
+    imports the compiler that rebuilds them."""
+    if matcher.recipe is None:
+        raise pickle.PicklingError(
+            f"this {type(matcher).__name__} was not built by pse_processors.compile, so it has no recipe to "
+            "pickle; build it with pse_processors.compile(constraint, tokenizer, ...)"
+        )
+    constraint, options = matcher.recipe
+    return rebuild_grammar, (
+        constraint, matcher.vocabulary, matcher.backend, dict(options), matcher.vocabulary.fingerprint, matcher.spec.key
+    )
+
+
+for _cls in (AutomatonMatcher, LLGuidanceMatcher, HandoffMatcher):
+    copyreg.pickle(_cls, reduce_matcher)

@@ -12,42 +12,42 @@ import dataclasses
 import hashlib
 import json
 import logging
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Optional
 
-from ..caching.store import write_atomically
-from ..constraints.spec import ConstraintSpec, json_schema_of, normalize
+from .. import defaults
+from ..caching.lru import SizedLRU
+from ..caching.store import DiskStore
+from ..constraints.spec import ConstraintSpec, ParsedConstraint, normalize, parse_constraint
 from ..json_schema import SchemaOptions, json_schema_to_regex
 from ..json_schema.fragments import expanded_length
 
 logger = logging.getLogger(__name__)
 
-_CAPACITY = 256
-_memory: "OrderedDict[str, tuple[str, int]]" = OrderedDict()
-_lock = threading.Lock()
+_memory = SizedLRU(max_items=defaults.SPEC_CACHE_ENTRIES)  # key -> (regex, expanded length)
 _compiler_digest: Optional[str] = None
 
 
-def spec_and_size(constraint: Any, options: SchemaOptions, folder: Optional[Path]) -> tuple[ConstraintSpec, int]:
-    """The constraint's spec and its regex's length with counted repetitions written out."""
-    try:
-        schema, result_type = json_schema_of(constraint)
-    except TypeError:  # Regex, Choice, or a wrong type that normalize() reports
-        spec = normalize(constraint, options)
+def spec_and_size(constraint: Any, options: SchemaOptions, store: Any) -> tuple[ConstraintSpec, int]:
+    """The constraint's spec and its regex's length with counted repetitions written out.
+
+    ``constraint`` may be parsed already (:class:`~pse_processors.constraints.spec.ParsedConstraint`);
+    ``store`` is the :class:`~pse_processors.caching.store.DiskStore` (a folder path is accepted too), or ``None``."""
+    if isinstance(store, Path):
+        store = DiskStore(store)
+    parsed = _parsed(constraint)
+    if parsed is None:  # Regex, Choice, or a wrong type that normalize() reports
+        spec = normalize(constraint.constraint if isinstance(constraint, ParsedConstraint) else constraint, options)
         return spec, expanded_length(spec.regex)
+    schema, result_type = parsed.schema, parsed.result_type
     # Lenient mode warns of every dropped keyword at every compile, so it is not cached.
-    text = _json_text(schema) if options.strict else None
+    text = parsed.text if options.strict else None
     if text is None:
         regex = json_schema_to_regex(schema, options)
         return ConstraintSpec("json", regex, result_type), expanded_length(regex)
     key = hashlib.sha256(f"{_digest()}\0{options!r}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()[:40]
-    with _lock:
-        hit = _memory.get(key)
-        if hit is not None:
-            _memory.move_to_end(key)
-    path = folder / "regexes" / f"{key}.json" if folder is not None else None
+    hit = _memory.get(key)
+    path = store.path("regexes", key, ".json") if store is not None else None
     if hit is None and path is not None and path.exists():
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
@@ -59,25 +59,22 @@ def spec_and_size(constraint: Any, options: SchemaOptions, folder: Optional[Path
         hit = (regex, expanded_length(regex))
         if path is not None:
             payload = json.dumps({"regex": hit[0], "expanded": hit[1]}).encode()
-            write_atomically(path, lambda handle: handle.write(payload), "regex")
-    with _lock:
-        _memory[key] = hit
-        while len(_memory) > _CAPACITY:
-            _memory.popitem(last=False)
+            store.write(path, lambda handle: handle.write(payload), "regex")
+    _memory.put(key, hit)
     return ConstraintSpec("json", hit[0], result_type), hit[1]
 
 
-def _json_text(schema: Any) -> Optional[str]:
-    """The schema as JSON text, or None when it is not JSON (the compiler then names the problem)."""
+def _parsed(constraint: Any) -> Optional[ParsedConstraint]:
+    """The parsed JSON Schema constraint, or ``None`` for the other kinds (and non-constraints)."""
     try:
-        return json.dumps(schema, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError):
+        parsed = parse_constraint(constraint)
+    except TypeError:
         return None
+    return parsed if parsed.kind == "json" else None
 
 
 def clear() -> None:
-    with _lock:
-        _memory.clear()
+    _memory.clear()
 
 
 def _digest() -> str:
@@ -88,8 +85,8 @@ def _digest() -> str:
 
         digest = hashlib.blake2b(digest_size=16)
         digest.update(__version__.encode())
-        package = Path(__file__).resolve().parent
-        sources = sorted((package / "json_schema").glob("*.py")) + [package / "constraints.py"]
+        package = Path(__file__).resolve().parents[1]
+        sources = sorted((package / "json_schema").glob("*.py")) + [package / "constraints" / "spec.py"]
         try:
             for source in sources:
                 digest.update(source.name.encode() + b"\0" + source.read_bytes())

@@ -161,6 +161,47 @@ def json_schema_of(constraint: Constraint) -> tuple:
     )
 
 
+@dataclass(frozen=True)
+class ParsedConstraint:
+    """A constraint parsed once, for every stage after it (the regex and the Lark grammar alike).
+
+    ``kind`` is ``"json"``, ``"regex"``, ``"choice"`` or ``"grammar"``. For a JSON Schema,
+    ``schema`` is the loaded schema, ``result_type`` the Pydantic class (or ``None``) and ``text``
+    its JSON text (the cache key: property order is generation order), ``None`` when the schema
+    is not JSON (the compiler then names the problem).
+
+    Example:
+        >>> parsed = parse_constraint('{"type": "boolean"}')
+        >>> parsed.kind, parsed.schema, parsed.text
+        ('json', {'type': 'boolean'}, '{"type": "boolean"}')
+        >>> parse_constraint(parsed) is parsed, parse_constraint(Regex("a+")).kind
+        (True, 'regex')
+    """
+
+    constraint: Any
+    kind: str
+    schema: Any = None
+    result_type: Any = None
+    text: Optional[str] = None
+
+
+def parse_constraint(constraint: Any) -> ParsedConstraint:
+    """Parse ``constraint`` once (a :class:`ParsedConstraint` is returned as it is).
+
+    Raises ``TypeError`` for a value that is no constraint, ``SchemaError`` for text that is not JSON."""
+    if isinstance(constraint, ParsedConstraint):
+        return constraint
+    if isinstance(constraint, (Regex, Choice, Grammar)):
+        kind = {Regex: "regex", Choice: "choice", Grammar: "grammar"}[type(constraint)]
+        return ParsedConstraint(constraint, kind)
+    schema, result_type = json_schema_of(constraint)
+    try:
+        text: Optional[str] = json.dumps(schema, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        text = None
+    return ParsedConstraint(constraint, "json", schema, result_type, text)
+
+
 _LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"i?|/(?:[^/\\\n]|\\.)+/[imsx]*|//[^\n]*')
 _START = re.compile(r"(?<![\w.])start(?!\w)")
 

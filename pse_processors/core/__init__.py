@@ -35,7 +35,7 @@ MOVED = {
     "lru": "pse_processors.caching.lru",
     "atomic": "pse_processors.caching.store",
     "byte_automaton": "pse_processors.matchers.byte_automaton",
-    "tables": "pse_processors.matchers.dense_tables",
+    "tables": "pse_processors.matchers.dense_automaton",
     "grammar": "pse_processors.matchers.automaton",
     "pushdown": "pse_processors.matchers.llguidance",
     "handoff": "pse_processors.matchers.handoff",

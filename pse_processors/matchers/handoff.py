@@ -1,18 +1,18 @@
-"""``engine="auto"``'s warm start: the grammar engine runs until the byte automaton is built.
+"""``backend="auto"``'s warm start: llguidance runs until the byte automaton is built.
 
 Building a byte automaton costs 5 ms to a few seconds (outlines-core, then a dense table),
 while the same schema's grammar runs on llguidance within milliseconds. For a JSON Schema
 that the automaton can hold, ``auto`` therefore answers the first masks from the grammar
-engine and builds the automaton on a background thread (outlines-core releases the GIL
+and builds the automaton on a background thread (outlines-core releases the GIL
 while it builds). Once it is built, every later step runs on it: a state of the grammar
-engine is translated by replaying its token path through the automaton, once.
+is translated by replaying its token path through the automaton, once.
 
 Both back ends compile the same schema from the same compiler output, so they allow the
 same tokens (``tests/test_engine_agreement.py``); a path the automaton does not accept
-(none is known) simply stays on the grammar engine. States are ints as everywhere else:
-the grammar engine's node ids below :data:`AUTOMATON_OFFSET`, the automaton's states
+(none is known) simply stays on llguidance. States are ints as everywhere else:
+llguidance's node ids below :data:`AUTOMATON_OFFSET`, the automaton's states
 above it. Mask ids are this grammar's own, so the processors' device caches see one id
-per allowed set whichever engine computed it.
+per allowed set whichever back end computed it.
 """
 
 from __future__ import annotations
@@ -23,40 +23,41 @@ import os
 import queue
 import threading
 import time
+import warnings
 import weakref
 from typing import Any, Callable, Optional
 
 import numpy as np
 
 from ..constraints.spec import ConstraintSpec
-from .automaton import DEAD, DONE, CompiledGrammar
+from .base import DEAD, DONE, Matcher
 
 logger = logging.getLogger(__name__)
 
-#: Automaton state ``s`` is handed out as ``AUTOMATON_OFFSET + s`` (grammar-engine node ids stay below).
+#: Automaton state ``s`` is handed out as ``AUTOMATON_OFFSET + s`` (llguidance node ids stay below).
 AUTOMATON_OFFSET = 1 << 30
 
 
 class _Shared:
-    """What every view of one :class:`HandoffGrammar` shares (``with_spec`` copies share it)."""
+    """What every view of one :class:`HandoffMatcher` shares (``with_spec`` copies share it)."""
 
-    def __init__(self, pushdown: CompiledGrammar) -> None:
+    def __init__(self, pushdown: Matcher) -> None:
         self.pushdown = pushdown
-        self.automaton: Optional[CompiledGrammar] = None
+        self.automaton: Optional[Matcher] = None
         self.error: Optional[BaseException] = None
         self.done = threading.Event()
-        self.translated: dict = {}  # grammar-engine node -> automaton state (None: not on the automaton)
-        self.mask_ids: tuple = ({}, {})  # [on the grammar engine?]: that engine's mask id -> ours
+        self.translated: dict = {}  # llguidance node -> automaton state (None: not on the automaton)
+        self.mask_ids: tuple = ({}, {})  # [on llguidance?]: that back end's mask id -> ours
         self.lock = threading.Lock()
 
 
-class HandoffGrammar(CompiledGrammar):
-    """A JSON Schema grammar that starts on the grammar engine and hands off to the byte
+class HandoffMatcher(Matcher):
+    """A JSON Schema grammar that starts on llguidance and hands off to the byte
     automaton once a background thread has built it; built by :func:`pse_processors.compile`
-    (``engine="auto"``) when the automaton is neither in memory nor on disk.
+    (``backend="auto"``) when the automaton is neither in memory nor on disk.
 
-    It has the matcher API of :class:`~pse_processors.CompiledGrammar`; ``engine`` is
-    ``"dfa"`` (the back end it settles on). :meth:`automaton_grammar` waits for the automaton.
+    It has the matcher API of :class:`~pse_processors.Matcher`; ``backend`` is
+    ``"dfa"`` (the back end it settles on). :meth:`settled` waits for the automaton.
 
     Example:
         >>> import uuid
@@ -64,33 +65,33 @@ class HandoffGrammar(CompiledGrammar):
         >>> vocab = pse.Vocabulary([bytes([c]) for c in b'"0123456789abcdef-'] + [None], eos_token_ids=[18])
         >>> text = str(uuid.uuid4())  # a constant no cache holds yet
         >>> grammar = pse.compile({"const": text}, vocab)
-        >>> type(grammar).__name__, grammar.engine
-        ('HandoffGrammar', 'dfa')
+        >>> type(grammar).__name__, grammar.backend
+        ('HandoffMatcher', 'dfa')
         >>> tokens = [vocab.token_bytes.index(bytes([c])) for c in f'"{text}"'.encode()]
         >>> grammar.accepts(tokens + [18]), grammar.accepts(tokens[:-1] + [18])
         (True, False)
-        >>> grammar.automaton_grammar().engine, grammar.ready, grammar.accepts(tokens + [18])
+        >>> grammar.settled().backend, grammar.ready, grammar.accepts(tokens + [18])
         ('dfa', True, True)
     """
 
-    def __init__(self, pushdown: CompiledGrammar, spec: ConstraintSpec, build: Callable[[], CompiledGrammar]) -> None:
-        self._init_masks(pushdown.vocabulary, spec)
+    def __init__(self, pushdown: Matcher, spec: ConstraintSpec, build: Callable[[], Matcher]) -> None:
+        super().__init__(pushdown.vocabulary, spec)
         self._shared = _Shared(pushdown)
         _submit(self._shared, build)
 
-    # -- the two engines ----------------------------------------------------------------------
+    # -- the two back ends ----------------------------------------------------------------------
     @property
-    def engine(self) -> str:  # type: ignore[override]
-        """``"dfa"``; ``"grammar"`` when the automaton could not be built (it then never will)."""
-        return "grammar" if self._shared.error is not None else "dfa"
+    def backend(self) -> str:  # type: ignore[override]
+        """``"dfa"``; ``"llguidance"`` when the automaton could not be built (it then never will)."""
+        return "llguidance" if self._shared.error is not None else "dfa"
 
     @property
     def ready(self) -> bool:
         """True once the automaton is built (later steps run on it)."""
         return self._shared.automaton is not None
 
-    def automaton_grammar(self, timeout: Optional[float] = None) -> CompiledGrammar:
-        """The byte automaton's :class:`~pse_processors.CompiledGrammar`, waiting for its build.
+    def settled(self, timeout: Optional[float] = None) -> Matcher:
+        """The byte automaton's :class:`~pse_processors.Matcher`, waiting for its build.
 
         Raises what building it raised (e.g. ``CompileLimitError``), or ``TimeoutError``."""
         shared = self._shared
@@ -100,8 +101,8 @@ class HandoffGrammar(CompiledGrammar):
             raise shared.error
         return shared.automaton  # type: ignore[return-value]
 
-    def with_spec(self, spec: ConstraintSpec) -> "HandoffGrammar":
-        """The same grammar (engines, states and masks shared) with another spec, e.g. another result type."""
+    def with_spec(self, spec: ConstraintSpec) -> "HandoffMatcher":
+        """The same grammar (back ends, states and masks shared) with another spec, e.g. another result type."""
         view = copy.copy(self)
         view.spec = spec
         return view
@@ -116,23 +117,33 @@ class HandoffGrammar(CompiledGrammar):
         automaton = self._shared.automaton
         return self._shared.pushdown.num_states if automaton is None else automaton.num_states
 
+    def automaton_grammar(self, timeout: Optional[float] = None) -> Matcher:
+        """Deprecated (0.1): use :meth:`settled`."""
+        warnings.warn("automaton_grammar() is deprecated: use settled()", DeprecationWarning, stacklevel=2)
+        return self.settled(timeout)
+
     @property
-    def tables(self) -> Any:
-        """The automaton's dense tables (waits for it: the in-graph processors need them)."""
-        return self.automaton_grammar().tables
+    def dense_automaton(self) -> Any:
+        """The automaton's dense automaton (waits for it: the in-graph processors need it)."""
+        return self.settled().dense_automaton
+
+    @property
+    def nbytes(self) -> int:
+        automaton = self._shared.automaton
+        return 0 if automaton is None else automaton.nbytes
 
     def __repr__(self) -> str:
-        on = "automaton" if self.ready else "grammar engine, automaton building"
+        on = "automaton" if self.ready else "llguidance, automaton building"
         return f"HandoffGrammar({self.spec.kind}, on the {on}, vocab {self.vocab_size})"
 
-    def _inner(self, state: int) -> tuple[CompiledGrammar, int]:
-        """The engine that answers for ``state`` (>= 0), and the state in its numbering."""
+    def _inner(self, state: int) -> tuple[Matcher, int]:
+        """The back end that answers for ``state`` (>= 0), and the state in its numbering."""
         if state >= AUTOMATON_OFFSET:
             return self._shared.automaton, state - AUTOMATON_OFFSET  # type: ignore[return-value]
         return self._shared.pushdown, state
 
     def _on_automaton(self, node: int) -> Optional[int]:
-        """The automaton state after grammar-engine ``node``'s token path, or ``None``."""
+        """The automaton state after llguidance ``node``'s token path, or ``None``."""
         shared = self._shared
         translated = shared.translated
         if node in translated:
@@ -147,7 +158,7 @@ class HandoffGrammar(CompiledGrammar):
         state = DEAD if start is None else automaton.walk(reversed(path), start)  # type: ignore[union-attr]
         found = None if state == DEAD else state
         if found is None:
-            logger.warning("the byte automaton rejects a path the grammar engine took; it stays on the grammar engine")
+            logger.warning("the byte automaton rejects a path llguidance took; it stays on llguidance")
         with shared.lock:
             translated[node] = found
         return found
@@ -156,8 +167,8 @@ class HandoffGrammar(CompiledGrammar):
     def is_accepting(self, state: int) -> bool:
         if state < 0:
             return state == DONE
-        engine, inner = self._inner(state)
-        return engine.is_accepting(inner)
+        inner_matcher, inner = self._inner(state)
+        return inner_matcher.is_accepting(inner)
 
     def step(self, state: int, token_id: int) -> Optional[int]:
         if state < 0:
@@ -171,12 +182,12 @@ class HandoffGrammar(CompiledGrammar):
         return self._shared.pushdown.step(state, token_id)
 
     def _compute_mask(self, state: int) -> int:
-        engine, inner = self._inner(state)
-        inner_id = engine.mask_id(inner)
-        ids = self._shared.mask_ids[engine is self._shared.pushdown]
+        inner_matcher, inner = self._inner(state)
+        inner_id = inner_matcher.mask_id(inner)
+        ids = self._shared.mask_ids[inner_matcher is self._shared.pushdown]
         mask_id = ids.get(inner_id)
         if mask_id is None:  # an allowed set this engine has not shown before: digest it here
-            packed = engine.bitmask(inner)  # read-only, shared; EOS set iff accepting
+            packed = inner_matcher.bitmask(inner)  # read-only, shared; EOS set iff accepting
             mask_id = ids[inner_id] = self._mask_id_for(state, packed.tobytes())
             if self._packed.get(mask_id) is None:
                 self._packed.put(mask_id, packed)
@@ -186,8 +197,8 @@ class HandoffGrammar(CompiledGrammar):
         return mask_id
 
     def _walk(self, state: int) -> tuple[np.ndarray, bool]:
-        engine, inner = self._inner(state)
-        return engine._walk(inner)
+        inner_matcher, inner = self._inner(state)
+        return inner_matcher._walk(inner)
 
 
 def _offset(state: Optional[int]) -> Optional[int]:
@@ -195,13 +206,13 @@ def _offset(state: Optional[int]) -> Optional[int]:
 
 
 # -- the background builder: one thread, builds in order ---------------------------------------
-_queue: "queue.Queue[tuple[weakref.ref, Callable[[], CompiledGrammar]]]" = queue.Queue()
+_queue: "queue.Queue[tuple[weakref.ref, Callable[[], Matcher]]]" = queue.Queue()
 _worker: Optional[threading.Thread] = None
 _worker_lock = threading.Lock()
 _current: Optional[tuple] = None  # the build running now: a forked child starts it again
 
 
-def _submit(shared: _Shared, build: Callable[[], CompiledGrammar]) -> None:
+def _submit(shared: _Shared, build: Callable[[], Matcher]) -> None:
     global _worker
     _queue.put((weakref.ref(shared), build))
     with _worker_lock:
@@ -238,7 +249,7 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _build(ref: "weakref.ref[_Shared]", build: Callable[[], CompiledGrammar]) -> None:
+def _build(ref: "weakref.ref[_Shared]", build: Callable[[], Matcher]) -> None:
     shared = ref()
     if shared is None:  # nobody holds the grammar any more: skip its build
         return
@@ -247,7 +258,7 @@ def _build(ref: "weakref.ref[_Shared]", build: Callable[[], CompiledGrammar]) ->
         automaton, error = build(), None
     except Exception as exc:  # noqa: BLE001 - kept for automaton_grammar() to raise
         automaton, error = None, exc
-        logger.info("the byte automaton could not be built (%s): staying on the grammar engine", exc)
+        logger.info("the byte automaton could not be built (%s): staying on llguidance", exc)
     shared = ref()
     if shared is not None:
         shared.automaton, shared.error = automaton, error
@@ -262,3 +273,7 @@ def wait_for_builds(timeout: Optional[float] = None) -> bool:
             return False
         time.sleep(0.002)
     return True
+
+
+#: Deprecated (0.1) name of :class:`HandoffMatcher`.
+HandoffGrammar = HandoffMatcher

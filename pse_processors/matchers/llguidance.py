@@ -23,14 +23,15 @@ import logging
 import re
 import threading
 from array import array
-from collections import OrderedDict
 from typing import Any, Optional
 
 import numpy as np
 
+from .. import defaults
+from ..caching.lru import SizedLRU
 from ..constraints.spec import ConstraintSpec
 from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
-from .automaton import DONE, CompiledGrammar
+from .base import DONE, Matcher
 from ..vocabulary.llg_tokenizer import lltokenizer_for, require_llguidance
 from ..vocabulary.vocabulary import Vocabulary
 
@@ -40,13 +41,13 @@ _MATCHERS = 512  # live llguidance matchers kept per grammar (the rest are repla
 _STEP_CACHE = 1 << 21  # (state, token) -> child entries before the step cache starts over
 _REJECTED = -3  # the step cache's mark for a token the grammar rejects
 # Where a grammar forces bytes, llguidance by default allows only their canonical tokenization;
-# the byte automaton allows every spelling, and so must this engine (the same masks).
+# the byte automaton allows every spelling, and so must this back end (the same masks).
 _NO_FORCING = '%llguidance {"no_forcing": true}\n'
 _LOCATION = re.compile(r"^(?:at )?(\d+)\((\d+)\)")
 
 
-def llguidance_matcher(tokenizer: Any, lark: str, max_lexer_states: int = 250_000) -> Any:
-    """llguidance's matcher for ``lark``, with the grammar engine's options and limits (check
+def llguidance_matcher(tokenizer: Any, lark: str, max_lexer_states: int = defaults.MAX_LEXER_STATES) -> Any:
+    """llguidance's matcher for ``lark``, with this back end's options and limits (check
     ``is_error()``); also what ``benchmarks/ttfm_floor.py`` times."""
     llguidance = require_llguidance()
     # 20x the default lexer fuel: our terminals are whole JSON tokens, some of them large
@@ -59,29 +60,31 @@ def llguidance_matcher(tokenizer: Any, lark: str, max_lexer_states: int = 250_00
     return llguidance.LLMatcher(tokenizer, grammar, log_level=0, limits=limits)
 
 
-class PushdownGrammar(CompiledGrammar):
+class LLGuidanceMatcher(Matcher):
     """A Lark grammar compiled against one vocabulary, run lazily by llguidance.
 
-    Build it with :func:`pse_processors.compile` (``engine="grammar"``, or ``"auto"`` for a
+    Build it with :func:`pse_processors.compile` (``backend="llguidance"``, or ``"auto"`` for a
     schema the byte automaton cannot hold, or a :class:`~pse_processors.Grammar`). It has the
-    matcher API of :class:`~pse_processors.CompiledGrammar`; states are ints, 0 is initial.
+    matcher API of :class:`~pse_processors.Matcher`; states are ints, 0 is initial.
     The in-graph (TF, Flax) processors cannot run it: they need the byte automaton's tables.
 
     Example:
         >>> import pse_processors as pse
         >>> vocab = pse.Vocabulary([b"(", b")", b"()", b"x", None], eos_token_ids=[4])
         >>> grammar = pse.compile(pse.Grammar('start: "(" start ")" | "x"'), vocab)
-        >>> grammar.engine, grammar.accepts([0, 0, 3, 1, 1, 4]), grammar.accepts([0, 3, 4])
-        ('grammar', True, False)
+        >>> grammar.backend, grammar.accepts([0, 0, 3, 1, 1, 4]), grammar.accepts([0, 3, 4])
+        ('llguidance', True, False)
         >>> state = grammar.walk([0, 0, 0])
         >>> grammar.allowed_token_ids(state).tolist()  # "(" "()" would need a "x" inside
         [0, 3]
     """
 
-    engine = "grammar"
+    backend = "llguidance"
 
-    def __init__(self, lark: str, vocabulary: Vocabulary, spec: ConstraintSpec, *, max_lexer_states: int = 250_000) -> None:
-        self._init_masks(vocabulary, spec)
+    def __init__(
+        self, lark: str, vocabulary: Vocabulary, spec: ConstraintSpec, *, max_lexer_states: int = defaults.MAX_LEXER_STATES
+    ) -> None:
+        super().__init__(vocabulary, spec)
         llguidance = require_llguidance()
         import llguidance.numpy
 
@@ -107,11 +110,11 @@ class PushdownGrammar(CompiledGrammar):
             self._token = array("i", [-1])
             self._accepting_flag = array("b", [-1])  # -1: not computed yet
             self._steps: dict[int, int] = {}
-            self._matchers: "OrderedDict[int, Any]" = OrderedDict()
+            self._matchers = SizedLRU(max_items=_MATCHERS)  # live llguidance matchers by node
             with self._lock:
                 self._mask_of_state.clear()
 
-    def with_spec(self, spec: ConstraintSpec) -> "PushdownGrammar":
+    def with_spec(self, spec: ConstraintSpec) -> "LLGuidanceMatcher":
         """The same grammar (nodes and masks shared) with another spec, e.g. another result type."""
         view = copy.copy(self)
         view.spec = spec
@@ -123,15 +126,15 @@ class PushdownGrammar(CompiledGrammar):
         return len(self._parent)
 
     @property
-    def tables(self) -> Any:
+    def dense_automaton(self) -> Any:
         raise CompileLimitError(
-            "this constraint runs on the grammar engine (recursive, or too large for a byte automaton), which "
-            "has no dense tables: the in-graph TF/Flax processors cannot run it; compile it with engine='dfa' "
+            "this constraint runs on llguidance (recursive, or too large for a byte automaton), which "
+            "has no dense automaton: the in-graph TF/Flax processors cannot run it; compile it with backend='dfa' "
             "(recursion unrolled to max_recursion_depth) for them"
         )
 
     def __repr__(self) -> str:
-        return f"PushdownGrammar({self.spec.kind}, {self.num_states} nodes, vocab {self.vocab_size})"
+        return f"LLGuidanceMatcher({self.spec.kind}, {self.num_states} nodes, vocab {self.vocab_size})"
 
     # -- nodes and their matchers ---------------------------------------------------------
     def _matcher(self, state: int) -> Any:
@@ -140,7 +143,6 @@ class PushdownGrammar(CompiledGrammar):
             return self._root
         found = self._matchers.get(state)
         if found is not None:
-            self._matchers.move_to_end(state)
             return found
         path = []
         node = state
@@ -155,9 +157,7 @@ class PushdownGrammar(CompiledGrammar):
         return matcher
 
     def _keep(self, state: int, matcher: Any) -> None:
-        self._matchers[state] = matcher
-        if len(self._matchers) > _MATCHERS:
-            self._matchers.popitem(last=False)
+        self._matchers.put(state, matcher)
 
     def is_accepting(self, state: int) -> bool:
         if state < 0:
@@ -249,3 +249,7 @@ def grammar_error(message: str, lark: str) -> SchemaError:
     reason = message.split(":", 1)[1].strip().splitlines()[0] if ":" in message else message
     reason = reason if len(reason) <= 300 else reason[:297] + "..."
     return SchemaError(f"the grammar cannot be run: {reason}, in {text!r}", f"grammar line {line}")
+
+
+#: Deprecated (0.1) name of :class:`LLGuidanceMatcher`.
+PushdownGrammar = LLGuidanceMatcher

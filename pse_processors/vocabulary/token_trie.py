@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..caching.store import write_atomically
+from ..caching.store import DiskStore
 from .vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -140,13 +140,15 @@ _tries: "weakref.WeakKeyDictionary[Vocabulary, TokenTrie]" = weakref.WeakKeyDict
 _lock = threading.Lock()
 
 
-def trie_for(vocabulary: Vocabulary, folder: Optional[Path]) -> TokenTrie:
-    """The vocabulary's trie: from memory, else from ``folder`` (the disk cache), else built."""
+def trie_for(vocabulary: Vocabulary, store: Optional[DiskStore]) -> TokenTrie:
+    """The vocabulary's trie: from memory, else from ``store`` (the disk cache), else built."""
     with _lock:
         trie = _tries.get(vocabulary)
         if trie is not None:
             return trie
-        path = folder / "tries" / f"{vocabulary.fingerprint}.npz" if folder is not None else None
+        if isinstance(store, Path):  # a cache folder
+            store = DiskStore(store)
+        path = store.path("tries", vocabulary.fingerprint, ".npz") if store is not None else None
         if path is not None and path.exists():
             try:
                 trie = TokenTrie.load(path, vocabulary)
@@ -154,7 +156,7 @@ def trie_for(vocabulary: Vocabulary, folder: Optional[Path]) -> TokenTrie:
                 logger.warning("ignoring the corrupt trie cache file %s (%s)", path, exc)
         if trie is None:
             trie = TokenTrie.build(vocabulary)
-            if path is not None:
-                write_atomically(path, lambda handle: trie.save(handle, vocabulary.fingerprint), "trie")
+            if store is not None and path is not None:
+                store.write(path, lambda handle: trie.save(handle, vocabulary.fingerprint), "trie")
         _tries[vocabulary] = trie
         return trie

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
 
 from ..errors import VocabularyError
+from .packing import check_fingerprint, pack_vocabulary, unpack_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +118,6 @@ class Vocabulary:
     def __reduce__(self) -> tuple:
         # One bytes blob and an int32 length array: a quarter of the size of a tuple of bytes
         # objects, and the fingerprint is checked again on the other side.
-        from ..compiler.recipes import pack_vocabulary, unpack_vocabulary
-
         blob, lengths = pack_vocabulary(self.token_bytes)
         return unpack_vocabulary, (blob, lengths, sorted(self.eos_token_ids), self.dummy_prefix, self.fingerprint)
 
@@ -367,3 +366,10 @@ def _hf_token_bytes(tokenizer: Any) -> tuple[list[Optional[bytes]], dict[str, in
     dummy_prefix = _has_dummy_prefix(tokenizer, spec)
     logger.debug("built a %s vocabulary of %d tokens (dummy prefix: %s)", kind, size, dummy_prefix)
     return result, specials, set(), dummy_prefix
+
+
+def unpack_vocabulary(blob: bytes, lengths: bytes, eos_token_ids: list, dummy_prefix: bool, fingerprint: str) -> Vocabulary:
+    """The :class:`Vocabulary` that ``Vocabulary.__reduce__`` packed; checks its fingerprint."""
+    vocabulary = Vocabulary(unpack_tokens(blob, lengths), eos_token_ids, dummy_prefix=dummy_prefix)
+    check_fingerprint(vocabulary, fingerprint, "the unpickled vocabulary")
+    return vocabulary

@@ -1,4 +1,4 @@
-"""Dense state tables with token equivalence classes, for processors that need the whole automaton.
+"""The dense automaton: the byte automaton over token equivalence classes, for in-graph processors.
 
 Tokens that move every state the same way form one class; real grammars have a few dozen to
 a few hundred classes over 49k-262k tokens. The grammar then needs only:
@@ -31,7 +31,7 @@ _SEED = 0x5EED_CAFE
 
 
 @dataclass(frozen=True)
-class GrammarTables:
+class DenseAutomaton:
     """The automaton as dense arrays; see the module docstring."""
 
     token_class: np.ndarray
@@ -55,7 +55,7 @@ class GrammarTables:
         )
 
     @classmethod
-    def load(cls, path: Path, meta: dict, vocab_size: int) -> "GrammarTables":
+    def load(cls, path: Path, meta: dict, vocab_size: int) -> "DenseAutomaton":
         """Read tables written by :meth:`save`; raise ``ValueError`` unless they are intact and ``meta`` matches."""
         with np.load(path, allow_pickle=False) as data:
             stored = json.loads(bytes(data["meta"]).decode())
@@ -80,7 +80,7 @@ class GrammarTables:
             raise ValueError("initial state out of range")
 
 
-def materialize(next_state: np.ndarray, accepting: np.ndarray, trie: Any, vocab_size: int) -> GrammarTables:
+def materialize(next_state: np.ndarray, accepting: np.ndarray, trie: Any, vocab_size: int) -> DenseAutomaton:
     """Dense token-level tables from a byte automaton and a vocabulary's token trie.
 
     Only states reachable at token boundaries from the initial state get a row; the others
@@ -114,9 +114,13 @@ def materialize(next_state: np.ndarray, accepting: np.ndarray, trie: Any, vocab_
         transitions[state, : len(first)] = row[first]
         if not np.array_equal(transitions[state, token_class], row):
             raise RuntimeError("token equivalence classes collided; please report this schema")
-    tables = GrammarTables(token_class, transitions, accepting.copy(), 0)
+    tables = DenseAutomaton(token_class, transitions, accepting.copy(), 0)
     logger.info(
         "materialized tables: %d states (%d reachable) x %d classes (%d tokens) in %.2fs",
         num_states, int(seen.sum()), tables.num_classes, vocab_size, time.perf_counter() - start,
     )
     return tables
+
+
+#: Deprecated (0.1) name of :class:`DenseAutomaton`.
+GrammarTables = DenseAutomaton
