@@ -126,6 +126,9 @@ class PseEngine(Engine):
 def _takes_ap(pse: Any) -> bool:
     import inspect
 
+    options = getattr(pse, "CompileOptions", None)  # 0.2: the options are CompileOptions fields
+    if options is not None:
+        return "additional_properties" in inspect.signature(options).parameters
     return "additional_properties" in inspect.signature(pse.compile).parameters
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .compiler.compiler import user_cache_dir
+from .caching.store import user_cache_dir
 
 logger = logging.getLogger(__name__)
 

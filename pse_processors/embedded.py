@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Optional
 
-from .compiler.compiler import user_cache_dir
+from .caching.store import user_cache_dir
 
 logger = logging.getLogger(__name__)
 
