@@ -35,7 +35,7 @@ from .json_schema import SchemaOptions, json_schema_to_grammar, json_schema_to_r
 from .constraints.schema import Schema
 from .vocabulary.vocabulary import Vocabulary
 
-__version__ = "0.1.0"
+from .version import __version__
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

@@ -8,6 +8,9 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 py="$(bash scripts/setup_env.sh main | tail -n 1)"
 "$py" scripts/fetch_assets.py
 
+# The import rules (pyproject.toml: layers, no framework in the core, no cycles).
+"$(dirname "$py")/lint-imports" --no-cache
+
 status=0
 # tf.py and flax.py need transformers 4.x: their doctests run in the legacy environment.
 "$py" -m pytest tests pse_processors proxy_structuring_engine --doctest-modules -p no:cacheprovider \

@@ -211,7 +211,7 @@ def clear_memory_cache() -> None:
 
 
 def _version() -> str:
-    from .. import __version__
+    from ..version import __version__
 
     return __version__
 

@@ -81,7 +81,7 @@ def _digest() -> str:
     """Digest of the compiler's source: the regex of a schema depends on nothing else."""
     global _compiler_digest
     if _compiler_digest is None:
-        from .. import __version__
+        from ..version import __version__
 
         digest = hashlib.blake2b(digest_size=16)
         digest.update(__version__.encode())
