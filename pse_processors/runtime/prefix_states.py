@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Optional
 
 import numpy as np
 
-from ..matchers.automaton import CompiledGrammar
+from .. import defaults
+from ..matchers import Matcher
 
 
 class PrefixStates:
     """Maps token rows to automaton states. One instance per processor.
 
     Args:
-        grammar: the compiled grammar.
-        max_bytes: memory cap for the stored prefixes; past it, the least recently used are
+        grammar: the compiled :class:`~pse_processors.Matcher`.
+        max_bytes: memory cap for the stored prefixes (default ``defaults.PREFIX_CACHE_BYTES``); past it, the least recently used are
             dropped. Rows of the latest calls are always kept, so a dropped prefix is never
             needed by a running generation.
 
@@ -45,9 +47,9 @@ class PrefixStates:
         [1]
     """
 
-    def __init__(self, grammar: CompiledGrammar, max_bytes: int = 64 << 20) -> None:
+    def __init__(self, grammar: Matcher, max_bytes: Optional[int] = None) -> None:
         self.grammar = grammar
-        self.max_bytes = max_bytes
+        self.max_bytes = defaults.PREFIX_CACHE_BYTES if max_bytes is None else max_bytes
         self._lock = threading.Lock()  # one processor may serve generate() calls in several threads
         self.reset()
 

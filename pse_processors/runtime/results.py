@@ -8,10 +8,10 @@ from typing import Any, Iterable, Union
 import numpy as np
 
 from ..errors import InvalidOutputError
-from ..matchers.automaton import CompiledGrammar
+from ..matchers import Matcher
 
 
-def parse_output(grammar: CompiledGrammar, output: Union[str, bytes, Iterable[int]]) -> Any:
+def parse_output(grammar: Matcher, output: Union[str, bytes, Iterable[int]]) -> Any:
     """Parse one output: a dict/list/... for JSON Schemas, a Pydantic instance for models,
     the string for regexes and choices.
 

@@ -1,4 +1,4 @@
-"""What the eager processors (PyTorch, MLX) share besides the prefix states: building the grammar
+"""What the eager processors (PyTorch, MLX) share besides the prefix states: building the matcher
 from their constructor arguments, and explaining a row whose allowed tokens all scored NaN or -inf.
 
 Framework-free: only the wording of the likely causes differs per framework, and is passed in.
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
+from ..compiler.options import CompileOptions, options_from
 from ..errors import ConstraintConflictError, InvalidLogitsError, PSEError
-from ..matchers.automaton import DONE, CompiledGrammar
+from ..matchers import DONE, Matcher
 
 #: The usual causes in transformers' ``generate`` (the PyTorch processor's wording).
 HF_EOS_FORBIDDEN = (
@@ -20,6 +21,10 @@ HF_TOKEN_FORCED = (
     "bad_words_ids / suppress_tokens banning every allowed token"
 )
 HF_REMEDY = "Remove the conflicting generation setting, or raise max_new_tokens."
+#: The same causes in mlx-lm (the MLX processor's wording).
+MLX_EOS_FORBIDDEN = "a logits processor or logit_bias before this one banned EOS"
+MLX_TOKEN_FORCED = "a logits processor or logit_bias before this one banned every token the constraint allows here"
+MLX_REMEDY = "Remove the conflicting processor or bias, or raise max_tokens."
 
 
 def resolve_grammar(
@@ -29,27 +34,35 @@ def resolve_grammar(
     *,
     eos_token_ids: Optional[Iterable[int]] = None,
     generation_config: Any = None,
+    options: Optional[CompileOptions] = None,
     compile_options: Optional[dict] = None,
-) -> CompiledGrammar:
-    """``constraint`` itself when it is already a :class:`CompiledGrammar`, else compiled (cached).
+) -> Matcher:
+    """``constraint`` itself when it is already a :class:`~pse_processors.Matcher`, else compiled
+    (cached) with ``options`` and the loose ``compile_options`` over them.
 
     Raises:
         TypeError: ``constraint`` needs compiling and no tokenizer was given.
     """
-    if isinstance(constraint, CompiledGrammar):
+    if isinstance(constraint, Matcher):
         return constraint
     if tokenizer is None:
         raise TypeError(f"{owner} needs the model's tokenizer (or a Vocabulary)")
     from ..compiler.compiler import compile as compile_grammar
 
     return compile_grammar(
-        constraint, tokenizer, eos_token_ids=eos_token_ids, generation_config=generation_config,
-        **(compile_options or {}),
+        constraint, tokenizer, options=options_from(options, compile_options or {}), eos_token_ids=eos_token_ids,
+        generation_config=generation_config,
     )
 
 
+def describe(array: Any) -> str:
+    """An argument's type and shape, for error messages."""
+    shape = getattr(array, "shape", None)
+    return f"{type(array).__name__} of shape {tuple(shape)}" if shape is not None else type(array).__name__
+
+
 def bad_row_error(
-    grammar: CompiledGrammar,
+    grammar: Matcher,
     row: int,
     value: float,
     state: int,
