@@ -12,6 +12,7 @@ from . import fragments as fx
 from .formats import STRING_FORMATS
 from .fragments import Fragment
 from .keywords import ANNOTATIONS, ASSERTIONS
+from .lark_emitter import lark_terminal
 
 
 # Assertion keywords that this version refuses wherever they would constrain the output.
@@ -121,14 +122,12 @@ def _key_not_in_terminal(names: set) -> str:
         >>> print(_key_not_in_terminal({"a/b", "c"}))
         /"[^"\\\x00-\x1f]*"/ & ~/"(?:a\/b|c)"/
     """
-    from .rules import _terminal
-
     # Names with a character that must be escaped in JSON text never equal a raw-character key.
     names = sorted(name for name in names if all(ord(ch) >= 0x20 and ch not in '"\\' for ch in name))
-    key = _terminal('"[^"' + _RAW_EXCLUDED + ']*"')
+    key = lark_terminal('"[^"' + _RAW_EXCLUDED + ']*"')
     if not names:
         return key
-    return key + " & ~" + _terminal('"' + fx.alternation([fx.escape(name) for name in names]) + '"')
+    return key + " & ~" + lark_terminal('"' + fx.alternation([fx.escape(name) for name in names]) + '"')
 
 
 def _bounds(schema: dict, low_keyword: str, high_keyword: str, pointer: str) -> tuple[int, Optional[int]]:
