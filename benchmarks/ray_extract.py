@@ -49,14 +49,13 @@ def plain(rows: list[dict], model: Path, batch_size: int, max_new_tokens: int) -
     """The single-process loop (the command line's runner): seconds in all and generating, valid rows."""
     import jsonschema
 
-    from pse_processors.cli.extract import fill_template
-    from pse_processors.cli.progress import Progress
-    from pse_processors.cli.runners import Settings
-    from pse_processors.cli.torch_runner import Runner
+    from pse_processors.compiler.options import CompileOptions
+    from pse_processors.runners import Settings, fill_template
+    from pse_processors.runners.torch_runner import Runner
 
     start = time.perf_counter()
-    runner = Runner(model, Progress(quiet=True), threads=1)
-    prepared = runner.prepare(SCHEMA, {})
+    runner = Runner(model, threads=1)
+    prepared = runner.prepare(SCHEMA, CompileOptions())
     settings, validator, valid = Settings(max_new_tokens=max_new_tokens), jsonschema.Draft202012Validator(SCHEMA), 0
     first_batch, batches = time.time(), 0
     for first in range(0, len(rows), batch_size):

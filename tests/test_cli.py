@@ -143,9 +143,9 @@ def test_compile_refused_schema_exits_2_with_keyword_and_pointer(tmp_path):
     assert result.returncode == 2 and "'strin'" in result.stderr and "#/properties/x/type" in result.stderr
 
 
-def test_compile_reports_the_engine(tmp_path, tiny_model_dir):
-    """A recursive schema compiles for the grammar engine by default; --engine dfa unrolls it, and
-    --tables (the TF/Flax tables) needs the automaton."""
+def test_compile_reports_the_backend(tmp_path, tiny_model_dir):
+    """A recursive schema compiles for llguidance by default; --backend dfa unrolls it, and --tables
+    (the TF/Flax tables) needs the automaton. The report keeps its 0.1 field and names."""
     cell = {"$defs": {"c": {"type": "object", "properties": {"v": {"type": "integer"}, "next": {"$ref": "#/$defs/c"}},
                             "required": ["v"]}}, "$ref": "#/$defs/c"}
     base = ("compile", "--schema", json.dumps(cell), "--tokenizer", str(tiny_model_dir), "--json", "--quiet")
@@ -153,15 +153,29 @@ def test_compile_reports_the_engine(tmp_path, tiny_model_dir):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["engine"] == "grammar" and report["grammar_rules"] >= 1 and "automaton_states" not in report
-    result = cli(tmp_path, *base, "--engine", "dfa", "--tables")
+    result = cli(tmp_path, *base, "--backend", "dfa", "--tables")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["engine"] == "dfa"
+    assert json.loads(result.stdout)["engine"] == "dfa" and "deprecated" not in result.stderr
     result = cli(tmp_path, *base, "--tables")
-    assert result.returncode == 2 and "--engine dfa" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "--backend dfa" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_engine_is_a_deprecated_alias_of_backend(tmp_path, tiny_model_dir):
+    """--engine (and its old value "grammar") still works, with a one-line warning on stderr."""
+    base = ("compile", "--regex", "[a-z]{1,5}", "--tokenizer", str(tiny_model_dir), "--json", "--quiet")
+    for engine, backend, reported in (("grammar", "llguidance", "grammar"), ("dfa", "dfa", "dfa")):
+        result = cli(tmp_path, *base, "--engine", engine)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["engine"] == reported
+        assert result.stderr.splitlines() == [
+            f"WARNING pse_processors.cli.constraint_args: --engine is deprecated: use --backend {backend}"
+        ]
+    result = cli(tmp_path, *base, "--engine", "dfa", "--backend", "dfa")
+    assert result.returncode == 2 and "not allowed with" in result.stderr
 
 
 def test_compile_reports_and_warms_the_cache(tmp_path, tiny_model_dir):
-    result = cli(tmp_path, "compile", "--schema", json.dumps(LABEL_SCHEMA), "--tokenizer", str(tiny_model_dir), "--json", "--tables", "--engine", "dfa")
+    result = cli(tmp_path, "compile", "--schema", json.dumps(LABEL_SCHEMA), "--tokenizer", str(tiny_model_dir), "--json", "--tables", "--backend", "dfa")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["kind"] == "json" and report["vocab_size"] == 49152

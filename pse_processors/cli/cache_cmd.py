@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from ..compiler.compiler import cache_dir, user_cache_dir
+from ..caching.store import cache_dir, user_cache_dir
 
 #: The folders of the compile cache, with what they hold.
 CACHE_FOLDERS = {

@@ -2,7 +2,7 @@
 time, and warm the disk cache (so the first ``generate`` in production skips the compile).
 
     pse-processors compile --schema invoice.json                      # the embedded SmolLM2 tokenizer
-    pse-processors compile --schema invoice.json --tokenizer llama3_1 --tables --json
+    pse-processors compile --schema invoice.json --tokenizer llama3_1 --backend dfa --tables --json
 
 A refused schema exits with code 2 and lists every refused keyword with its JSON pointer.
 """
@@ -10,6 +10,7 @@ A refused schema exits with code 2 and lists every refused keyword with its JSON
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -19,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ..compiler import compiler as cache
-from ..compiler import regexes as regex_cache
+from ..caching.store import cache_dir
+from ..compiler import compile as compile_constraint
+from ..compiler.regexes import spec_and_size
 from ..errors import UnsupportedSchemaError
 from ..json_schema import SchemaOptions
 from .constraint_args import add_constraint_arguments, compile_options, load_constraint
@@ -28,6 +30,8 @@ from .errors import UsageError
 from .progress import Progress
 
 _COMPILER_LOGGER = "pse_processors.json_schema"
+#: The report's ``engine`` field keeps the 0.1 names of the back ends.
+_REPORTED_NAMES = {"llguidance": "grammar"}
 
 
 def add_parser(commands: Any, parents: list) -> None:
@@ -53,13 +57,13 @@ def add_parser(commands: Any, parents: list) -> None:
 def run(args: argparse.Namespace) -> int:
     constraint = load_constraint(args)
     options = compile_options(args)
-    schema_options = {k: v for k, v in options.items() if k != "engine"}  # engine= is compile()'s, not the compiler's
+    schema_options = options.schema_options()
     progress = Progress(args.quiet)
     report: dict = {}
     start = time.perf_counter()
     with progress.task("compiling the constraint to a regex"):
         try:  # before loading a tokenizer: a refused schema fails fast, with every refusal listed
-            spec, expanded = regex_cache.spec_and_size(constraint, SchemaOptions(**schema_options), cache.cache_dir())
+            spec, expanded = spec_and_size(constraint, schema_options, cache_dir())
         except UnsupportedSchemaError as exc:
             _report_refusals(exc, constraint, schema_options)
             raise
@@ -73,30 +77,30 @@ def run(args: argparse.Namespace) -> int:
     with progress.task(f"loading the {args.tokenizer} tokenizer"):
         tokenizer = _load_tokenizer(args.tokenizer)
     begin = time.perf_counter()
-    with progress.task(f"compiling for the {args.engine} engine"):
-        grammar = cache.compile(constraint, tokenizer, **options)
+    with progress.task(f"compiling for the {options.backend} backend"):
+        matcher = compile_constraint(constraint, tokenizer, options=options)
     report["compile_seconds"] = round(time.perf_counter() - begin, 4)
-    report["engine"] = grammar.engine
-    report["vocab_size"] = grammar.vocab_size
-    if grammar.engine == "dfa":
-        report["automaton_states"] = grammar.num_states
+    report["engine"] = _REPORTED_NAMES.get(matcher.backend, matcher.backend)
+    report["vocab_size"] = matcher.vocab_size
+    if matcher.backend == "dfa":
+        report["automaton_states"] = matcher.num_states
     else:  # states are created lazily, as token paths are walked: the grammar's size says more
-        report["grammar_chars"] = len(grammar.lark)
-        report["grammar_rules"] = sum(1 for line in grammar.lark.splitlines() if line[:1].isalpha() and ":" in line)
-    report["masks_computed"] = grammar.num_masks
+        report["grammar_chars"] = len(matcher.lark)
+        report["grammar_rules"] = sum(1 for line in matcher.lark.splitlines() if line[:1].isalpha() and ":" in line)
+    report["masks_computed"] = matcher.num_masks
     if args.tables:
-        if grammar.engine != "dfa":
-            raise UsageError("--tables builds the TensorFlow/Flax tables of the byte automaton: add --engine dfa")
+        if matcher.backend != "dfa":
+            raise UsageError("--tables builds the TensorFlow/Flax tables of the byte automaton: add --backend dfa")
         begin = time.perf_counter()
         with progress.task("building the dense token tables"):
-            tables = grammar.tables
+            tables = matcher.dense_automaton
         reachable = tables.transitions[(tables.transitions >= 0).any(axis=1)] >= 0
         report["tables_seconds"] = round(time.perf_counter() - begin, 4)
         report["reachable_states"] = int(reachable.shape[0])
         report["token_classes"] = tables.num_classes
         report["distinct_masks"] = int(np.unique(reachable, axis=0).shape[0]) if reachable.size else 0
     report["total_seconds"] = round(time.perf_counter() - start, 4)
-    folder = cache.cache_dir()
+    folder = cache_dir()
     report["disk_cache"] = str(folder) if folder is not None else None
     _print(report, args.json)
     return 0
@@ -129,7 +133,7 @@ class _Collect(logging.Handler):
             self.refusals.append({"keyword": keyword, "pointer": pointer, "reason": str(reason).strip(" ()")})
 
 
-def _refusals(constraint: Any, options: dict) -> list[dict]:
+def _refusals(constraint: Any, options: SchemaOptions) -> list[dict]:
     """Every keyword the compiler cannot enforce, from a lenient compile that drops and logs them."""
     compiler_logger = logging.getLogger(_COMPILER_LOGGER)
     handler, level, propagate = _Collect(), compiler_logger.level, compiler_logger.propagate
@@ -137,7 +141,7 @@ def _refusals(constraint: Any, options: dict) -> list[dict]:
     compiler_logger.setLevel(logging.WARNING)
     compiler_logger.propagate = False  # collected here, printed by the caller
     try:
-        regex_cache.spec_and_size(constraint, SchemaOptions(**{**options, "strict": False}), None)
+        spec_and_size(constraint, dataclasses.replace(options, strict=False), None)
     except Exception:  # noqa: BLE001 - another problem; the strict error is what gets reported
         pass
     finally:
@@ -147,7 +151,7 @@ def _refusals(constraint: Any, options: dict) -> list[dict]:
     return handler.refusals
 
 
-def _report_refusals(error: UnsupportedSchemaError, constraint: Any, options: dict) -> None:
+def _report_refusals(error: UnsupportedSchemaError, constraint: Any, options: SchemaOptions) -> None:
     refusals = _refusals(constraint, options) or [{"keyword": error.keyword, "pointer": error.pointer or "#", "reason": ""}]
     if len(refusals) > 1:
         sys.stderr.write(f"{len(refusals)} keywords cannot be enforced (or pass --lenient to drop them):\n")

@@ -2,7 +2,8 @@
 
 Exactly one of ``--schema FILE|JSON``, ``--regex PATTERN``, ``--choices A B ...``,
 ``--pydantic module:Class`` or ``--grammar FILE|TEXT`` (Lark); plus the compiler options a user
-may need (``--lenient``, ``--whitespace``, ``--engine``).
+may need (``--lenient``, ``--whitespace``, ``--backend``; ``--engine`` is its deprecated name),
+read into one :class:`~pse_processors.CompileOptions` by :func:`compile_options`.
 """
 
 from __future__ import annotations
@@ -10,13 +11,19 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
+from .. import defaults
+from ..compiler.options import BACKENDS, CompileOptions, options_from
 from ..constraints.spec import Choice, Constraint, Grammar, Regex
 from .errors import UsageError
+
+logger = logging.getLogger(__name__)
 
 
 def add_constraint_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -34,19 +41,46 @@ def add_constraint_arguments(parser: argparse.ArgumentParser, required: bool = T
         help="drop (with a warning) JSON Schema keywords that cannot be enforced, instead of refusing the schema",
     )
     options.add_argument(
-        "--whitespace", choices=("default", "compact", "pretty"), default="default",
+        "--whitespace", choices=("default", "compact", "pretty"), default=defaults.WHITESPACE,
         help="whitespace allowed in generated JSON (default: compact or json.dumps-style separators)",
     )
-    options.add_argument(
-        "--engine", choices=("auto", "dfa", "grammar"), default="auto",
-        help="the back end: the byte automaton (dfa, what TensorFlow/Flax run), the grammar engine, or auto "
-        "(the automaton unless the schema recurses or is too large for it; grammars always use the grammar engine)",
+    backends = options.add_mutually_exclusive_group()
+    backends.add_argument(
+        "--backend", choices=BACKENDS,
+        help="the byte automaton (dfa, what TensorFlow/Flax run), llguidance, or auto (default: the automaton "
+        "unless the schema recurses or is too large for it; grammars always run on llguidance)",
+    )
+    backends.add_argument(
+        "--engine", choices=(*BACKENDS, "grammar"),
+        help="deprecated: use --backend ('grammar' is 'llguidance')",
     )
 
 
-def compile_options(args: argparse.Namespace) -> dict:
-    """Keyword arguments for :func:`pse_processors.compile` from the parsed options."""
-    return {"strict": not args.lenient, "whitespace": args.whitespace, "engine": args.engine}
+def compile_options(args: argparse.Namespace) -> CompileOptions:
+    """The :class:`~pse_processors.CompileOptions` of the parsed options; what a verb does not
+    offer keeps its default. The deprecated ``--engine`` logs a one-line warning.
+
+    Example:
+        >>> options = compile_options(argparse.Namespace(lenient=True, whitespace="compact", backend="dfa", engine=None))
+        >>> options.strict, options.whitespace, options.backend
+        (False, 'compact', 'dfa')
+        >>> compile_options(argparse.Namespace()) == CompileOptions()
+        True
+    """
+    loose: dict = {}
+    if getattr(args, "lenient", False):
+        loose["strict"] = False
+    for name in ("whitespace", "backend"):
+        if getattr(args, name, None) is not None:
+            loose[name] = getattr(args, name)
+    engine = getattr(args, "engine", None)
+    if engine is None:
+        return options_from(None, loose)
+    with warnings.catch_warnings():  # the command line's own one-line warning below says it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        options = options_from(None, {**loose, "engine": engine})
+    logger.warning("--engine is deprecated: use --backend %s", options.backend)
+    return options
 
 
 def load_constraint(args: argparse.Namespace) -> Constraint:

@@ -24,13 +24,14 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..runners import RowError, fill_template
+from . import ray_extract
 from .constraint_args import add_constraint_arguments, compile_options, load_constraint, to_json_value
 from .errors import UsageError
+from .frameworks import load_runner
 from .generate import add_model_arguments, generate_one, settings_of
 from .jsonl import InputRow, count_lines, output_record, read_rows, recover
 from .progress import Progress
-from . import ray_extract
-from .runners import RowError, load_runner
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def add_parser(commands: Any, parents: list) -> None:
     resume.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     ray_extract.add_arguments(files)
     add_constraint_arguments(parser)
-    add_model_arguments(parser, max_new_tokens=256)
+    add_model_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -72,16 +73,6 @@ def run(args: argparse.Namespace) -> int:
     if args.text is not None:
         raise UsageError("give either --input FILE or one TEXT, not both")
     return run_batch(args)
-
-
-def fill_template(template: str, text: str) -> str:
-    """``template`` with ``text`` where ``{text}`` is.
-
-    Example:
-        >>> fill_template('Extract {"a": ...} from: {text}', 'doc')
-        'Extract {"a": ...} from: doc'
-    """
-    return template.replace("{text}", text)  # not str.format: templates often hold JSON braces
 
 
 def run_batch(args: argparse.Namespace) -> int:

@@ -14,14 +14,16 @@ import json
 import sys
 from typing import Any
 
+from .. import defaults
 from ..constraints.spec import Choice, Grammar, Regex
+from ..runners import RowError, Settings, available
 from .constraint_args import add_constraint_arguments, compile_options, load_constraint, to_json_value
 from .errors import CommandFailed, UsageError
+from .frameworks import load_runner
 from .progress import Progress
-from .runners import RowError, Settings, available, load_runner
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, max_new_tokens: int = 256) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, max_new_tokens: int = defaults.MAX_NEW_TOKENS) -> None:
     """``--model``, ``--framework`` and the generation settings, shared with ``extract``."""
     group = parser.add_argument_group("model and generation")
     group.add_argument(

@@ -16,10 +16,11 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
+from ..compiler.options import CompileOptions
 from ..constraints.spec import Choice, Grammar, Regex
+from ..runners import Settings
 from .errors import UsageError
 from .jsonl import InputRow, output_record, read_rows
-from .runners import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def check(args: argparse.Namespace, constraint: Any) -> None:
 
 def run(
     args: argparse.Namespace, source: Path, sink: BinaryIO, done: int, constraint: Any, template: str,
-    settings: Settings, compile_options: dict, bar: Any,
+    settings: Settings, options: CompileOptions, bar: Any,
 ) -> int:
     """Extract ``source``'s lines after the first ``done`` on Ray, appending records to ``sink``.
     Returns how many records carry an error."""
@@ -78,7 +79,7 @@ def run(
                 ray.data.from_items(good), constraint, prompt_template=template,
                 model=None if args.model is None else os.path.abspath(os.path.expanduser(args.model)),
                 concurrency=args.ray_actors, batch_size=args.batch_size, max_new_tokens=settings.max_new_tokens,
-                temperature=settings.temperature, seed=settings.seed, threads=args.threads, **compile_options,
+                temperature=settings.temperature, seed=settings.seed, threads=args.threads, options=options,
             )
             results = iter(dataset.iter_rows())
         return _write(rows, results, sink, args.batch_size, bar)

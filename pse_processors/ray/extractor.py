@@ -1,7 +1,8 @@
 """The per-actor worker: loads the model once, compiles each schema once, extracts batches.
 
-It reuses the command line's PyTorch runner (chat template, left-padded batched ``generate``,
-context and cut-off checks), so ``pse-processors extract`` and Ray produce the same values.
+It runs the PyTorch runner of :mod:`pse_processors.runners` (chat template, left-padded batched
+``generate``, context and cut-off checks), as ``pse-processors extract`` does, so both produce
+the same values.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any, Optional, Union
 
 import pyarrow as pa
 
-from ..cli.extract import fill_template
-from ..cli.progress import Progress
-from ..cli.runners import RowError, Settings
+from .. import defaults
+from ..caching.lru import SizedLRU
+from ..compiler.options import CompileOptions, options_from
+from ..runners import RowError, Settings, fill_template
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +59,11 @@ class PSEExtractor:
         max_new_tokens, temperature, seed: generation settings (temperature 0 is greedy).
         threads: torch CPU threads per actor (None: torch's default, which Ray sets to the
             actor's ``num_cpus``).
-        strict, whitespace, engine: compile options, as for :func:`pse_processors.compile`.
         value_column: the name of the output value column.
+        options, **compile_options: how each schema is compiled: a
+            :class:`~pse_processors.CompileOptions` and/or its fields by name (``strict=False``,
+            ``whitespace="compact"``, ``backend="dfa"``...), as for :func:`pse_processors.compile`
+            (``engine=`` is the deprecated name of ``backend=``).
 
     Example:
         >>> import ray
@@ -78,16 +83,15 @@ class PSEExtractor:
         column: str = "text",
         schema_column: Optional[str] = None,
         model: Union[str, Path, None] = None,
-        max_new_tokens: int = 256,
+        max_new_tokens: int = defaults.MAX_NEW_TOKENS,
         temperature: float = 0.0,
         seed: Optional[int] = None,
         threads: Optional[int] = None,
-        strict: bool = True,
-        whitespace: str = "default",
-        engine: str = "auto",
         value_column: str = "value",
+        options: Optional[CompileOptions] = None,
+        **compile_options: Any,
     ) -> None:
-        from ..cli.torch_runner import Runner
+        from ..runners.torch_runner import Runner
 
         check_arguments(schema, prompt_template, schema_column, max_new_tokens)
         self.template = prompt_template
@@ -95,9 +99,9 @@ class PSEExtractor:
         self.schema_column = schema_column
         self.value_column = value_column
         self.settings = Settings(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
-        self.options = {"strict": strict, "whitespace": whitespace, "engine": engine}
-        self.runner = Runner(None if model is None else Path(model), Progress(quiet=True), threads=threads)
-        self._compiled: "OrderedDict[str, _Compiled]" = OrderedDict()
+        self.options = options_from(options, compile_options)
+        self.runner = Runner(None if model is None else Path(model), threads=threads)
+        self._compiled = SizedLRU(max_items=MAX_SCHEMAS)  # schema key -> _Compiled
         self.default_key: Optional[str] = None
         if schema is not None:
             self.default_key = schema_key(schema)
@@ -174,7 +178,6 @@ class PSEExtractor:
     def _compile(self, key: str) -> _Compiled:
         compiled = self._compiled.get(key)
         if compiled is not None:
-            self._compiled.move_to_end(key)
             return compiled
         compiled = _Compiled(schema=json.loads(key))
         try:
@@ -183,9 +186,7 @@ class PSEExtractor:
         except Exception as exc:  # noqa: BLE001 - any reason a row's schema fails becomes that row's error
             compiled.error = f"bad schema: {type(exc).__name__}: {exc}"
             logger.info("schema not compiled: %s", compiled.error)
-        self._compiled[key] = compiled
-        if len(self._compiled) > MAX_SCHEMAS:
-            self._compiled.popitem(last=False)
+        self._compiled.put(key, compiled)
         return compiled
 
 

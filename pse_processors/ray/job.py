@@ -9,8 +9,10 @@ from typing import Any, Optional, Union
 
 import ray.data
 
+from .. import defaults
+from ..compiler.options import CompileOptions, options_from
 from ..errors import PSEError
-from ..json_schema import SchemaOptions, json_schema_to_grammar
+from ..json_schema import json_schema_to_grammar
 from .extractor import PSEExtractor, check_arguments, schema_key, validator_for
 
 logger = logging.getLogger(__name__)
@@ -26,17 +28,16 @@ def extract(
     model: Union[str, Path, None] = None,
     concurrency: int = 1,
     batch_size: int = 8,
-    max_new_tokens: int = 256,
+    max_new_tokens: int = defaults.MAX_NEW_TOKENS,
     temperature: float = 0.0,
     seed: Optional[int] = None,
     threads: Optional[int] = None,
     num_cpus: float = 1,
-    strict: bool = True,
-    whitespace: str = "default",
-    engine: str = "auto",
     value_column: str = "value",
     ray_remote_args: Optional[dict] = None,
     extractor: type = PSEExtractor,
+    options: Optional[CompileOptions] = None,
+    **compile_options: Any,
 ) -> "ray.data.Dataset":
     """Structured extraction over ``dataset`` on Ray: each row gets ``value`` (JSON text that
     satisfies the schema), ``valid`` (checked with jsonschema) and ``error`` (why the row failed).
@@ -60,10 +61,15 @@ def extract(
         ray_remote_args: more options for the actors, e.g. ``{"max_restarts": 3}``; by default
             Ray Data restarts a dead actor and retries its batches.
         extractor: the actor class: :class:`PSEExtractor` or a subclass (to add columns, log, time...).
+        options, **compile_options: how the schemas are compiled: a
+            :class:`~pse_processors.CompileOptions` and/or its fields by name (``strict=False``,
+            ``backend="dfa"``...; ``engine=`` is the deprecated name of ``backend=``), read once
+            here and shipped to the actors.
 
     Raises:
         ValueError: no schema, a template without ``{text}``, a schema that is not JSON Schema
             or that has a keyword the compiler cannot enforce (with ``strict=True``).
+        TypeError: an unknown compile option.
 
     Example:
         >>> import ray, pse_processors.ray as pse_ray  # doctest: +SKIP
@@ -74,6 +80,7 @@ def extract(
         >>> out.write_json("/shared/out")  # doctest: +SKIP
     """
     check_arguments(schema, prompt_template, schema_column, max_new_tokens)
+    options = options_from(options, compile_options)  # checked (and any deprecation warned) once, here
     if concurrency < 1 or batch_size < 1:
         raise ValueError("concurrency and batch_size must be at least 1")
     if schema is not None:
@@ -83,7 +90,7 @@ def extract(
         except Exception as exc:  # jsonschema.SchemaError: the job's schema is not a JSON Schema
             raise ValueError(f"the schema is not a valid JSON Schema: {getattr(exc, 'message', exc)}") from None
         try:  # our compiler's refusals (a keyword it cannot enforce), without a tokenizer: milliseconds
-            json_schema_to_grammar(json.loads(schema), SchemaOptions(whitespace=whitespace, strict=strict))
+            json_schema_to_grammar(json.loads(schema), options.schema_options())
         except PSEError as exc:
             raise ValueError(f"the schema cannot be enforced: {exc}") from None
     if model is not None:
@@ -99,8 +106,7 @@ def extract(
         fn_constructor_kwargs={
             "schema": schema, "prompt_template": prompt_template, "column": column, "schema_column": schema_column,
             "model": model, "max_new_tokens": max_new_tokens, "temperature": temperature, "seed": seed,
-            "threads": threads, "strict": strict, "whitespace": whitespace, "engine": engine,
-            "value_column": value_column,
+            "threads": threads, "value_column": value_column, "options": options,
         },
         **(ray_remote_args or {}),
     )

@@ -1,7 +1,14 @@
 """The MLX runner: ``mlx_lm.generate`` with ``MLXPSELogitsProcessor``, one prompt at a time.
 
-Used for ``--framework mlx`` when :mod:`pse_processors.mlx` is installed (see runners.py). The
-embedded SmolLM2 is read from its GGUF without PyTorch; ``--model DIR`` takes an mlx-lm folder.
+Used for ``framework="mlx"`` when :mod:`pse_processors.mlx` is installed (see ``registry.py``).
+The embedded SmolLM2 is read from its GGUF without PyTorch; ``model_dir`` takes an mlx-lm folder.
+
+Example:
+    >>> from pse_processors.runners.mlx_runner import Runner
+    >>> runner = Runner(None)  # the embedded SmolLM2  # doctest: +SKIP
+    >>> prepared = runner.prepare({"type": "integer"}, CompileOptions())  # doctest: +SKIP
+    >>> runner.generate(prepared, ["How old is Bob (42)?"], Settings(max_new_tokens=8))  # doctest: +SKIP
+    [42]
 """
 
 from __future__ import annotations
@@ -9,10 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
+from ..compiler.options import CompileOptions
 from ..constraints.spec import Constraint
 from ..errors import InvalidOutputError
-from .progress import Progress
-from .runners import RowError, Settings
+from .base import RowError, Settings, context_error
+from .progress import SILENT, TaskProgress
 
 
 class Runner:
@@ -20,7 +28,7 @@ class Runner:
 
     framework = "mlx"
 
-    def __init__(self, model_dir: Optional[Path], progress: Progress, threads: Optional[int] = None) -> None:
+    def __init__(self, model_dir: Optional[Path], progress: TaskProgress = SILENT, threads: Optional[int] = None) -> None:
         # ``threads`` is accepted for the common interface; MLX schedules its own CPU threads.
         import mlx.core as mx
         import mlx_lm
@@ -38,10 +46,10 @@ class Runner:
         args = getattr(self.model, "args", None)
         self.context_length: Optional[int] = getattr(args, "max_position_embeddings", None)
 
-    def prepare(self, constraint: Constraint, compile_options: dict) -> Any:
+    def prepare(self, constraint: Constraint, options: CompileOptions) -> Any:
         from ..mlx import MLXPSELogitsProcessor
 
-        return MLXPSELogitsProcessor(constraint, self.tokenizer, **compile_options)
+        return MLXPSELogitsProcessor(constraint, self.tokenizer, options=options)
 
     def _prompt_ids(self, prompt: str) -> list[int]:
         if getattr(self.tokenizer, "chat_template", None):
@@ -57,12 +65,9 @@ class Runner:
         results: list[Union[Any, RowError]] = []
         for prompt in prompts:
             ids = self._prompt_ids(prompt)
-            needed = len(ids) + settings.max_new_tokens
-            if self.context_length is not None and needed > self.context_length:
-                results.append(RowError(
-                    f"the prompt has {len(ids)} tokens; with max_new_tokens={settings.max_new_tokens} that is "
-                    f"{needed}, over the model's context of {self.context_length} tokens"
-                ))
+            error = context_error(len(ids), settings, self.context_length)
+            if error is not None:
+                results.append(error)
                 continue
             prepared.reset()
             text = self._mlx_lm.generate(

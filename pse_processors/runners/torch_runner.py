@@ -1,5 +1,13 @@
 """The PyTorch runner: transformers ``generate`` with :class:`~pse_processors.PSELogitsProcessor`,
-left-padded batches, greedy or sampled."""
+left-padded batches, greedy or sampled.
+
+Example:
+    >>> from pse_processors.runners.torch_runner import Runner
+    >>> runner = Runner(None)  # the embedded SmolLM2  # doctest: +SKIP
+    >>> prepared = runner.prepare({"type": "integer"}, CompileOptions())  # doctest: +SKIP
+    >>> runner.generate(prepared, ["How old is Bob (42)?"], Settings(max_new_tokens=8))  # doctest: +SKIP
+    [42]
+"""
 
 from __future__ import annotations
 
@@ -7,20 +15,23 @@ import logging
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
+from ..compiler.options import CompileOptions
 from ..constraints.spec import Constraint
 from ..errors import InvalidOutputError
-from .progress import Progress
-from .runners import RowError, Settings
+from .base import RowError, Settings, context_error
+from .progress import SILENT, TaskProgress
 
 logger = logging.getLogger(__name__)
 
 
 class Runner:
-    """Loads a transformers causal LM (the embedded SmolLM2 when ``model_dir`` is None)."""
+    """Loads a transformers causal LM (the embedded SmolLM2 when ``model_dir`` is None).
+
+    ``threads``: torch's CPU threads (None: its default)."""
 
     framework = "torch"
 
-    def __init__(self, model_dir: Optional[Path], progress: Progress, threads: Optional[int] = None) -> None:
+    def __init__(self, model_dir: Optional[Path], progress: TaskProgress = SILENT, threads: Optional[int] = None) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -43,11 +54,11 @@ class Runner:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.context_length: Optional[int] = getattr(self.model.config, "max_position_embeddings", None)
 
-    def prepare(self, constraint: Constraint, compile_options: dict) -> Any:
+    def prepare(self, constraint: Constraint, options: CompileOptions) -> Any:
         from ..torch import PSELogitsProcessor
 
         return PSELogitsProcessor(
-            constraint, self.tokenizer, generation_config=self.model.generation_config, inplace=True, **compile_options
+            constraint, self.tokenizer, generation_config=self.model.generation_config, inplace=True, options=options
         )
 
     def _prompt_text(self, prompt: str) -> str:
@@ -65,12 +76,9 @@ class Runner:
         encoded = [self.tokenizer(t, add_special_tokens=not chat)["input_ids"] for t in texts]
         rows = []
         for index, ids in enumerate(encoded):
-            needed = len(ids) + settings.max_new_tokens
-            if self.context_length is not None and needed > self.context_length:
-                results[index] = RowError(
-                    f"the prompt has {len(ids)} tokens; with max_new_tokens={settings.max_new_tokens} that is "
-                    f"{needed}, over the model's context of {self.context_length} tokens"
-                )
+            error = context_error(len(ids), settings, self.context_length)
+            if error is not None:
+                results[index] = error
             else:
                 rows.append(index)
         if not rows:
