@@ -1,16 +1,16 @@
 """Flax/JAX: a ``FlaxLogitsProcessor`` that runs under Flax ``generate`` (traced or not) and ``jax.jit``.
 
 Nothing here keeps Python state between calls. Each call recomputes every row's state from the
-generated part of the padded buffer with ``lax.fori_loop`` over the device tables of
-:mod:`pse_processors.runtime.device_tables`, then masks the scores: the same pure function runs in
-Flax's Python debug loop, inside its ``lax.while_loop``, and under ``jax.jit(model.generate)``.
+generated part of the padded buffer with ``lax.fori_loop`` over the device tables, then masks
+the scores: the same pure function runs in Flax's Python debug loop, inside its
+``lax.while_loop``, and under ``jax.jit(model.generate)``. The walk, the constructor and parsing
+live in :mod:`pse_processors.runtime.in_graph` (shared with TensorFlow); this module gives its
+tensor ops.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-from typing import Any, Iterable, Optional, Union
+from typing import Any, Callable, Union
 
 import jax
 import jax.numpy as jnp
@@ -18,84 +18,64 @@ import numpy as np
 from jax import lax
 from transformers import FlaxLogitsProcessor
 
-from .constraints.spec import Constraint
-from .runtime.device_cache import device_cache
-from .runtime.device_tables import DEFAULT_MAX_TABLE_BYTES, DeviceTables, in_graph_constraint
 from .errors import InvalidLogitsError
-from .matchers.automaton import CompiledGrammar
-from .runtime.results import parse_output
-
-logger = logging.getLogger(__name__)
-
-_CACHE_NAMESPACE = "flax"
+from .runtime.in_graph import InGraphProcessor
 
 
-#: Positions walked per loop iteration (unrolled): XLA's per-iteration overhead dominates otherwise.
-_BLOCK = 8
-
-
-class _JaxTables:
-    """One grammar's device tables as JAX arrays (concrete, so any trace can capture them).
+class _JaxOps:
+    """The in-graph walk's tensor ops in JAX (see ``runtime.in_graph.GraphOps``).
 
     The masks are additive (0 or -inf) in the scores' dtype, made on first use per dtype: on a
     CPU, XLA gathers and selects over booleans several times slower than it adds floats."""
 
-    def __init__(self, tables: DeviceTables) -> None:
-        with jax.ensure_compile_time_eval():
-            self.transitions = jnp.asarray(tables.transitions.reshape(-1))
-            self.token_class = jnp.asarray(tables.token_class)
-            self.mask_row = jnp.asarray(tables.mask_row)
-            # Dense [rows, width] masks when they fit, else [rows, classes] gathered through the classes.
-            self.mask_class = None if tables.row_masks is not None else jnp.asarray(tables.token_class[: tables.width])
-        self._allowed = tables.row_masks if tables.row_masks is not None else np.unique(tables.allowed, axis=0)
-        self._additive: dict = {}
-        self.num_classes = tables.num_classes
-        self.initial = tables.initial
-        self.width = tables.width
-        self.eager: Any = None  # jax.jit of _apply for calls outside a trace, built on first use
+    constants = staticmethod(jax.ensure_compile_time_eval)  # concrete, so any trace can capture them
+    constant = staticmethod(jnp.asarray)
+    where = staticmethod(jnp.where)
+    minimum = staticmethod(jnp.minimum)
+    mask_key = staticmethod(jnp.dtype)
 
-    def additive(self, dtype: Any) -> jax.Array:
-        key = jnp.dtype(dtype)
-        masks = self._additive.get(key)
-        if masks is None:
-            with jax.ensure_compile_time_eval():
-                masks = jnp.asarray(np.where(self._allowed, 0.0, -np.inf), dtype=key)
-            masks = self._additive.setdefault(key, masks)
-        return masks
+    @staticmethod
+    def int32(x: Any) -> jax.Array:
+        return jnp.asarray(x).astype(jnp.int32)
 
+    @staticmethod
+    def gather(table: jax.Array, index: jax.Array) -> jax.Array:
+        return table[index]
 
-def _apply(tables: _JaxTables, input_ids: jax.Array, scores: jax.Array, cur_len: Any, prompt_length: int) -> jax.Array:
-    """Mask ``scores`` by each row's state after ``input_ids[:, prompt_length:cur_len]``."""
-    ids = jnp.asarray(input_ids).astype(jnp.int32)
-    batch, length = ids.shape
-    width, num_classes = tables.width, tables.num_classes
-    generated = ids[:, prompt_length:]
-    generated = jnp.where((generated < 0) | (generated >= width), width, generated)  # the never class
-    classes = tables.token_class[generated]  # [batch, new], one gather for the whole buffer
-    span = length - prompt_length
-    padded = max(-(-span // _BLOCK), 1) * _BLOCK
-    classes = jnp.pad(classes, ((0, 0), (0, padded - span)))
-    walked = jnp.asarray(cur_len, jnp.int32) - prompt_length
+    @staticmethod
+    def take(x: jax.Array, index: jax.Array, axis: int) -> jax.Array:
+        return jnp.take(x, index, axis=axis, mode="clip")
 
-    def block(b: jax.Array, state: jax.Array) -> jax.Array:
-        chunk = lax.dynamic_slice_in_dim(classes, b * _BLOCK, _BLOCK, axis=1)
-        for k in range(_BLOCK):
-            nxt = tables.transitions[state * num_classes + chunk[:, k]]
-            state = jnp.where(b * _BLOCK + k < walked, nxt, state)
-        return state
+    @staticmethod
+    def pad(x: jax.Array, n: int) -> jax.Array:
+        return jnp.pad(x, ((0, 0), (0, n)))
 
-    blocks = jnp.minimum((walked + _BLOCK - 1) // _BLOCK, padded // _BLOCK)
-    states = lax.fori_loop(0, blocks, block, jnp.full((batch,), tables.initial, jnp.int32))
-    rows = tables.mask_row[states]
-    masks = tables.additive(scores.dtype)
-    if tables.mask_class is None:
-        mask = jnp.take(masks, rows, axis=0, mode="clip")  # [batch, width]
-    else:  # [batch, classes] -> [batch, width]
-        mask = jnp.take(jnp.take(masks, rows, axis=0, mode="clip"), tables.mask_class, axis=1, mode="clip")
-    return scores + mask
+    @staticmethod
+    def initial_states(ids: jax.Array, state: int) -> jax.Array:
+        return jnp.full((ids.shape[0],), state, jnp.int32)
+
+    @staticmethod
+    def block(x: jax.Array, b: jax.Array, size: int) -> jax.Array:
+        return lax.dynamic_slice_in_dim(x, b * size, size, axis=1)
+
+    @staticmethod
+    def loop(blocks: jax.Array, most: int, body: Callable, state: jax.Array) -> jax.Array:
+        return lax.fori_loop(0, blocks, body, state)
+
+    @staticmethod
+    def masks(allowed: np.ndarray, dtype: Any) -> jax.Array:
+        return jnp.asarray(np.where(allowed, np.float32(0), np.float32(-np.inf)), dtype=jnp.dtype(dtype))
+
+    @staticmethod
+    def apply(scores: jax.Array, mask: jax.Array) -> jax.Array:
+        return scores + mask
+
+    @staticmethod
+    def jit(fn: Callable) -> Callable:
+        return jax.jit(fn, static_argnums=(3,))
 
 
-class FlaxPSELogitsProcessor(FlaxLogitsProcessor):
+class FlaxPSELogitsProcessor(InGraphProcessor, FlaxLogitsProcessor):
     r"""[`FlaxLogitsProcessor`] that only lets a Flax model produce text matching a constraint: a JSON Schema,
     a Pydantic model, a `Regex` or a `Choice`. It works in `generate(..., trace=True)` (the default),
     `trace=False`, and under `jax.jit(model.generate)`.
@@ -108,7 +88,7 @@ class FlaxPSELogitsProcessor(FlaxLogitsProcessor):
 
     Args:
         constraint: a JSON Schema (`dict` or JSON `str`), a Pydantic model class, `Regex("...")`,
-            `Choice([...])`, or a `CompiledGrammar`.
+            `Choice([...])`, or a compiled `Matcher` (on the byte automaton).
         tokenizer: the model's tokenizer (or a `pse_processors.Vocabulary`).
         max_new_tokens: the `max_new_tokens` passed to `generate` (the prompt is the buffer width minus
             this). Taken from `generation_config.max_new_tokens` when not given.
@@ -117,7 +97,8 @@ class FlaxPSELogitsProcessor(FlaxLogitsProcessor):
         eos_token_ids: more ids that end the output.
         max_table_bytes: refuse constraints whose device tables need more memory
             (`CompileLimitError`); see `pse_processors.runtime.device_tables`.
-        **compile_options: options of `pse_processors.compile` (`whitespace`, `max_recursion_depth`...).
+        options: a `pse_processors.CompileOptions` (its back end must be the byte automaton, `"dfa"`).
+        **compile_options: single options of `CompileOptions` by name (`whitespace`...), over `options`.
 
     Examples:
 
@@ -139,37 +120,8 @@ class FlaxPSELogitsProcessor(FlaxLogitsProcessor):
     ```
     """
 
-    def __init__(
-        self,
-        constraint: Union[Constraint, CompiledGrammar],
-        tokenizer: Any = None,
-        *,
-        max_new_tokens: Optional[int] = None,
-        prompt_length: Optional[int] = None,
-        generation_config: Any = None,
-        eos_token_ids: Optional[Iterable[int]] = None,
-        max_table_bytes: int = DEFAULT_MAX_TABLE_BYTES,
-        **compile_options: Any,
-    ) -> None:
-        self._core = in_graph_constraint(
-            "FlaxPSELogitsProcessor", constraint, tokenizer, max_new_tokens=max_new_tokens, prompt_length=prompt_length,
-            generation_config=generation_config, eos_token_ids=eos_token_ids, max_table_bytes=max_table_bytes,
-            compile_options=compile_options,
-        )
-        grammar = self.grammar = self._core.grammar
-        self._tables_by_width: dict = device_cache(grammar, _CACHE_NAMESPACE)
-
-    def __reduce__(self) -> tuple:
-        # The recipe only (see pickling.py): the device tables are rebuilt on first use.
-        from .compiler.recipes import reduce_in_graph_processor
-
-        return reduce_in_graph_processor(self)
-
-    def _tables(self, width: int) -> _JaxTables:
-        tables = self._tables_by_width.get(width)
-        if tables is None:
-            tables = self._tables_by_width.setdefault(width, _JaxTables(self._core.tables(width)))
-        return tables
+    namespace = "flax"
+    ops = _JaxOps()
 
     def __call__(self, input_ids: jax.Array, scores: jax.Array, cur_len: Union[int, jax.Array]) -> jax.Array:
         if np.ndim(input_ids) != 2 or np.ndim(scores) != 2:
@@ -183,34 +135,9 @@ class FlaxPSELogitsProcessor(FlaxLogitsProcessor):
             raise InvalidLogitsError(f"scores must be floating-point, not {scores.dtype}")
         if not jnp.issubdtype(input_ids.dtype, jnp.integer):
             raise InvalidLogitsError(f"input_ids must be integers, not {input_ids.dtype}")
-        length, width = int(input_ids.shape[1]), int(scores.shape[1])
-        prompt = self._core.prompt_length_for(length)
-        if not isinstance(cur_len, jax.core.Tracer):
-            current = int(np.asarray(cur_len))
-            if not prompt <= current <= length:
-                raise InvalidLogitsError(
-                    f"cur_len={current} lies before the prompt's end ({prompt}) or past the buffer ({length}): "
-                    "pass the processor the same max_new_tokens as generate"
-                )
-        tables = self._tables(width)
+        static_cur = None if isinstance(cur_len, jax.core.Tracer) else int(np.asarray(cur_len))
+        prompt = self._prompt(None, int(input_ids.shape[1]), None, int(scores.shape[1]), static_cur)
         if any(isinstance(x, jax.core.Tracer) for x in (input_ids, scores, cur_len)):
-            return _apply(tables, input_ids, scores, cur_len, prompt)
+            return self._apply(input_ids, scores, cur_len, prompt, traced=True)
         # Outside a trace (generate(trace=False), direct calls): one compiled function per shape.
-        if tables.eager is None:
-            tables.eager = jax.jit(functools.partial(_apply, tables), static_argnums=(3,))
-        return tables.eager(input_ids, scores, jnp.asarray(cur_len, jnp.int32), prompt)
-
-    def parse(self, output: Any, prompt_length: int = 0) -> Any:
-        """Parse one generated row into a Python value (a dict, a Pydantic instance, or a string).
-
-        Args:
-            output: a 1-D array/list of token ids as returned by `generate(...).sequences` (prompt
-                included, then pass `prompt_length`), or the generated text.
-            prompt_length: how many leading ids are the (padded) prompt.
-
-        Raises:
-            InvalidOutputError: the output is incomplete or invalid.
-        """
-        if not isinstance(output, (str, bytes)):
-            output = np.asarray(output).reshape(-1)[prompt_length:]
-        return parse_output(self.grammar, output)
+        return self._apply(input_ids, scores, jnp.asarray(cur_len, jnp.int32), prompt, traced=False)

@@ -32,7 +32,7 @@ from .runtime.eager import EagerProcessor
 from .runtime.row_checks import describe
 
 
-def _unwrap_tokenizer(tokenizer: Any) -> tuple[Any, set[int]]:
+def unwrap_tokenizer(tokenizer: Any) -> tuple[Any, set[int]]:
     """mlx-lm's ``TokenizerWrapper`` -> (the Hugging Face tokenizer, its EOS ids)."""
     if type(tokenizer).__module__.startswith("mlx_lm") and hasattr(tokenizer, "_tokenizer"):
         return tokenizer._tokenizer, {int(i) for i in (getattr(tokenizer, "eos_token_ids", None) or ())}
@@ -93,13 +93,13 @@ class MLXPSELogitsProcessor(EagerProcessor):
         options: Optional[CompileOptions] = None,
         **compile_options: Any,
     ) -> None:
-        hf_tokenizer, wrapper_eos = _unwrap_tokenizer(tokenizer)
+        hf_tokenizer, wrapper_eos = unwrap_tokenizer(tokenizer)
         extra_eos = sorted(wrapper_eos | {int(i) for i in (eos_token_ids or ())}) or None
         super().__init__(
             "MLXPSELogitsProcessor", constraint, hf_tokenizer, options=options, option_kwargs=compile_options,
             eos_token_ids=extra_eos,
         )
-        self._checks = DeferredChecks(self.grammar)
+        self._checks = DeferredChecks(self.matcher)
 
     def reset(self) -> None:
         """Forget all tracked prefixes and pending checks: the next call starts a new generation.

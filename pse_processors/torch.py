@@ -107,7 +107,7 @@ class PSELogitsProcessor(EagerProcessor, LogitsProcessor):
         best = processed.amax(dim=-1).tolist()
         for row, value in enumerate(best):
             if value != value or value == -math.inf:
-                raise bad_row_error(self.grammar, row, value, states[row])
+                raise bad_row_error(self.matcher, row, value, states[row])
         return processed
 
     def _device_mask(self, additive: np.ndarray, context: tuple) -> torch.Tensor:

@@ -75,7 +75,7 @@ def reduce_in_graph_processor(processor: Any) -> tuple:
     in-graph constraint; the device tables are rebuilt on first use."""
     core = processor._core
     options = {"max_new_tokens": core.max_new_tokens, "prompt_length": core.prompt_length, "max_table_bytes": core.max_table_bytes}
-    return rebuild, (type(processor), (processor.grammar,), options)
+    return rebuild, (type(processor), (processor.matcher,), options)
 
 
 def reduce_matcher(matcher: Any) -> tuple:

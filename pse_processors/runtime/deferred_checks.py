@@ -9,12 +9,12 @@ anything with ``.item()``.
 
 Example:
     >>> import numpy as np, pse_processors as pse
-    >>> grammar = pse.compile(pse.Choice(["ab"]), pse.Vocabulary([b"a", b"b", b"x", None], eos_token_ids=[3]))
-    >>> checks = DeferredChecks(grammar)
+    >>> matcher = pse.compile(pse.Choice(["ab"]), pse.Vocabulary([b"a", b"b", b"x", None], eos_token_ids=[3]))
+    >>> checks = DeferredChecks(matcher)
     >>> parent = np.array([2], dtype=np.int64).tobytes()
-    >>> checks.record([parent], [grammar.initial_state], np.float32(-np.inf))
+    >>> checks.record([parent], [matcher.initial_state], np.float32(-np.inf))
     >>> child = np.array([[2, 0]])
-    >>> checks.check([child[0].tobytes()], [grammar.initial_state], child, width=4)
+    >>> checks.check([child[0].tobytes()], [matcher.initial_state], child, width=4)
     Traceback (most recent call last):
     ...
     pse_processors.errors.ConstraintConflictError: row 0: every token the constraint allows (1 ids) was set to -inf before this processor ran: an earlier processor forced a token the constraint does not allow here (a logits processor or logit_bias before this one banned every token the constraint allows here). Remove the conflicting processor or bias, or raise max_tokens.
@@ -38,8 +38,8 @@ MAX_PENDING_CHECKS = 4096
 class DeferredChecks:
     """The unread best scores of rows whose next token has not arrived; see the module docstring."""
 
-    def __init__(self, grammar: Matcher, max_pending: int = MAX_PENDING_CHECKS) -> None:
-        self.grammar = grammar
+    def __init__(self, matcher: Matcher, max_pending: int = MAX_PENDING_CHECKS) -> None:
+        self.matcher = matcher
         self.max_pending = max_pending
         # key of a row -> (its best masked score, unread; its state)
         self._pending: "OrderedDict[bytes, tuple[Any, int]]" = OrderedDict()
@@ -63,7 +63,7 @@ class DeferredChecks:
         pending = self._pending
         if not pending:
             return
-        initial = self.grammar.initial_state
+        initial = self.matcher.initial_state
         for row, key in enumerate(keys):
             found = pending.pop(key[:-8], None)
             if found is None:
@@ -76,6 +76,6 @@ class DeferredChecks:
             if value != value or value == -math.inf:
                 pending.clear()
                 raise bad_row_error(
-                    self.grammar, row, value, found[1], eos_forbidden=MLX_EOS_FORBIDDEN, token_forced=MLX_TOKEN_FORCED,
+                    self.matcher, row, value, found[1], eos_forbidden=MLX_EOS_FORBIDDEN, token_forced=MLX_TOKEN_FORCED,
                     remedy=MLX_REMEDY,
                 )

@@ -2,17 +2,18 @@
 
 Traced code cannot keep Python state between calls, so the in-graph processors recompute each
 row's state from the generated tokens on every call and need the whole automaton as arrays.
-:func:`device_tables` builds them from a :class:`~pse_processors.CompiledGrammar` with numpy
-only; :mod:`pse_processors.tf` and :mod:`pse_processors.flax` put them on their device.
+:func:`device_tables` builds them from a byte-automaton :class:`~pse_processors.Matcher`'s
+``dense_automaton`` with numpy only; :mod:`.in_graph` walks them, and :mod:`pse_processors.tf`
+and :mod:`pse_processors.flax` put them on their device.
 
-States are the grammar's dense states ``0..S-1`` plus two of ours:
+States are the matcher's dense states ``0..S-1`` plus two of ours:
 
 - ``dead = S``: after a token the constraint rejects (a bad prompt boundary, a discarded beam).
   It allows only EOS, so the scores stay finite and the row ends.
 - ``done = S + 1``: after EOS in an accepting state. Every later token (generate pads finished
   rows) keeps ``done``; it allows only EOS, as the PyTorch processor's ``DONE`` does.
 
-Token classes are the grammar's ``C`` classes plus two of ours: ``eos_class = C`` (every EOS
+Token classes are the matcher's ``C`` classes plus two of ours: ``eos_class = C`` (every EOS
 id) and ``never_class = C + 1`` (logit ids past the tokenizer, and out-of-range ids, which are
 never allowed). ``token_class`` covers the logits' full width, plus one last entry (index
 ``width``) that out-of-range ids are clipped to.
@@ -20,14 +21,14 @@ never allowed). ``token_class`` covers the logits' full width, plus one last ent
 Sizes: the tables take ``(S + 2) * (C + 2) * 5`` bytes (int32 transitions plus a bool mask)
 plus ``(width + 1) * 4`` bytes (int32 token classes). Many states allow the same classes (every
 position inside a string, say): when the ``U`` distinct allowed rows fit in
-``max_dense_mask_bytes`` (default 64 MiB) as ``U x width`` float32 masks, they are also kept as
+``max_dense_mask_bytes`` (default ``defaults.MAX_DENSE_MASK_BYTES``) as ``U x width`` float32 masks, they are also kept as
 dense token masks (the processors make them additive, in the scores' dtype), so that masking
 is one row copy per sequence instead of a gather over the vocabulary (``row_masks``; else
 ``None`` and the processors gather through ``token_class``).
 
 A 2-property object over a 128k vocabulary (39 states, 97 classes) needs about 0.5 MB, nearly
 all of it the token-class map; a ``maxLength: 200`` string (about 2,000 states) a few MB. Tables over ``max_bytes``
-(:data:`DEFAULT_MAX_TABLE_BYTES`, 256 MiB) are refused with
+(``defaults.MAX_TABLE_BYTES``) are refused with
 :class:`~pse_processors.CompileLimitError`.
 """
 
@@ -40,16 +41,17 @@ from typing import Iterable, Optional
 
 import numpy as np
 
+from .. import defaults
+from ..compiler.options import CompileOptions, options_from
+from ..errors import CompileLimitError, InvalidLogitsError
+from ..matchers import Matcher
 from .device_cache import device_cache
-from ..errors import CompileLimitError
-from ..matchers.automaton import CompiledGrammar
 
 logger = logging.getLogger(__name__)
 
-#: Default upper bound, in bytes, of one grammar's device tables (see the module docstring).
-DEFAULT_MAX_TABLE_BYTES = 256 << 20
-#: Default upper bound, in bytes, of the optional dense per-row token masks.
-DEFAULT_MAX_DENSE_MASK_BYTES = 64 << 20
+#: The defaults' names of 0.1 (see :mod:`pse_processors.defaults`).
+DEFAULT_MAX_TABLE_BYTES = defaults.MAX_TABLE_BYTES
+DEFAULT_MAX_DENSE_MASK_BYTES = defaults.MAX_DENSE_MASK_BYTES
 _CACHE_KEY = "device_tables"
 _lock = threading.Lock()
 
@@ -114,20 +116,20 @@ class DeviceTables:
 
 
 def table_bytes(num_states: int, num_classes: int, width: int) -> int:
-    """Bytes of :class:`DeviceTables` for a grammar of ``num_states`` x ``num_classes`` over ``width`` logits."""
+    """Bytes of :class:`DeviceTables` for a matcher of ``num_states`` x ``num_classes`` over ``width`` logits."""
     return (num_states + 2) * (num_classes + 2) * 5 + (width + 1) * 4
 
 
 def device_tables(
-    grammar: CompiledGrammar,
+    matcher: Matcher,
     width: Optional[int] = None,
     *,
-    max_bytes: int = DEFAULT_MAX_TABLE_BYTES,
-    max_dense_mask_bytes: int = DEFAULT_MAX_DENSE_MASK_BYTES,
+    max_bytes: Optional[int] = None,
+    max_dense_mask_bytes: Optional[int] = None,
 ) -> DeviceTables:
-    """The :class:`DeviceTables` of ``grammar`` for logits ``width`` wide (default: the vocabulary size).
+    """The :class:`DeviceTables` of ``matcher`` for logits ``width`` wide (default: the vocabulary size).
 
-    Built once per grammar and width, and cached in the runtime's device cache of the matcher.
+    Built once per matcher and width, and cached in the runtime's device cache of the matcher.
 
     Raises:
         CompileLimitError: the tables would take more than ``max_bytes``.
@@ -137,8 +139,8 @@ def device_tables(
         >>> import pse_processors as pse
         >>> from pse_processors.runtime.device_tables import device_tables
         >>> vocab = pse.Vocabulary([b"a", b"b", None], eos_token_ids=[2])
-        >>> grammar = pse.compile(pse.Regex("ab"), vocab)
-        >>> tables = device_tables(grammar, width=5)   # 2 logits past the tokenizer
+        >>> matcher = pse.compile(pse.Regex("ab"), vocab)
+        >>> tables = device_tables(matcher, width=5)   # 2 logits past the tokenizer
         >>> state = tables.walk([0])
         >>> tables.allowed_mask(state).tolist()
         [False, True, False, False, False]
@@ -148,27 +150,29 @@ def device_tables(
         >>> tables.walk([2, 0, 0], state) == tables.done   # EOS, then padding
         True
     """
-    width = grammar.vocab_size if width is None else int(width)
-    cache = device_cache(grammar, _CACHE_KEY)
+    width = matcher.vocab_size if width is None else int(width)
+    max_bytes = defaults.MAX_TABLE_BYTES if max_bytes is None else max_bytes
+    cache = device_cache(matcher, _CACHE_KEY)
     tables = cache.get(width)
     if tables is not None:
         if tables.nbytes > max_bytes:
-            raise _too_large(tables.nbytes, max_bytes, grammar)
+            raise _too_large(tables.nbytes, max_bytes, matcher)
         return tables
-    grammar.check_logits_width(width)
-    # A lower bound first (at least one class), so that a hopeless grammar is refused before
+    matcher.check_logits_width(width)
+    # A lower bound first (at least one class), so that a hopeless matcher is refused before
     # its tables are materialized; then the exact size.
-    lower = table_bytes(grammar.num_states, 0, width)
+    lower = table_bytes(matcher.num_states, 0, width)
     if lower > max_bytes:
-        raise _too_large(lower, max_bytes, grammar)
-    base = grammar.tables
+        raise _too_large(lower, max_bytes, matcher)
+    base = matcher.dense_automaton
     need = table_bytes(base.num_states, base.num_classes, width)
     if need > max_bytes:
-        raise _too_large(need, max_bytes, grammar)
+        raise _too_large(need, max_bytes, matcher)
     with _lock:
         tables = cache.get(width)
         if tables is None:
-            tables = cache[width] = _build(grammar, width, max_dense_mask_bytes)
+            dense_cap = defaults.MAX_DENSE_MASK_BYTES if max_dense_mask_bytes is None else max_dense_mask_bytes
+            tables = cache[width] = _build(matcher, width, dense_cap)
             logger.info(
                 "device tables: %d states x %d classes, width %d, %.1f KiB",
                 tables.num_states, tables.num_classes, width, tables.nbytes / 1024,
@@ -176,17 +180,17 @@ def device_tables(
     return tables
 
 
-def _too_large(need: int, cap: int, grammar: CompiledGrammar) -> CompileLimitError:
+def _too_large(need: int, cap: int, matcher: Matcher) -> CompileLimitError:
     return CompileLimitError(
-        f"the in-graph tables of {grammar!r} need {need:,} bytes, over the limit of {cap:,} "
+        f"the in-graph tables of {matcher!r} need {need:,} bytes, over the limit of {cap:,} "
         "(max_table_bytes): they grow as (states + 2) x (classes + 2) x 5 + 4 x logits width. "
         "Simplify the constraint (fewer or shorter bounded repetitions such as maxLength/maxItems), "
         "or raise max_table_bytes."
     )
 
 
-def _build(grammar: CompiledGrammar, width: int, max_dense_mask_bytes: int) -> DeviceTables:
-    base = grammar.tables
+def _build(matcher: Matcher, width: int, max_dense_mask_bytes: int) -> DeviceTables:
+    base = matcher.dense_automaton
     num_states, num_classes = base.num_states, base.num_classes
     dead, done = num_states, num_states + 1
     eos_class, never_class = num_classes, num_classes + 1
@@ -204,13 +208,13 @@ def _build(grammar: CompiledGrammar, width: int, max_dense_mask_bytes: int) -> D
     allowed[done, eos_class] = True
 
     token_class = np.full(width + 1, never_class, dtype=np.int32)
-    n = min(width, grammar.vocab_size)
+    n = min(width, matcher.vocab_size)
     token_class[:n] = base.token_class[:n]
     # Ids the tokenizer cannot spell (specials, None entries) belong to a class that no state
     # allows; give them the never class so they also never advance the state.
-    spelled = np.array([token is not None for token in grammar.vocabulary.token_bytes[:n]], dtype=bool)
+    spelled = np.array([token is not None for token in matcher.vocabulary.token_bytes[:n]], dtype=bool)
     token_class[:n][~spelled] = never_class
-    eos = np.array(sorted(i for i in grammar.vocabulary.eos_token_ids if i < width), dtype=np.int64)
+    eos = np.array(sorted(i for i in matcher.vocabulary.eos_token_ids if i < width), dtype=np.int64)
     token_class[eos] = eos_class
     rows, mask_row = np.unique(allowed, axis=0, return_inverse=True)
     mask_row = mask_row.reshape(-1).astype(np.int32)
@@ -219,31 +223,32 @@ def _build(grammar: CompiledGrammar, width: int, max_dense_mask_bytes: int) -> D
         if array is not None:
             array.setflags(write=False)
     return DeviceTables(
-        transitions=transitions, allowed=allowed, token_class=token_class, initial=int(grammar.initial_state),
+        transitions=transitions, allowed=allowed, token_class=token_class, initial=int(matcher.initial_state),
         dead=dead, done=done, eos_class=eos_class, never_class=never_class, width=width,
         mask_row=mask_row, row_masks=row_masks,
     )
 
 
 class InGraphConstraint:
-    """What the TensorFlow and Flax processors share: the grammar, the prompt boundary, the tables.
+    """What the TensorFlow and Flax processors share: the matcher, the prompt boundary, the tables.
 
     Args:
-        grammar: the compiled constraint.
+        matcher: the compiled byte-automaton :class:`~pse_processors.Matcher`.
         prompt_length: the width of the (left-padded) prompt in the buffers ``generate`` hands
             to the processor; or
         max_new_tokens: the ``max_new_tokens`` given to ``generate``: the buffers are padded to
             prompt + ``max_new_tokens``, so the prompt is ``buffer width - max_new_tokens``.
-        max_table_bytes: refuse grammars whose tables need more (:class:`CompileLimitError`).
+        max_table_bytes: refuse matchers whose tables need more (:class:`CompileLimitError`;
+            default ``defaults.MAX_TABLE_BYTES``).
     """
 
     def __init__(
         self,
-        grammar: CompiledGrammar,
+        matcher: Matcher,
         *,
         prompt_length: Optional[int] = None,
         max_new_tokens: Optional[int] = None,
-        max_table_bytes: int = DEFAULT_MAX_TABLE_BYTES,
+        max_table_bytes: Optional[int] = None,
     ) -> None:
         for name, value in (("prompt_length", prompt_length), ("max_new_tokens", max_new_tokens)):
             if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0):
@@ -253,15 +258,13 @@ class InGraphConstraint:
                 "in-graph processors need to know where the prompt ends in the padded buffer: pass "
                 "max_new_tokens= (the value given to generate) or prompt_length= (the prompt's width)"
             )
-        self.grammar = grammar
+        self.matcher = matcher
         self.prompt_length = None if prompt_length is None else int(prompt_length)
         self.max_new_tokens = None if max_new_tokens is None else int(max_new_tokens)
-        self.max_table_bytes = int(max_table_bytes)
+        self.max_table_bytes = int(defaults.MAX_TABLE_BYTES if max_table_bytes is None else max_table_bytes)
 
     def prompt_length_for(self, buffer_length: int) -> int:
         """The prompt's width in a buffer ``buffer_length`` wide; raises ``InvalidLogitsError`` if impossible."""
-        from ..errors import InvalidLogitsError
-
         if self.prompt_length is not None:
             prompt = self.prompt_length
         else:
@@ -274,7 +277,7 @@ class InGraphConstraint:
         return prompt
 
     def tables(self, width: int) -> DeviceTables:
-        return device_tables(self.grammar, width, max_bytes=self.max_table_bytes)
+        return device_tables(self.matcher, width, max_bytes=self.max_table_bytes)
 
 
 def in_graph_constraint(
@@ -282,44 +285,50 @@ def in_graph_constraint(
     constraint: object,
     tokenizer: object,
     *,
-    max_new_tokens: Optional[int],
-    prompt_length: Optional[int],
-    generation_config: object,
-    eos_token_ids: Optional[Iterable[int]],
-    max_table_bytes: int,
-    compile_options: dict,
+    max_new_tokens: Optional[int] = None,
+    prompt_length: Optional[int] = None,
+    generation_config: object = None,
+    eos_token_ids: Optional[Iterable[int]] = None,
+    max_table_bytes: Optional[int] = None,
+    options: Optional[CompileOptions] = None,
+    compile_options: Optional[dict] = None,
 ) -> InGraphConstraint:
-    """The constructor work both in-graph processors share: compile (unless given a grammar),
-    take ``max_new_tokens`` from ``generation_config`` when neither boundary is given."""
-    from ..compiler.compiler import compile as compile_grammar
+    """The constructor work both in-graph processors share: compile on the byte automaton (unless
+    given a matcher, then settle it), take ``max_new_tokens`` from ``generation_config`` when
+    neither boundary is given.
 
-    compile_options = dict(compile_options)
-    engine = compile_options.pop("engine", "dfa")
-    if engine != "dfa":
+    Raises:
+        ValueError: another back end was asked for, or the matcher runs on llguidance.
+    """
+    loose = dict(compile_options or {})
+    asked = loose.get("backend", loose.get("engine"))
+    if asked is None and options is not None and options.backend != defaults.BACKEND:
+        asked = options.backend
+    if asked is not None and asked != "dfa":
         raise ValueError(
-            f"{owner} runs the byte automaton inside the compiled graph: it accepts engine='dfa' only, not "
-            f"{engine!r} (recursion is unrolled to max_recursion_depth; use the torch or MLX processor for the "
-            "grammar engine)"
+            f"{owner} runs the byte automaton inside the compiled graph: it accepts backend='dfa' only "
+            f"(engine='dfa' only, in 0.1's words), not {asked!r} (recursion is unrolled to max_recursion_depth; "
+            "use the torch or MLX processor for llguidance)"
         )
-    if isinstance(constraint, CompiledGrammar):
-        if hasattr(constraint, "automaton_grammar"):  # engine="auto"'s warm start: wait for its automaton
-            constraint = constraint.automaton_grammar()
-        if constraint.engine != "dfa":
+    if isinstance(constraint, Matcher):
+        matcher = constraint.settled()  # backend="auto"'s warm start: wait for its automaton
+        if matcher.backend != "dfa":
             raise ValueError(
-                f"{owner} runs the byte automaton inside the compiled graph, and this grammar runs on the "
-                f"{constraint.engine!r} engine: compile it with engine='dfa'"
+                f"{owner} runs the byte automaton inside the compiled graph, and this matcher runs on "
+                f"{matcher.backend!r}: compile it with engine='dfa' (backend='dfa')"
             )
-        grammar = constraint
     else:
         if tokenizer is None:
             raise TypeError(f"{owner} needs the model's tokenizer (or a Vocabulary)")
-        grammar = compile_grammar(
-            constraint, tokenizer, eos_token_ids=eos_token_ids, generation_config=generation_config, engine="dfa",
-            **compile_options,
+        from ..compiler.compiler import compile as compile_constraint
+
+        matcher = compile_constraint(
+            constraint, tokenizer, options=options_from(options, loose).merge(backend="dfa"),
+            eos_token_ids=eos_token_ids, generation_config=generation_config,
         )
     if max_new_tokens is None and prompt_length is None:
         max_new_tokens = max_new_tokens_from(generation_config)
-    return InGraphConstraint(grammar, prompt_length=prompt_length, max_new_tokens=max_new_tokens, max_table_bytes=max_table_bytes)
+    return InGraphConstraint(matcher, prompt_length=prompt_length, max_new_tokens=max_new_tokens, max_table_bytes=max_table_bytes)
 
 
 def max_new_tokens_from(generation_config: object) -> Optional[int]:

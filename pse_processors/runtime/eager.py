@@ -27,6 +27,7 @@ Example (a processor over plain numpy arrays):
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
@@ -38,7 +39,7 @@ from ..matchers import Matcher
 from .device_cache import device_cache
 from .prefix_states import PrefixStates
 from .results import parse_output
-from .row_checks import resolve_grammar
+from .row_checks import resolve_matcher
 
 
 class EagerProcessor:
@@ -66,22 +67,28 @@ class EagerProcessor:
         eos_token_ids: Optional[Iterable[int]] = None,
         generation_config: Any = None,
     ) -> None:
-        self.grammar: Matcher = resolve_grammar(
+        self.matcher: Matcher = resolve_matcher(
             owner, constraint, tokenizer, eos_token_ids=eos_token_ids, generation_config=generation_config,
             options=options, compile_options=option_kwargs,
         )
-        self._prefix = PrefixStates(self.grammar)
+        self._prefix = PrefixStates(self.matcher)
         # context (device, dtype, width...) -> SizedLRU of device masks by mask id, shared by
         # every processor of this matcher.
-        self._contexts: dict = device_cache(self.grammar, self.namespace)
+        self._contexts: dict = device_cache(self.matcher, self.namespace)
         self._checked_widths: set[int] = set()
+
+    @property
+    def grammar(self) -> Matcher:
+        """Deprecated (0.1): :attr:`matcher`."""
+        warnings.warn(f"{type(self).__name__}.grammar is deprecated: use .matcher", DeprecationWarning, stacklevel=2)
+        return self.matcher
 
     def __reduce__(self) -> tuple:
         # The recipe only (see compiler/recipes.py): an unpickled processor knows no prefixes
         # and builds its device masks on first use.
         from ..compiler.recipes import rebuild
 
-        return rebuild, (type(self), (self.grammar,), self._pickled_options())
+        return rebuild, (type(self), (self.matcher,), self._pickled_options())
 
     def _pickled_options(self) -> dict:
         """The processor's own constructor options that a pickle keeps."""
@@ -96,7 +103,7 @@ class EagerProcessor:
 
     def _rows(self, states: list[int]) -> list[int]:
         """The mask id of each row; one id when every row shares it (the mask is broadcast)."""
-        mask_id = self.grammar.mask_id
+        mask_id = self.matcher.mask_id
         mask_ids = [mask_id(state) for state in states]
         first = mask_ids[0]
         return [first] if all(m == first for m in mask_ids) else mask_ids
@@ -107,7 +114,7 @@ class EagerProcessor:
         if masks is None:
             width = context[-1]
             if width not in self._checked_widths:
-                self.grammar.check_logits_width(width)
+                self.matcher.check_logits_width(width)
                 self._checked_widths.add(width)
             masks = self._contexts.setdefault(context, SizedLRU(defaults.DEVICE_MASK_CACHE_BYTES, size_of))
         return masks
@@ -116,7 +123,7 @@ class EagerProcessor:
         """The device mask (0 where ``state`` allows the token, -inf elsewhere), cached by mask id."""
         mask = masks.get(mask_id)
         if mask is None:
-            allowed = self.grammar.allowed_mask(state, context[-1])
+            allowed = self.matcher.allowed_mask(state, context[-1])
             mask = self._device_mask(np.where(allowed, np.float32(0), np.float32(-np.inf)), context)
             masks.put(mask_id, mask)
         return mask
@@ -143,4 +150,4 @@ class EagerProcessor:
         output = self._host_ids(output)
         if not isinstance(output, (str, bytes)):
             output = np.asarray(output).reshape(-1)[prompt_length:]
-        return parse_output(self.grammar, output)
+        return parse_output(self.matcher, output)

@@ -32,23 +32,23 @@ class PrefixStates:
     """Maps token rows to automaton states. One instance per processor.
 
     Args:
-        grammar: the compiled :class:`~pse_processors.Matcher`.
+        matcher: the compiled :class:`~pse_processors.Matcher`.
         max_bytes: memory cap for the stored prefixes (default ``defaults.PREFIX_CACHE_BYTES``); past it, the least recently used are
             dropped. Rows of the latest calls are always kept, so a dropped prefix is never
             needed by a running generation.
 
     Example:
         >>> import numpy as np, pse_processors as pse
-        >>> grammar = pse.compile(pse.Choice(["ab"]), pse.Vocabulary([b"a", b"b", b"x", None], eos_token_ids=[3]))
-        >>> tracker = PrefixStates(grammar)
+        >>> matcher = pse.compile(pse.Choice(["ab"]), pse.Vocabulary([b"a", b"b", b"x", None], eos_token_ids=[3]))
+        >>> tracker = PrefixStates(matcher)
         >>> s0 = tracker.states(np.array([[2, 2]]))           # the prompt: initial state
         >>> s1 = tracker.states(np.array([[2, 2, 0]]))        # then "a" was generated
-        >>> grammar.allowed_token_ids(s1[0]).tolist()
+        >>> matcher.allowed_token_ids(s1[0]).tolist()
         [1]
     """
 
-    def __init__(self, grammar: Matcher, max_bytes: Optional[int] = None) -> None:
-        self.grammar = grammar
+    def __init__(self, matcher: Matcher, max_bytes: Optional[int] = None) -> None:
+        self.matcher = matcher
         self.max_bytes = defaults.PREFIX_CACHE_BYTES if max_bytes is None else max_bytes
         self._lock = threading.Lock()  # one processor may serve generate() calls in several threads
         self.reset()
@@ -75,8 +75,8 @@ class PrefixStates:
             rows = np.ascontiguousarray(rows, dtype=np.int64)
         keys = [row.tobytes() for row in rows]
         last = self._last_keys
-        step = self.grammar.step
-        initial = self.grammar.initial_state
+        step = self.matcher.step
+        initial = self.matcher.initial_state
         states = []
         # Plain decoding: each row is the same row of the last call plus one token. Plain
         # Python on bytes beats numpy calls on the cold caches left by a forward pass.
@@ -106,8 +106,8 @@ class PrefixStates:
             return state
         parent = self._states.get(key[:-8]) if key else None
         if parent is not None:
-            state = self.grammar.step(parent, int.from_bytes(key[-8:], "little", signed=True))
+            state = self.matcher.step(parent, int.from_bytes(key[-8:], "little", signed=True))
         if state is None:
-            state = self.grammar.initial_state
+            state = self.matcher.initial_state
         self._remember(key, state)
         return state

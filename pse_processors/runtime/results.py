@@ -11,7 +11,7 @@ from ..errors import InvalidOutputError
 from ..matchers import Matcher
 
 
-def parse_output(grammar: Matcher, output: Union[str, bytes, Iterable[int]]) -> Any:
+def parse_output(matcher: Matcher, output: Union[str, bytes, Iterable[int]]) -> Any:
     """Parse one output: a dict/list/... for JSON Schemas, a Pydantic instance for models,
     the string for regexes and choices.
 
@@ -29,19 +29,19 @@ def parse_output(grammar: Matcher, output: Union[str, bytes, Iterable[int]]) -> 
         text = output.decode("utf-8") if isinstance(output, bytes) else output
     else:
         ids = [int(i) for i in np.asarray(output).reshape(-1).tolist()]
-        eos = grammar.vocabulary.eos_token_ids
+        eos = matcher.vocabulary.eos_token_ids
         end = next((i for i, t in enumerate(ids) if t in eos), len(ids))
-        if not grammar.accepts(ids[:end]):
+        if not matcher.accepts(ids[:end]):
             raise InvalidOutputError(
                 "the generated tokens do not form a complete output of the constraint "
                 "(was generation cut off by max_new_tokens?): "
-                f"{grammar.vocabulary.decode(ids[:end])[:200]!r}"
+                f"{matcher.vocabulary.decode(ids[:end])[:200]!r}"
             )
         try:
-            text = grammar.vocabulary.decode(ids[:end]).decode("utf-8")
+            text = matcher.vocabulary.decode(ids[:end]).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidOutputError(f"the output is not valid UTF-8: {exc}") from exc
-    spec = grammar.spec
+    spec = matcher.spec
     if spec.leading_space and text.startswith(" "):
         text = text[1:]
     if spec.kind != "json":

@@ -27,7 +27,7 @@ MLX_TOKEN_FORCED = "a logits processor or logit_bias before this one banned ever
 MLX_REMEDY = "Remove the conflicting processor or bias, or raise max_tokens."
 
 
-def resolve_grammar(
+def resolve_matcher(
     owner: str,
     constraint: Any,
     tokenizer: Any,
@@ -47,9 +47,9 @@ def resolve_grammar(
         return constraint
     if tokenizer is None:
         raise TypeError(f"{owner} needs the model's tokenizer (or a Vocabulary)")
-    from ..compiler.compiler import compile as compile_grammar
+    from ..compiler.compiler import compile as compile_constraint
 
-    return compile_grammar(
+    return compile_constraint(
         constraint, tokenizer, options=options_from(options, compile_options or {}), eos_token_ids=eos_token_ids,
         generation_config=generation_config,
     )
@@ -62,7 +62,7 @@ def describe(array: Any) -> str:
 
 
 def bad_row_error(
-    grammar: Matcher,
+    matcher: Matcher,
     row: int,
     value: float,
     state: int,
@@ -78,10 +78,10 @@ def bad_row_error(
 
     Example:
         >>> import pse_processors as pse
-        >>> grammar = pse.compile(pse.Choice(["a"]), pse.Vocabulary([b"a", None], eos_token_ids=[1]))
-        >>> type(bad_row_error(grammar, 0, float("nan"), grammar.initial_state)).__name__
+        >>> matcher = pse.compile(pse.Choice(["a"]), pse.Vocabulary([b"a", None], eos_token_ids=[1]))
+        >>> type(bad_row_error(matcher, 0, float("nan"), matcher.initial_state)).__name__
         'InvalidLogitsError'
-        >>> type(bad_row_error(grammar, 0, float("-inf"), grammar.initial_state)).__name__
+        >>> type(bad_row_error(matcher, 0, float("-inf"), matcher.initial_state)).__name__
         'ConstraintConflictError'
     """
     if value != value:
@@ -89,8 +89,8 @@ def bad_row_error(
             f"the scores of row {row} are NaN where the constraint allows tokens; "
             "the model or an earlier logits processor produced NaN (try float32, or check the inputs)"
         )
-    allowed = grammar.allowed_token_ids(state)
-    only_eos = state == DONE or set(allowed.tolist()) <= set(grammar.vocabulary.eos_token_ids)
+    allowed = matcher.allowed_token_ids(state)
+    only_eos = state == DONE or set(allowed.tolist()) <= set(matcher.vocabulary.eos_token_ids)
     cause = (
         f"the output is complete and only EOS is allowed, but EOS was forbidden ({eos_forbidden})"
         if only_eos
