@@ -1,30 +1,36 @@
 """The "Proxy Structuring Engine" API: one engine, four framework adapters and custom ones.
 
-The built-in adapters (:mod:`pse_processors.adapters`) delegate to the framework's own
-``generate`` with the framework's logits processor; a custom adapter gets the engine's own
-decode loop.
+The engine compiles (one :class:`~pse_processors.CompileOptions`, one matcher per tokenizer);
+the adapters (:mod:`pse_processors.adapters`, a layer below) only run the framework's own
+generation with its logits processor, or the engine's decode loop for a custom adapter. They
+never import the engine: it hands itself to :meth:`FrameworkAdapter.generate
+<pse_processors.adapters.FrameworkAdapter.generate>`, which asks it for the matcher and hands
+back a :class:`~pse_processors.adapters.base.Generation` that :meth:`StructuringEngine.parse` reads.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from typing import Any, Optional, Sequence
+import warnings
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
-from .compiler.compiler import compile as compile_grammar
-from .constraints.spec import Choice, Constraint, Grammar, Regex
-from .matchers.automaton import CompiledGrammar
-from .runtime.results import parse_output
+from . import defaults
+from .adapters.base import FrameworkAdapter, Generation
+from .compiler.compiler import compile as compile_constraint
+from .compiler.options import CompileOptions, options_from
 from .constraints.schema import Schema
+from .constraints.spec import Choice, Constraint, Grammar, Regex
+from .matchers import Matcher
+from .runtime.results import parse_output
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_NEW_TOKENS = 256
-
 
 class StructuringEngine:
-    """Constrains a model's ``generate`` to a JSON Schema, Pydantic model, regex or choice list.
+    """Constrains a model's ``generate`` to a JSON Schema, Pydantic model, regex, choice list or grammar.
 
     The engine compiles the constraint lazily, once per tokenizer (through the shared cache).
     With a built-in adapter it calls the model's native ``generate`` with the framework's logits
@@ -39,7 +45,10 @@ class StructuringEngine:
             subclass of ``FrameworkAdapter``.
         tokenizer: the tokenizer; if omitted, ``generate`` takes ``tokenizer=`` or loads the
             model's own from ``model.name_or_path`` (local files only).
-        **compile_options: options of :func:`pse_processors.compile`.
+        options: a :class:`~pse_processors.CompileOptions`. When its back end is left at
+            ``"auto"``, the adapter's own applies (``"dfa"`` for the in-graph TensorFlow and JAX
+            adapters).
+        **compile_options: single options of ``CompileOptions`` by name, over ``options``.
 
     Example:
         >>> from proxy_structuring_engine import StructuringEngine, Schema
@@ -55,31 +64,43 @@ class StructuringEngine:
         {'name': 'John Smith'}
     """
 
-    def __init__(self, constraint: Constraint, adapter: Any = None, tokenizer: Any = None, **compile_options: Any) -> None:
+    def __init__(
+        self,
+        constraint: Constraint,
+        adapter: Optional[FrameworkAdapter] = None,
+        tokenizer: Any = None,
+        *,
+        options: Optional[CompileOptions] = None,
+        **compile_options: Any,
+    ) -> None:
         self.constraint = constraint.constraint if isinstance(constraint, Schema) else constraint
         self._adapter = adapter
         self.tokenizer = tokenizer
-        self.compile_options = compile_options
-        self._processors: dict[int, Any] = {}
-        self._last_prompt_length = 0
-        self._last_processor: Any = None
-        self._last_grammar: Optional[CompiledGrammar] = None
+        self.options = options_from(options, compile_options)
+        #: What the last :meth:`generate` produced, for :meth:`parse`.
+        self.last_generation: Optional[Generation] = None
         if tokenizer is not None:
-            self.grammar(tokenizer)  # fail early on a bad schema or tokenizer
+            self.matcher(tokenizer)  # fail early on a bad schema or tokenizer
 
     def __reduce__(self) -> tuple:
-        """Pickle as the recipe: constraint, adapter, tokenizer, compile options (no grammar, processor or
+        """Pickle as the recipe: constraint, adapter, tokenizer, compile options (no matcher, processor or
         last output), and the vocabulary fingerprint to check the unpickled tokenizer against."""
-        fingerprint = None if self.tokenizer is None else self.grammar(self.tokenizer).vocabulary.fingerprint
-        return _rebuild_engine, (type(self), self.constraint, self._adapter, self.tokenizer, self.compile_options, fingerprint)
+        fingerprint = None if self.tokenizer is None else self.matcher(self.tokenizer).vocabulary.fingerprint
+        return _rebuild_engine, (type(self), self.constraint, self._adapter, self.tokenizer, self.options, fingerprint)
 
     @property
-    def adapter(self) -> Any:
+    def adapter(self) -> FrameworkAdapter:
         if self._adapter is None:
             from .adapters.torch import PyTorchAdapter
 
             self._adapter = PyTorchAdapter()
         return self._adapter
+
+    @property
+    def compile_options(self) -> dict:
+        """Deprecated (0.1): the options as a dict; use :attr:`options`."""
+        warnings.warn("StructuringEngine.compile_options is deprecated: use .options", DeprecationWarning, stacklevel=2)
+        return dataclasses.asdict(self.options)
 
     @classmethod
     def from_json_schema(cls, schema: Any, adapter: Any = None, tokenizer: Any = None, **options: Any) -> "StructuringEngine":
@@ -103,26 +124,40 @@ class StructuringEngine:
 
     @classmethod
     def from_grammar(cls, lark: str, adapter: Any = None, tokenizer: Any = None, **options: Any) -> "StructuringEngine":
-        """An engine whose output is a sentence of the Lark grammar ``lark`` (the grammar engine)."""
+        """An engine whose output is a sentence of the Lark grammar ``lark`` (run by llguidance)."""
         return cls(Grammar(lark), adapter, tokenizer, **options)
 
-    def grammar(self, tokenizer: Any, generation_config: Any = None) -> CompiledGrammar:
-        """The compiled grammar for ``tokenizer`` (shared through the process-wide cache), on the
-        adapter's back end unless ``engine=`` was given to the engine."""
-        options = {"engine": getattr(self.adapter, "grammar_engine", "auto"), **self.compile_options}
-        return compile_grammar(self.constraint, tokenizer, generation_config=generation_config, **options)
+    def matcher(
+        self, tokenizer: Any, generation_config: Any = None, *, eos_token_ids: Optional[Iterable[int]] = None
+    ) -> Matcher:
+        """The compiled :class:`~pse_processors.Matcher` for ``tokenizer`` (shared through the
+        process-wide cache), on the adapter's back end unless the options name one."""
+        options = self.options
+        if options.backend == defaults.BACKEND and self.adapter.backend != defaults.BACKEND:
+            options = options.merge(backend=self.adapter.backend)
+        return compile_constraint(
+            self.constraint, tokenizer, options=options, generation_config=generation_config, eos_token_ids=eos_token_ids
+        )
 
-    def logits_processor(self, tokenizer: Any, generation_config: Any = None) -> Any:
-        """The PyTorch adapter's logits processor for this constraint and tokenizer (one per tokenizer).
+    def grammar(self, tokenizer: Any, generation_config: Any = None) -> Matcher:
+        """Deprecated (0.1): :meth:`matcher`."""
+        warnings.warn("StructuringEngine.grammar() is deprecated: use .matcher()", DeprecationWarning, stacklevel=2)
+        return self.matcher(tokenizer, generation_config)
 
-        The TensorFlow, JAX and MLX adapters make theirs in ``generate`` (they depend on the
-        prompt width or the tokenizer wrapper): see their ``logits_processor`` methods."""
-        key = (id(tokenizer), id(generation_config))
-        processor = self._processors.get(key)
-        if processor is None:
-            processor = self.adapter.logits_processor(self.grammar(tokenizer, generation_config))
-            self._processors[key] = processor
-        return processor
+    def logits_processor(
+        self,
+        tokenizer: Any,
+        generation_config: Any = None,
+        *,
+        prompt_length: Optional[int] = None,
+        max_new_tokens: Optional[int] = None,
+    ) -> Any:
+        """The adapter's logits processor for this constraint and tokenizer (see
+        :meth:`FrameworkAdapter.logits_processor <pse_processors.adapters.FrameworkAdapter.logits_processor>`:
+        the TensorFlow processor takes ``prompt_length``, the JAX one ``max_new_tokens``)."""
+        return self.adapter.logits_processor(
+            self.matcher(tokenizer, generation_config), prompt_length=prompt_length, max_new_tokens=max_new_tokens
+        )
 
     def generate(self, model: Any, input_ids: Any, *, tokenizer: Any = None, **generate_kwargs: Any) -> Any:
         """Generate under the constraint with the adapter's framework; return its output.
@@ -132,9 +167,10 @@ class StructuringEngine:
         ``model.name_or_path`` naming a local folder). The built-in adapters call the model's
         native ``generate`` (every other argument passes through) and return its output:
         a tensor of ids for PyTorch (or its ``GenerateOutput`` when asked) and TensorFlow, the
-        ``sequences`` array for JAX. ``max_new_tokens`` defaults to 256 (transformers' default
-        ``max_length=20`` would cut most structures short). A custom adapter runs the engine's
-        own decode loop and returns int64 numpy ids.
+        ``sequences`` array for JAX. ``max_new_tokens`` defaults to
+        :data:`pse_processors.defaults.MAX_NEW_TOKENS` (transformers' default ``max_length=20``
+        would cut most structures short). A custom adapter runs the engine's own decode loop and
+        returns int64 numpy ids.
 
         Raises:
             TypeError: no tokenizer was given and the model's cannot be found.
@@ -144,13 +180,12 @@ class StructuringEngine:
             tokenizer = self.tokenizer
         if tokenizer is None:
             tokenizer = adapter.find_tokenizer(model)
-        return adapter.generate(self, model, input_ids, tokenizer, **generate_kwargs)
-
-    def _record(self, grammar: CompiledGrammar, prompt_length: int, processor: Any = None) -> None:
-        """Remember what :meth:`parse` needs about the last generation (called by the adapters)."""
-        self._last_grammar = grammar
-        self._last_prompt_length = int(prompt_length)
-        self._last_processor = processor
+        generation = adapter.generate(self, model, input_ids, tokenizer, **generate_kwargs)
+        if not isinstance(generation, Generation):  # a custom adapter of 0.1 returns the outputs only
+            width = int(np.asarray(getattr(input_ids, "shape", np.shape(input_ids)))[-1])
+            generation = Generation(generation, self.matcher(tokenizer), width)
+        self.last_generation = generation
+        return generation.outputs
 
     def parse(self, outputs: Any, row: int = 0, prompt_length: Optional[int] = None) -> Any:
         """Parse row ``row`` of the last :meth:`generate` output (a dict, Pydantic instance or str).
@@ -158,21 +193,25 @@ class StructuringEngine:
         Raises:
             InvalidOutputError: the row is incomplete (cut by ``max_new_tokens``) or invalid.
         """
-        if self._last_grammar is None:
+        last = self.last_generation
+        if last is None or last.matcher is None:
             raise RuntimeError("call generate() before parse()")
         sequences = getattr(outputs, "sequences", outputs)
-        length = self._last_prompt_length if prompt_length is None else prompt_length
-        return parse_output(self._last_grammar, _row_as_numpy(sequences, row)[length:])
+        length = last.prompt_length if prompt_length is None else prompt_length
+        return parse_output(last.matcher, _row_as_numpy(sequences, row)[length:])
 
 
 def _rebuild_engine(
-    cls: type, constraint: Any, adapter: Any, tokenizer: Any, compile_options: dict, fingerprint: Optional[str]
-) -> "StructuringEngine":
-    from .compiler.recipes import check_fingerprint
+    cls: type, constraint: Any, adapter: Any, tokenizer: Any, options: Any, fingerprint: Optional[str]
+) -> StructuringEngine:
+    from .vocabulary.packing import check_fingerprint
 
-    engine = cls(constraint, adapter, tokenizer, **compile_options)
+    if isinstance(options, CompileOptions):
+        engine = cls(constraint, adapter, tokenizer, options=options)
+    else:  # a 0.1 pickle: the options as a dict of compile() keywords
+        engine = cls(constraint, adapter, tokenizer, **options)
     if fingerprint is not None:
-        check_fingerprint(engine.grammar(tokenizer).vocabulary, fingerprint, "the unpickled engine's tokenizer")
+        check_fingerprint(engine.matcher(tokenizer).vocabulary, fingerprint, "the unpickled engine's tokenizer")
     return engine
 
 

@@ -142,8 +142,8 @@ def check_engine_rows(engine, outputs, rows: int, schema) -> int:
         try:
             value = engine.parse(outputs, row=row)
         except InvalidOutputError:
-            generated = np.asarray(outputs[row]).tolist()[engine._last_prompt_length:]
-            assert engine._last_grammar.walk(generated) >= 0, "the row left the constraint"
+            generated = np.asarray(outputs[row]).tolist()[engine.last_generation.prompt_length:]
+            assert engine.last_generation.matcher.walk(generated) >= 0, "the row left the constraint"
             continue
         validate(schema, json.dumps(value))
         finished += 1

@@ -29,9 +29,9 @@ def grammar_of(obj: Any) -> Any:
 
     if isinstance(obj, Matcher):
         return obj
-    if hasattr(obj, "compile_options"):  # StructuringEngine
-        return obj.grammar(obj.tokenizer)
-    return obj.grammar
+    if hasattr(obj, "last_generation"):  # StructuringEngine
+        return obj.matcher(obj.tokenizer)
+    return obj.matcher
 
 
 def random_paths(grammar: Any, count: int, length: int, seed: int) -> list[list[int]]:
@@ -133,7 +133,7 @@ def observe_in_fresh_process(objects: dict, paths: dict, timeout: float = 300) -
 
 def spawn_worker(processor: Any, path: list[int]) -> list[str]:
     """Run in a ``spawn`` pool: the processed-score digests of ``processor`` along ``path``."""
-    return _scores(processor, [path], processor.grammar.vocab_size)
+    return _scores(processor, [path], processor.matcher.vocab_size)
 
 
 if __name__ == "__main__":

@@ -59,9 +59,9 @@ def test_inplace_only_when_raw_logits_are_not_returned(smol_tokenizer, tiny_llam
     engine = StructuringEngine.from_json_schema(SCHEMA, tokenizer=smol_tokenizer)
     ids = smol_tokenizer("x", return_tensors="pt")["input_ids"]
     engine.generate(tiny_llama, ids, max_new_tokens=4)
-    assert engine._last_processor.inplace
+    assert engine.last_generation.processor.inplace
     out = engine.generate(tiny_llama, ids, max_new_tokens=4, output_logits=True, output_scores=True, return_dict_in_generate=True)
-    assert not engine._last_processor.inplace
+    assert not engine.last_generation.processor.inplace
     # The raw logits stay raw: the constraint's -inf shows only in the processed scores.
     assert torch.isfinite(out.logits[0]).all() and not torch.isfinite(out.scores[0]).all()
 
@@ -70,7 +70,7 @@ def test_inplace_processor_masks_like_the_default(smol_tokenizer):
     from pse_processors import PSELogitsProcessor
 
     default = PSELogitsProcessor(SCHEMA, smol_tokenizer)
-    inplace = PSELogitsProcessor(default.grammar, inplace=True)
+    inplace = PSELogitsProcessor(default.matcher, inplace=True)
     scores = torch.randn(2, len(smol_tokenizer))
     ids = torch.tensor([[5, 6], [5, 7]])
     expected = default(ids, scores)
@@ -83,21 +83,47 @@ LIST = {"$defs": {"cell": {"type": "object", "properties": {"v": {"type": "integ
                            "required": ["v"]}}, "$ref": "#/$defs/cell"}
 
 
+class TablesAdapter:
+    """A custom adapter that needs whole tables, as the TF and JAX adapters do (``backend = "dfa"``)."""
+
+    @staticmethod
+    def make(**class_attributes):
+        from pse_processors.adapters import FrameworkAdapter
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("not called: only the matcher is compiled")
+
+        return type("TablesAdapter", (FrameworkAdapter,), {"mask_logits": refuse, "sample_token": refuse, **class_attributes})
+
+
 def test_the_adapter_chooses_the_back_end(smol_tokenizer):
-    """A recursive schema runs on the grammar engine, unless the adapter needs whole tables
-    (the TF and JAX adapters set grammar_engine='dfa'); an explicit engine= wins."""
-    from pse_processors.adapters import FrameworkAdapter
+    """A recursive schema runs on llguidance, unless the adapter needs whole tables; an explicit backend= wins."""
+    adapter = TablesAdapter.make(backend="dfa")()
+    assert StructuringEngine.from_json_schema(LIST).matcher(smol_tokenizer).backend == "llguidance"
+    assert StructuringEngine.from_json_schema(LIST, adapter=adapter).matcher(smol_tokenizer).backend == "dfa"
+    explicit = StructuringEngine.from_json_schema(LIST, adapter=adapter, backend="llguidance")
+    assert explicit.matcher(smol_tokenizer).backend == "llguidance"
 
-    class TablesAdapter(FrameworkAdapter):
-        grammar_engine = "dfa"
 
-        def mask_logits(self, logits, mask_indices):
-            raise AssertionError("not called: only the grammar is compiled")
+def test_the_0_1_names_still_work_and_warn(smol_tokenizer):
+    """engine=, "grammar", grammar_engine, engine.grammar(), processor.grammar and matcher.engine: each
+    answers as before, with a DeprecationWarning that names its new spelling."""
+    from pse_processors import PSELogitsProcessor
 
-        def sample_token(self, logits, temperature=1.0):
-            raise AssertionError("not called: only the grammar is compiled")
-
-    assert StructuringEngine.from_json_schema(LIST).grammar(smol_tokenizer).engine == "grammar"
-    assert StructuringEngine.from_json_schema(LIST, adapter=TablesAdapter()).grammar(smol_tokenizer).engine == "dfa"
-    explicit = StructuringEngine.from_json_schema(LIST, adapter=TablesAdapter(), engine="grammar")
-    assert explicit.grammar(smol_tokenizer).engine == "grammar"
+    with pytest.warns(DeprecationWarning, match="set backend = 'dfa'"):
+        adapter = TablesAdapter.make(grammar_engine="dfa")()
+    assert adapter.backend == "dfa"
+    with pytest.warns(DeprecationWarning, match="use backend"):
+        assert adapter.grammar_engine == "dfa"
+    with pytest.warns(DeprecationWarning, match="engine= is deprecated"):
+        engine = StructuringEngine.from_json_schema(LIST, engine="grammar")
+    with pytest.warns(DeprecationWarning, match=r"use \.matcher\(\)"):
+        matcher = engine.grammar(smol_tokenizer)
+    assert matcher is engine.matcher(smol_tokenizer)
+    with pytest.warns(DeprecationWarning, match="Matcher.backend"):
+        assert matcher.engine == "grammar"
+    processor = PSELogitsProcessor(matcher)
+    with pytest.warns(DeprecationWarning, match="use .matcher"):
+        assert processor.grammar is matcher
+    with pytest.warns(DeprecationWarning, match="use .options"):
+        assert engine.compile_options["backend"] == "llguidance"

@@ -59,13 +59,13 @@ def test_random_model_outputs_validate_on_the_corpus(smol_tokenizer, tiny_llama)
             generated = row[prompt.shape[1]:].tolist()
             if eos in generated:
                 end = generated.index(eos)
-                text = processor.grammar.vocabulary.decode(generated[:end]).decode("utf-8")
+                text = processor.matcher.vocabulary.decode(generated[:end]).decode("utf-8")
                 errors = list(validator.iter_errors(json.loads(text)))
                 if errors:
                     failures.append(f"{name}: {text[:200]} -> {errors[0].message[:200]}")
                 finished_here += 1
             else:
-                assert processor.grammar.walk(generated) >= 0, f"{name}: the row left the constraint"
+                assert processor.matcher.walk(generated) >= 0, f"{name}: the row left the constraint"
         finished_rows += finished_here
         finished_schemas += finished_here > 0
     assert not failures, "\n".join(failures)

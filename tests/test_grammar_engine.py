@@ -43,7 +43,7 @@ def test_lltokenizer_sees_our_bytes_and_never_allows_special_tokens(smol_tokeniz
 
 def test_matcher_api_on_the_grammar_engine():
     grammar = pse.compile(TREE, BYTES, engine="grammar")
-    assert grammar.engine == "grammar"
+    assert grammar.backend == "llguidance"
     deep = json.dumps({"children": [{"children": [{"children": [{"children": [{"children": []}]}]}]}]})
     assert grammar.accepts(ids(deep) + [EOS])
     assert not grammar.accepts(ids(deep)[:-1] + [EOS])
@@ -74,17 +74,17 @@ def test_evicted_matchers_are_replayed(monkeypatch):
 
 def test_engine_choice():
     flat = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
-    assert pse.compile(flat, BYTES).engine == "dfa"
-    assert pse.compile(TREE, BYTES).engine == "grammar"  # recursive: auto picks the grammar engine
-    assert pse.compile(ANY, BYTES).engine == "grammar"  # any value nests without a limit
-    assert pse.compile(TREE, BYTES, engine="dfa").engine == "dfa"
-    assert pse.compile(flat, BYTES, engine="grammar").engine == "grammar"
+    assert pse.compile(flat, BYTES).backend == "dfa"
+    assert pse.compile(TREE, BYTES).backend == "llguidance"  # recursive: auto picks the grammar engine
+    assert pse.compile(ANY, BYTES).backend == "llguidance"  # any value nests without a limit
+    assert pse.compile(TREE, BYTES, engine="dfa").backend == "dfa"
+    assert pse.compile(flat, BYTES, engine="grammar").backend == "llguidance"
     # Over a byte-automaton limit: auto falls back to the grammar engine.
     long = {"type": "string", "maxLength": 3000}
     with pytest.raises(pse.CompileLimitError):
         pse.compile(long, BYTES, engine="dfa", max_regex_length=5000)
     grammar = pse.compile(long, BYTES, max_regex_length=5000)
-    assert grammar.engine == "grammar" and grammar.accepts(ids(json.dumps("a" * 3000)) + [EOS])
+    assert grammar.backend == "llguidance" and grammar.accepts(ids(json.dumps("a" * 3000)) + [EOS])
     assert not grammar.accepts(ids(json.dumps("a" * 3001)) + [EOS])
     with pytest.raises(ValueError, match="backend must be one of"):
         pse.compile(flat, BYTES, engine="earley")
@@ -98,7 +98,7 @@ def test_any_value_at_any_depth_only_on_the_grammar_engine():
     assert not pse.compile(ANY, BYTES, engine="dfa").accepts(ids(deep) + [EOS])
     extra = {"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": True}
     grammar = pse.compile(extra, BYTES)
-    assert grammar.engine == "grammar"
+    assert grammar.backend == "llguidance"
     assert grammar.accepts(ids(json.dumps({"a": 1, "b": {"c": [[[{"d": []}]]]}})) + [EOS])
     assert not grammar.accepts(ids(json.dumps({"a": "1"})) + [EOS])
 
@@ -114,7 +114,7 @@ def test_in_graph_processors_accept_only_the_byte_automaton():
                             generation_config=None, eos_token_ids=None, max_table_bytes=1 << 30, compile_options={})
     core = in_graph_constraint("TFPSELogitsProcessor", TREE, BYTES, max_new_tokens=8, prompt_length=None,
                                generation_config=None, eos_token_ids=None, max_table_bytes=1 << 30, compile_options={})
-    assert core.grammar.engine == "dfa"  # auto is not the default there: recursion unrolled
+    assert core.matcher.backend == "dfa"  # auto is not the default there: recursion unrolled
     with pytest.raises(pse.CompileLimitError, match="in-graph"):
         grammar.tables
 
@@ -143,7 +143,7 @@ def test_dummy_prefix_vocabulary_allows_one_leading_space():
     assert grammar.accepts(ids(" (x)") + [EOS]) and grammar.accepts(ids("(x)") + [EOS])
     assert not grammar.accepts(ids("  (x)") + [EOS])
     tree = pse.compile(TREE, vocab)
-    assert tree.engine == "grammar" and tree.accepts(ids(' {"children":[]}') + [EOS])
+    assert tree.backend == "llguidance" and tree.accepts(ids(' {"children":[]}') + [EOS])
 
 
 def test_pydantic_result_types_share_one_grammar():
@@ -154,7 +154,7 @@ def test_pydantic_result_types_share_one_grammar():
         children: list["Node"] = []
 
     grammar = pse.compile(Node, BYTES)
-    assert grammar.engine == "grammar"
+    assert grammar.backend == "llguidance"
     from pse_processors.runtime.results import parse_output
 
     text = json.dumps({"name": "a", "children": [{"name": "b", "children": [{"name": "c", "children": []}]}]})

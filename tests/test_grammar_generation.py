@@ -88,15 +88,15 @@ def _sample(model, tokenizer, processor, seed: int, max_new_tokens: int, bias=No
         temperature=1.5,
         top_k=0, max_new_tokens=max_new_tokens, pad_token_id=0,
     )
-    eos = processor.grammar.vocabulary.eos_token_ids
+    eos = processor.matcher.vocabulary.eos_token_ids
     texts = []
     for row in out[:, width:].tolist():
         end = next((i for i, t in enumerate(row) if t in eos), None)
         if end is None:  # cut off: still a prefix the grammar allows
-            assert processor.grammar.walk(row) >= 0, f"a row left the grammar: {row}"
+            assert processor.matcher.walk(row) >= 0, f"a row left the grammar: {row}"
             continue
-        assert processor.grammar.accepts(row[: end + 1])
-        texts.append(processor.grammar.vocabulary.decode(row[:end]).decode("utf-8"))
+        assert processor.matcher.accepts(row[: end + 1])
+        texts.append(processor.matcher.vocabulary.decode(row[:end]).decode("utf-8"))
     return texts
 
 
@@ -108,9 +108,9 @@ def _sample(model, tokenizer, processor, seed: int, max_new_tokens: int, bias=No
 def test_recursive_schemas_sampled(schema, depth_path, smol_tokenizer, tiny_llama):
     torch.set_num_threads(1)
     processor = PSELogitsProcessor(schema, smol_tokenizer, generation_config=tiny_llama.generation_config)
-    assert processor.grammar.engine == "grammar"  # engine="auto" picks it for recursion
+    assert processor.matcher.backend == "llguidance"  # engine="auto" picks it for recursion
     # Biased toward brackets for "any value" (see _StructureBias); the constraint still decides.
-    bias = _structure_bias(processor.grammar.vocabulary, tiny_llama.config.vocab_size) if depth_path is None else None
+    bias = _structure_bias(processor.matcher.vocabulary, tiny_llama.config.vocab_size) if depth_path is None else None
     values = []
     for seed in range(6):
         for text in _sample(tiny_llama, smol_tokenizer, processor, seed, max_new_tokens=96, bias=bias):
@@ -161,7 +161,7 @@ def test_lark_grammars_sampled_and_parsed(lark_text, smol_tokenizer, tiny_llama)
     torch.set_num_threads(1)
     parser = lark.Lark(lark_text, start="start", parser="earley")
     processor = PSELogitsProcessor(Grammar(lark_text), smol_tokenizer, generation_config=tiny_llama.generation_config)
-    bias = _eos_bias(processor.grammar.vocabulary, tiny_llama.config.vocab_size)
+    bias = _eos_bias(processor.matcher.vocabulary, tiny_llama.config.vocab_size)
     finished = []
     for seed in range(4):
         finished += _sample(tiny_llama, smol_tokenizer, processor, seed, max_new_tokens=64, bias=bias)
@@ -184,7 +184,7 @@ def test_beam_search_keeps_prefix_states(smol_tokenizer, tiny_llama):
         max_new_tokens=40, pad_token_id=0,
     )
     for row in out[:, ids.shape[1]:].tolist():
-        assert processor.grammar.walk(row) >= 0
+        assert processor.matcher.walk(row) >= 0
 
 
 def test_structuring_engine_from_grammar(smol_tokenizer, tiny_llama):
@@ -197,13 +197,13 @@ def test_structuring_engine_from_grammar(smol_tokenizer, tiny_llama):
     torch.manual_seed(0)
     out = engine.generate(
         tiny_llama, ids, do_sample=True, temperature=1.5, top_k=0, max_new_tokens=64,
-        logits_processor=[_eos_bias(engine.grammar(smol_tokenizer).vocabulary, tiny_llama.config.vocab_size)],
+        logits_processor=[_eos_bias(engine.matcher(smol_tokenizer).vocabulary, tiny_llama.config.vocab_size)],
     )
     parser = lark.Lark(JSON_GRAMMAR, start="start")
     parsed = 0
     for row in range(out.shape[0]):
         generated = out[row, ids.shape[1]:].tolist()
-        if any(t in engine.grammar(smol_tokenizer).vocabulary.eos_token_ids for t in generated):
+        if any(t in engine.matcher(smol_tokenizer).vocabulary.eos_token_ids for t in generated):
             text = engine.parse(out, row=row)
             parser.parse(text)
             json.loads(text)

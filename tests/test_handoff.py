@@ -73,10 +73,10 @@ def _compare(grammar, dfa, state, dfa_state, vocab):
 
 def test_compile_auto_warm_starts_when_no_cache_holds_the_automaton(no_disk_cache, vocab, smol_tokenizer):
     grammar = pse.compile(SCHEMA, vocab)
-    assert isinstance(grammar, HandoffGrammar) and grammar.engine == "dfa"
+    assert isinstance(grammar, HandoffGrammar) and grammar.backend == "dfa"
     assert pse.compile(SCHEMA, vocab) is grammar  # one grammar per constraint, as before
     automaton = grammar.automaton_grammar(timeout=60)
-    assert grammar.ready and automaton.engine == "dfa" and not isinstance(automaton, HandoffGrammar)
+    assert grammar.ready and automaton.backend == "dfa" and not isinstance(automaton, HandoffGrammar)
     assert grammar.initial_state >= AUTOMATON_OFFSET  # new generations start on the automaton
     text = '{"name":"ab","age":3,"x":true}'
     tokens = smol_tokenizer.encode(text, add_special_tokens=False)
@@ -84,11 +84,11 @@ def test_compile_auto_warm_starts_when_no_cache_holds_the_automaton(no_disk_cach
     assert grammar.accepts(tokens + [eos]) and not grammar.accepts(tokens[:-1] + [eos])
     # explicit engines are untouched
     assert not isinstance(pse.compile(SCHEMA, vocab, engine="dfa"), HandoffGrammar)
-    assert pse.compile(SCHEMA, vocab, engine="grammar").engine == "grammar"
+    assert pse.compile(SCHEMA, vocab, engine="grammar").backend == "llguidance"
 
 
 def test_recursive_schemas_and_regexes_do_not_warm_start(no_disk_cache, vocab):
-    assert pse.compile({"type": "array", "items": {"$ref": "#"}}, vocab).engine == "grammar"
+    assert pse.compile({"type": "array", "items": {"$ref": "#"}}, vocab).backend == "llguidance"
     assert not isinstance(pse.compile(pse.Regex("[a-z]{3}"), vocab), HandoffGrammar)
 
 
@@ -149,7 +149,7 @@ def test_a_failed_build_stays_on_the_grammar_engine(vocab, smol_tokenizer):
     grammar = HandoffGrammar(pushdown, dfa.spec, build)
     with pytest.raises(CompileLimitError, match="for the test"):
         grammar.automaton_grammar(timeout=60)
-    assert grammar.engine == "grammar" and not grammar.ready and grammar.initial_state == 0
+    assert grammar.backend == "llguidance" and not grammar.ready and grammar.initial_state == 0
     tokens = smol_tokenizer.encode('{"name":"x"}', add_special_tokens=False)
     state = grammar.walk(tokens)
     assert 0 < state < AUTOMATON_OFFSET and grammar.is_accepting(state)
@@ -175,9 +175,9 @@ def test_in_graph_processors_get_the_automaton_and_pickles_rebuild_it(no_disk_ca
         "TFLogitsProcessor", grammar, None, max_new_tokens=8, prompt_length=None, generation_config=None,
         eos_token_ids=None, max_table_bytes=1 << 30, compile_options={},
     )
-    assert constraint.grammar is grammar.automaton_grammar()
+    assert constraint.matcher is grammar.automaton_grammar()
     clone = pickle.loads(pickle.dumps(grammar))
-    assert clone.engine == "dfa"
+    assert clone.backend == "dfa"
     assert (clone.allowed_mask(clone.initial_state) == grammar.allowed_mask(grammar.initial_state)).all()
 
 

@@ -111,7 +111,7 @@ def test_logits_narrower_than_the_tokenizer(tok, smol_tokenizer):
 def test_eos_banned_when_only_eos_is_allowed(tok, smol_tokenizer, width):
     ours, theirs = _both({"type": "boolean"}, tok, smol_tokenizer)
     prompt, true = tok.encode("JSON:"), tok.encode("true", add_special_tokens=False)
-    assert ours.grammar.accepts(true)
+    assert ours.matcher.accepts(true)
     for end in range(len(prompt), len(prompt) + len(true)):  # the processors follow the row token by token
         ours(mx.array(prompt + true[: end - len(prompt)]), mx.zeros((1, width)))
         theirs(torch.tensor([prompt + true[: end - len(prompt)]]), torch.zeros((1, width)))

@@ -192,7 +192,7 @@ def test_half_precision_logits(tok, prompt, dtype):
     assert finished >= 2
     from pse_processors.runtime.device_cache import device_cache
 
-    masks = device_cache(processor.grammar, "mlx")
+    masks = device_cache(processor.matcher, "mlx")
     assert (getattr(mx, dtype), len(tok) + EXTRA) in masks
     assert all(m.dtype == getattr(mx, dtype) for m in masks[(getattr(mx, dtype), len(tok) + EXTRA)]._items.values())
 

@@ -85,10 +85,10 @@ def test_unpickled_processor_starts_fresh_and_shares_the_cached_grammar(objects)
     import torch
 
     processor.reset()
-    processor(torch.tensor([pickle_support.PROMPT]), torch.zeros(1, processor.grammar.vocab_size))
+    processor(torch.tensor([pickle_support.PROMPT]), torch.zeros(1, processor.matcher.vocab_size))
     assert processor._prefix._states
     clone = pickle.loads(pickle.dumps(processor))
-    assert clone.grammar is processor.grammar  # this process: the memory cache's grammar
+    assert clone.matcher is processor.matcher  # this process: the memory cache's grammar
     assert not clone._prefix._states and clone.inplace is True
 
 
@@ -114,7 +114,7 @@ def test_a_grammar_not_built_by_compile_refuses_to_pickle(objects):
 
 def test_spawned_worker_uses_an_unpickled_processor(objects):
     processor = objects["torch_recursive"]
-    path = pickle_support.random_paths(processor.grammar, 1, 6, seed=11)[0]
+    path = pickle_support.random_paths(processor.matcher, 1, 6, seed=11)[0]
     expected = pickle_support.spawn_worker(processor, path)
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         assert pool.apply(pickle_support.spawn_worker, (processor, path)) == expected
@@ -139,7 +139,7 @@ def test_engine_adapters_pickle_without_their_caches(smol_tokenizer):
         engine = pse.StructuringEngine({"type": "boolean"}, adapter=adapter)
         clone = pickle.loads(pickle.dumps(engine))
         assert type(clone.adapter) is type(adapter) and clone.adapter.dtype == adapter.dtype
-        assert clone.grammar(smol_tokenizer) is engine.grammar(smol_tokenizer)
+        assert clone.matcher(smol_tokenizer) is engine.matcher(smol_tokenizer)
     if len(adapters) > 1:
         assert clone.adapter._cast == {} and clone.adapter.device == adapters[1].device
 

@@ -101,7 +101,7 @@ def test_mlx_specific_options_as_on_the_page(caplog):
     assert batched == [3]  # one mlx-lm batch_generate for the three rows
     assert check_rows(engine, outputs, 3) >= 1
     assert seen.dtypes == {mx.bfloat16}
-    steps = outputs.shape[1] - engine._last_prompt_length
+    steps = outputs.shape[1] - engine.last_generation.prompt_length
     # Compiled: the Python body runs once per traced batch size (rows leave the batch as they end), not per step.
     assert 1 <= adapter.sampler_traces <= 3 < steps
 
@@ -168,5 +168,6 @@ def test_mlx_adapter_drives_the_decode_loop():
     adapter = MLXAdapter()
     engine = StructuringEngine.from_json_schema(SMALL, adapter=adapter, tokenizer=tok)
     mx.random.seed(0)
-    outputs = FrameworkAdapter.generate(adapter, engine, model, [tok.encode("Output:")] * 3, tok, temperature=1.5, max_new_tokens=24)
+    engine.last_generation = FrameworkAdapter.generate(adapter, engine, model, [tok.encode("Output:")] * 3, tok, temperature=1.5, max_new_tokens=24)
+    outputs = engine.last_generation.outputs
     assert check_rows(engine, mx.array(outputs), 3) >= 1

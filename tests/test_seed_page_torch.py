@@ -343,5 +343,6 @@ def test_builtin_torch_adapter_also_drives_the_decode_loop(smol_tokenizer):
     engine = StructuringEngine.from_json_schema(SMALL, adapter=adapter, tokenizer=smol_tokenizer)
     model = lambda ids: torch.from_numpy(numpy_model(ids.numpy()))  # noqa: E731
     torch.manual_seed(4)
-    outputs = FrameworkAdapter.generate(adapter, engine, model, [[1, 2]] * 3, smol_tokenizer, temperature=1.5, max_new_tokens=30)
+    engine.last_generation = FrameworkAdapter.generate(adapter, engine, model, [[1, 2]] * 3, smol_tokenizer, temperature=1.5, max_new_tokens=30)
+    outputs = engine.last_generation.outputs
     assert _check_rows(engine, torch.from_numpy(outputs), 3) >= 1

@@ -78,7 +78,7 @@ def test_real_model_batch_beams_assisted_pipeline(smol_model, smol_tokenizer):
         "required": ["city", "sunny"],
     }
     processor = PSELogitsProcessor(schema, smol_tokenizer, generation_config=smol_model.generation_config)
-    eos = processor.grammar.vocabulary.eos_token_ids
+    eos = processor.matcher.vocabulary.eos_token_ids
     torch.manual_seed(1)
     texts = ["Weather in Paris as JSON:", "JSON:", "Describe the weather in Rome today, as JSON:", "Oslo:"]
     ids, mask = left_padded(smol_tokenizer, texts, pad_id=0)  # pad 0 != eos 2

@@ -33,16 +33,16 @@ def check_rows(processor, schema, sequences, prompt_length, eos_ids):
         if any(t in eos_ids for t in generated):
             value = processor.parse(row, prompt_length=prompt_length)
             end = next(i for i, t in enumerate(generated) if t in eos_ids)
-            text = processor.grammar.vocabulary.decode(generated[:end]).decode("utf-8")
+            text = processor.matcher.vocabulary.decode(generated[:end]).decode("utf-8")
             assert validate(schema, text) == value
             assert all(t in eos_ids or t == 0 for t in generated[end:]), "only EOS/pad after EOS"
             finished += 1
         else:
             # Cut off by max_new_tokens: a prefix of a valid output, never a rejected token.
-            state = processor.grammar.walk(generated)
+            state = processor.matcher.walk(generated)
             assert state >= 0, f"row left the constraint: {generated}"
             with pytest.raises(InvalidOutputError):
-                if not processor.grammar.is_accepting(state):
+                if not processor.matcher.is_accepting(state):
                     processor.parse(row, prompt_length=prompt_length)
                 else:
                     raise InvalidOutputError("accepting but no EOS yet")
@@ -59,7 +59,7 @@ def test_sampling_batch4_left_padding(schema_index, smol_tokenizer, tiny_llama):
         input_ids=ids, attention_mask=mask, logits_processor=[processor], do_sample=True,
         temperature=1.5, top_k=0, max_new_tokens=48, pad_token_id=0,
     )
-    eos = processor.grammar.vocabulary.eos_token_ids
+    eos = processor.matcher.vocabulary.eos_token_ids
     finished = check_rows(processor, schema, out, ids.shape[1], eos)
     # Second generate call with the same processor object: state must restart cleanly.
     out2 = tiny_llama.generate(

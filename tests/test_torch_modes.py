@@ -38,7 +38,7 @@ def test_beam_search_three_beams(schema_index, smol_tokenizer, tiny_llama):
         num_return_sequences=3, max_new_tokens=48, do_sample=False, pad_token_id=0,
     )
     assert out.shape[0] == 6
-    finished = check_rows(processor, schema, out, ids.shape[1], processor.grammar.vocabulary.eos_token_ids)
+    finished = check_rows(processor, schema, out, ids.shape[1], processor.matcher.vocabulary.eos_token_ids)
     assert finished >= 2
 
 
@@ -52,7 +52,7 @@ def test_beam_sampling(smol_tokenizer, tiny_llama):
         **prompt(smol_tokenizer), logits_processor=[processor], num_beams=3, do_sample=True, temperature=1.5,
         max_new_tokens=40, pad_token_id=0,
     )
-    assert check_rows(processor, PERSON, out, 2, processor.grammar.vocabulary.eos_token_ids) == 1
+    assert check_rows(processor, PERSON, out, 2, processor.matcher.vocabulary.eos_token_ids) == 1
 
 
 def test_num_return_sequences_sampling(smol_tokenizer, tiny_gpt2):
@@ -110,7 +110,7 @@ def test_low_precision_logits(dtype, smol_tokenizer, tiny_llama):
         scores = torch.randn(2, model.config.vocab_size, dtype=dtype)
         processed = processor(inputs["input_ids"].repeat(2, 1), scores)
         assert processed.dtype == dtype
-        allowed = torch.as_tensor(processor.grammar.allowed_token_ids(processor.grammar.initial_state).copy())
+        allowed = torch.as_tensor(processor.matcher.allowed_token_ids(processor.matcher.initial_state).copy())
         assert torch.isfinite(processed[:, allowed]).all()
         assert int(torch.isfinite(processed[0]).sum()) == len(allowed)
     finally:

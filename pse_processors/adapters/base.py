@@ -1,9 +1,14 @@
 """The adapter base class: what every framework adapter provides, and the default generation path.
 
-A built-in adapter (PyTorch, TensorFlow, JAX) runs the model's native ``generate`` with the
+A built-in adapter (PyTorch, TensorFlow, JAX, MLX) runs the model's native generation with the
 framework's logits processor. A custom adapter implements only :meth:`FrameworkAdapter.mask_logits`
 and :meth:`FrameworkAdapter.sample_token`; the engine then runs its own decode loop
 (:mod:`pse_processors.adapters.decode_loop`) over a model callable that returns logits.
+
+The adapters sit below the engine and never import it. The engine passes itself to
+:meth:`FrameworkAdapter.generate` as an :class:`EngineLike` (it only asks it for the matcher),
+and the adapter hands back a :class:`Generation`: the output and what the engine's ``parse``
+needs about it.
 """
 
 from __future__ import annotations
@@ -11,14 +16,22 @@ from __future__ import annotations
 import abc
 import importlib
 import logging
-import weakref
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import StructuringEngine
+from .. import defaults
+from ..compiler.options import CompileOptions
+from ..matchers import Matcher
+from .decode_loop import decode
+from .tokenizers import load_tokenizer_of, remember_tokenizer, remembered_tokenizer
+
+__all__ = [
+    "EXTRAS", "EngineLike", "FrameworkAdapter", "Generation", "cached_for", "load_tokenizer_of",
+    "remember_tokenizer", "remembered_tokenizer", "require",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +71,38 @@ def cached_for(cache: dict, key: Any, owner: Any, make: Callable[[], Any]) -> An
     return entry[1]
 
 
+class EngineLike(Protocol):
+    """What an adapter asks of the engine that drives it (:class:`~pse_processors.StructuringEngine`).
+
+    The engine compiles; the adapter only moves tensors and calls the framework's generation."""
+
+    def matcher(
+        self, tokenizer: Any, generation_config: Any = None, *, eos_token_ids: Optional[Iterable[int]] = None
+    ) -> Matcher:
+        """The matcher of the engine's constraint for ``tokenizer`` (see ``StructuringEngine.matcher``)."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What :meth:`FrameworkAdapter.generate` hands back to the engine.
+
+    Attributes:
+        outputs: the framework's own output, which ``engine.generate`` returns unchanged.
+        matcher: the matcher the rows were generated under (``engine.parse`` checks them with it).
+        prompt_length: the prompt's width (``engine.parse`` skips it).
+        processor: the logits processor that ran, or None (the engine's own decode loop).
+
+    Example:
+        >>> Generation(outputs=[[1, 2, 3]], matcher=None, prompt_length=2).prompt_length
+        2
+    """
+
+    outputs: Any
+    matcher: Optional[Matcher]
+    prompt_length: int
+    processor: Any = None
+
+
 class FrameworkAdapter(abc.ABC):
     """Base class of the framework adapters of :class:`~pse_processors.StructuringEngine`.
 
@@ -71,7 +116,8 @@ class FrameworkAdapter(abc.ABC):
       ``[batch, vocab]``, or an object whose ``.logits`` is one of those;
     - there is no KV cache: the whole sequence is passed on every step.
 
-    :meth:`to_numpy` turns the framework's arrays into numpy (default: ``np.asarray``).
+    :meth:`to_numpy` turns the framework's arrays into numpy (default: ``np.asarray``). A
+    subclass that defines ``__init__`` calls ``super().__init__()``.
 
     Example:
         >>> import numpy as np
@@ -86,19 +132,33 @@ class FrameworkAdapter(abc.ABC):
         >>> adapter = NumpyAdapter()
         >>> adapter.mask_logits(np.zeros((1, 3)), (np.array([0]), np.array([2]))).tolist()
         [[-inf, -inf, 0.0]]
+        >>> adapter.backend
+        'auto'
     """
 
     #: A short name of the framework, for messages.
     framework: str = "custom"
-    #: The back end the engine compiles for by default (``compile(engine=...)``): the in-graph
-    #: TF and JAX processors need whole tables, so their adapters set ``"dfa"``.
-    grammar_engine: str = "auto"
+    #: The back end the engine compiles for when its options leave ``backend="auto"``: the
+    #: in-graph TF and JAX processors need the dense automaton, so their adapters set ``"dfa"``.
+    backend: str = defaults.BACKEND
 
     #: Attributes holding per-process caches (models, processors): a pickle carries them empty.
     _transient: tuple[str, ...] = ("_processors", "_models", "_cast", "_half", "compiled")
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        old = cls.__dict__.get("grammar_engine")
+        if isinstance(old, str):  # a subclass written for 0.1 sets the old name
+            warnings.warn(
+                f"{cls.__name__}.grammar_engine is deprecated: set backend = {old!r} instead",
+                DeprecationWarning, stacklevel=2,
+            )
+            cls.backend = _backend_named(old)
+            del cls.grammar_engine  # the deprecated property below answers for it
+
     def __init__(self, **options: Any) -> None:
         self.options = options
+        self._processors: dict = {}  # (matcher id, prompt_length, max_new_tokens) -> (matcher, processor)
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -106,6 +166,17 @@ class FrameworkAdapter(abc.ABC):
             if isinstance(state.get(name), dict):
                 state[name] = {}
         return state
+
+    @property
+    def grammar_engine(self) -> str:
+        """Deprecated (0.1): :attr:`backend` under its old name."""
+        warnings.warn("FrameworkAdapter.grammar_engine is deprecated: use backend", DeprecationWarning, stacklevel=2)
+        return self.backend
+
+    @grammar_engine.setter
+    def grammar_engine(self, value: str) -> None:
+        warnings.warn("FrameworkAdapter.grammar_engine is deprecated: use backend", DeprecationWarning, stacklevel=2)
+        self.backend = _backend_named(value)
 
     @abc.abstractmethod
     def mask_logits(self, logits: Any, mask_indices: tuple[np.ndarray, np.ndarray]) -> Any:
@@ -130,13 +201,38 @@ class FrameworkAdapter(abc.ABC):
         """The model's tokenizer, when the model says where it came from (a local folder)."""
         return load_tokenizer_of(model)
 
-    def generate(self, engine: "StructuringEngine", model: Any, input_ids: Any, tokenizer: Any, **kwargs: Any) -> Any:
-        """Generate under ``engine``'s constraint. This default runs the engine's own decode loop
-        with :meth:`mask_logits` and :meth:`sample_token`; built-in adapters call the framework's
-        ``generate`` instead. Returns ``[batch, prompt + new]`` int64 numpy ids."""
-        from .decode_loop import decode
+    def logits_processor(
+        self, matcher: Matcher, *, prompt_length: Optional[int] = None, max_new_tokens: Optional[int] = None
+    ) -> Any:
+        """The framework's logits processor for ``matcher``: one call for every adapter.
 
-        grammar = engine.grammar(tokenizer)
+        The in-graph processors find the generated part of their buffer by position, so they
+        take its shape: ``prompt_length`` (the prompt's width; TensorFlow) or ``max_new_tokens``
+        (the generation's length; JAX). The eager ones (PyTorch, MLX) track prefixes and need
+        neither. One processor is kept per matcher and shape (compiled traces capture it);
+        subclasses make it in :meth:`new_processor`.
+
+        Raises:
+            NotImplementedError: the adapter has no framework processor (a custom adapter: the
+                engine runs its own decode loop).
+        """
+        return cached_for(
+            self._processors, (id(matcher), prompt_length, max_new_tokens), matcher,
+            lambda: self.new_processor(matcher, prompt_length=prompt_length, max_new_tokens=max_new_tokens),
+        )
+
+    def new_processor(self, matcher: Matcher, *, prompt_length: Optional[int], max_new_tokens: Optional[int]) -> Any:
+        """A new logits processor for ``matcher`` (what :meth:`logits_processor` caches)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no logits processor: the engine runs its own decode loop "
+            "with mask_logits and sample_token"
+        )
+
+    def generate(self, engine: EngineLike, model: Any, input_ids: Any, tokenizer: Any, **kwargs: Any) -> Generation:
+        """Generate under ``engine``'s constraint. This default runs the engine's own decode loop
+        with :meth:`mask_logits` and :meth:`sample_token`, whose outputs are ``[batch, prompt + new]``
+        int64 numpy ids; built-in adapters call the framework's generation instead."""
+        matcher = engine.matcher(tokenizer)
         ids = np.asarray(self.to_numpy(input_ids)).astype(np.int64)
         if ids.ndim == 1:
             ids = ids[None, :]
@@ -144,60 +240,13 @@ class FrameworkAdapter(abc.ABC):
             raise ValueError(f"input_ids must be [batch, length] or [length], got shape {ids.shape}")
         pad = kwargs.pop("pad_token_id", None)
         if pad is None:
-            pad = tokenizer.pad_token_id if getattr(tokenizer, "pad_token_id", None) is not None else min(grammar.vocabulary.eos_token_ids)
-        outputs = decode(self, grammar, model, ids, pad_token_id=int(pad), **kwargs)
-        engine._record(grammar, ids.shape[1])
-        return outputs
+            pad = tokenizer.pad_token_id if getattr(tokenizer, "pad_token_id", None) is not None else min(matcher.vocabulary.eos_token_ids)
+        outputs = decode(self, matcher, model, ids, pad_token_id=int(pad), **kwargs)
+        return Generation(outputs, matcher, ids.shape[1])
 
 
-#: id(model) -> (weak reference to the model, its tokenizer), for loaders that return both.
-_KNOWN_TOKENIZERS: dict = {}
-
-
-def remember_tokenizer(model: Any, tokenizer: Any) -> None:
-    """Record ``model``'s tokenizer, for loaders that return ``(model, tokenizer)`` (mlx-lm's
-    ``load``, :func:`pse_processors.embedded.load_smollm2_mlx`): ``engine.generate(model, ids)``
-    then finds it. The record goes with the model."""
-    key = id(model)
-    _KNOWN_TOKENIZERS[key] = (weakref.ref(model, lambda _ref: _KNOWN_TOKENIZERS.pop(key, None)), tokenizer)
-
-
-def remembered_tokenizer(model: Any) -> Any:
-    """The tokenizer recorded by :func:`remember_tokenizer` or set as ``model.tokenizer``, else None."""
-    entry = _KNOWN_TOKENIZERS.get(id(model))
-    if entry is not None and entry[0]() is model:
-        return entry[1]
-    return getattr(model, "tokenizer", None)
-
-
-def load_tokenizer_of(model: Any) -> Any:
-    """Load a model's tokenizer: one recorded with the model (:func:`remember_tokenizer`), else
-    from ``model.name_or_path`` (local files only).
-
-    transformers 4.x cannot read some tokenizer configs that transformers 5 writes; a folder
-    with a ``tokenizer.json`` then loads as a plain fast tokenizer.
-
-    Raises:
-        TypeError: the model does not name a folder with a tokenizer; the message says to pass
-            ``tokenizer=``.
-    """
-    known = remembered_tokenizer(model)
-    if known is not None:
-        return known
-    name = getattr(model, "name_or_path", "") or getattr(getattr(model, "config", None), "_name_or_path", "")
-    hint = "pass tokenizer= to StructuringEngine or to generate()"
-    if not name:
-        raise TypeError(f"could not find the tokenizer of this {type(model).__name__}: it names no folder; {hint}")
-    try:
-        from transformers import AutoTokenizer
-    except ImportError as exc:
-        raise TypeError(f"could not load the tokenizer of {name!r} (transformers is not installed); {hint}") from exc
-    try:
-        return AutoTokenizer.from_pretrained(name, local_files_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means: try the plain file, else ask the caller
-        if (Path(name) / "tokenizer.json").is_file():
-            from transformers import PreTrainedTokenizerFast
-
-            logger.info("loading %s/tokenizer.json as a plain fast tokenizer (%s)", name, exc)
-            return PreTrainedTokenizerFast.from_pretrained(name, local_files_only=True)
-        raise TypeError(f"could not load the tokenizer of {name!r} from local files ({exc}); {hint}") from exc
+def _backend_named(name: str) -> str:
+    """``name`` as a back end of today (``"grammar"`` was llguidance's name); ValueError if unknown."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the caller has warned already
+        return CompileOptions(backend=name).backend

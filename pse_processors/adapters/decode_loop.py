@@ -1,36 +1,41 @@
 """The engine's own decode loop, for adapters that bring only ``mask_logits`` and ``sample_token``.
 
 Each step calls the model on the whole sequence, masks the last position's logits to the tokens
-that each row's state allows (the matcher API of :class:`~pse_processors.CompiledGrammar`), lets
-the adapter pick the tokens, and advances the states. A row that has emitted EOS is padded.
+that each row's state allows (the :class:`~pse_processors.Matcher` API), lets the adapter pick
+the tokens, and advances the states. A row that has emitted EOS is padded.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from .. import defaults
 from ..errors import InvalidOutputError
-from ..matchers.automaton import CompiledGrammar
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .base import FrameworkAdapter
+from ..matchers import Matcher
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_NEW_TOKENS = 256
+
+class LoopAdapter(Protocol):
+    """What the loop asks of an adapter (:class:`~pse_processors.adapters.FrameworkAdapter` has it all)."""
+
+    def to_framework(self, input_ids: np.ndarray) -> Any: ...
+    def to_numpy(self, array: Any) -> np.ndarray: ...
+    def mask_logits(self, logits: Any, mask_indices: tuple[np.ndarray, np.ndarray]) -> Any: ...
+    def sample_token(self, logits: Any, temperature: float = 1.0) -> Any: ...
 
 
 def decode(
-    adapter: "FrameworkAdapter",
-    grammar: CompiledGrammar,
+    adapter: LoopAdapter,
+    matcher: Matcher,
     model: Any,
     input_ids: np.ndarray,
     *,
     pad_token_id: int,
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    max_new_tokens: int = defaults.MAX_NEW_TOKENS,
     temperature: float = 1.0,
     do_sample: bool = True,
 ) -> np.ndarray:
@@ -45,15 +50,15 @@ def decode(
     """
     if not callable(model):
         raise TypeError(f"a custom adapter needs a callable model (input_ids -> logits), got {type(model).__name__}")
-    eos = grammar.vocabulary.eos_token_ids
+    eos = matcher.vocabulary.eos_token_ids
     temperature = float(temperature) if do_sample else 0.0
     ids = input_ids
-    states = [grammar.initial_state] * ids.shape[0]
+    states = [matcher.initial_state] * ids.shape[0]
     finished = np.zeros(ids.shape[0], dtype=bool)
     for _ in range(int(max_new_tokens)):
         logits = _last_position(model(adapter.to_framework(ids)))
         width = int(logits.shape[-1])
-        allowed = np.stack([grammar.allowed_mask(state, width) for state in states])
+        allowed = np.stack([matcher.allowed_mask(state, width) for state in states])
         masked = adapter.mask_logits(logits, np.nonzero(allowed))
         tokens = np.asarray(adapter.to_numpy(adapter.sample_token(masked, temperature=temperature))).astype(np.int64).reshape(-1)
         if tokens.shape[0] != ids.shape[0]:
@@ -68,7 +73,7 @@ def decode(
                     "mask_logits must set every entry outside mask_indices to -inf and sample_token must "
                     "only pick finite entries"
                 )
-            states[row] = grammar.advance(states[row], token)
+            states[row] = matcher.advance(states[row], token)
             finished[row] = token in eos
         ids = np.concatenate([ids, tokens[:, None]], axis=1)
         if finished.all():

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import numpy as np
 
-from ..matchers.automaton import CompiledGrammar
-from .base import FrameworkAdapter, cached_for, require
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import StructuringEngine
+from .. import defaults
+from ..matchers import Matcher
+from .base import EngineLike, FrameworkAdapter, Generation, cached_for, require
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_NEW_TOKENS = 256
 PLATFORMS = ("cpu", "gpu", "tpu", "cuda", "rocm")
 _KEY_HINT = "make one with jax.random.PRNGKey(seed), and split it with jax.random.split(key) for more draws"
 
@@ -47,7 +43,7 @@ class JAXAdapter(FrameworkAdapter):
     """
 
     framework = "jax"
-    grammar_engine = "dfa"  # the in-graph processor runs the byte automaton
+    backend = "dfa"  # the in-graph processor runs the byte automaton
 
     def __init__(self, dtype: Any = None, jit_compile: bool = False, platform: Optional[str] = None) -> None:
         require("JAXAdapter", "jax", "flax")
@@ -60,7 +56,6 @@ class JAXAdapter(FrameworkAdapter):
         self.jit_compile = jit_compile
         self.platform = platform
         self.device = _select_device(platform)
-        self._processors: dict = {}  # (grammar id, max_new_tokens) -> processor
         self._models: dict = {}  # model id -> (model, (model to run, its params))
         self.compiled: dict = {}  # (model id, processor id, settings) -> (model, jax.jit of generate)
 
@@ -89,15 +84,15 @@ class JAXAdapter(FrameworkAdapter):
 
         return cached_for(self._models, id(model), model, make)
 
-    def logits_processor(self, grammar: CompiledGrammar, max_new_tokens: int) -> Any:
-        """The processor for ``max_new_tokens`` (one per grammar and length; jitted traces capture it)."""
+    def new_processor(self, matcher: Matcher, *, prompt_length: Optional[int], max_new_tokens: Optional[int]) -> Any:
+        """A :class:`~pse_processors.FlaxPSELogitsProcessor` for generations of ``max_new_tokens``
+        (or prompts of ``prompt_length``); kept per matcher and shape, since jitted traces capture it."""
         from ..flax import FlaxPSELogitsProcessor
 
-        return cached_for(self._processors, (id(grammar), max_new_tokens), grammar,
-                          lambda: FlaxPSELogitsProcessor(grammar, max_new_tokens=max_new_tokens))
+        return FlaxPSELogitsProcessor(matcher, prompt_length=prompt_length, max_new_tokens=max_new_tokens)
 
-    def generate(self, engine: "StructuringEngine", model: Any, input_ids: Any, tokenizer: Any, **generate_kwargs: Any) -> Any:
-        """``model.generate`` (under ``jax.jit`` if asked) with the engine's processor; returns ``sequences``."""
+    def generate(self, engine: EngineLike, model: Any, input_ids: Any, tokenizer: Any, **generate_kwargs: Any) -> Generation:
+        """``model.generate`` (under ``jax.jit`` if asked) with the engine's processor; passes back ``sequences``."""
         import jax
         import jax.numpy as jnp
 
@@ -105,7 +100,7 @@ class JAXAdapter(FrameworkAdapter):
             raise TypeError(f"JAXAdapter needs a transformers Flax model with generate(), got {type(model).__name__}")
         prng_key = check_prng_key(generate_kwargs.pop("prng_key", None))
         run, params = self.prepare_model(model)
-        grammar = engine.grammar(tokenizer, getattr(model, "generation_config", None))
+        matcher = engine.matcher(tokenizer, getattr(model, "generation_config", None))
         ids = jnp.asarray(np.asarray(input_ids), dtype=jnp.int32)
         if ids.ndim == 1:
             ids = ids[None, :]
@@ -114,9 +109,9 @@ class JAXAdapter(FrameworkAdapter):
         prompt = int(ids.shape[1])
         if "max_length" in generate_kwargs:
             generate_kwargs["max_new_tokens"] = int(generate_kwargs.pop("max_length")) - prompt
-        generate_kwargs.setdefault("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
+        generate_kwargs.setdefault("max_new_tokens", defaults.MAX_NEW_TOKENS)
         processors = list(generate_kwargs.pop("logits_processor", None) or [])
-        processors.append(self.logits_processor(grammar, int(generate_kwargs["max_new_tokens"])))
+        processors.append(self.logits_processor(matcher, max_new_tokens=int(generate_kwargs["max_new_tokens"])))
         if generate_kwargs.get("pad_token_id") is None and getattr(model.generation_config, "pad_token_id", None) is None:
             generate_kwargs["pad_token_id"] = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         mask = generate_kwargs.pop("attention_mask", None)
@@ -132,8 +127,7 @@ class JAXAdapter(FrameworkAdapter):
                 outputs = self._jitted(model, processors, generate_kwargs, run_generate)(ids, mask, params, prng_key)
             else:
                 outputs = run_generate(ids, mask, params, prng_key)
-        engine._record(grammar, prompt)
-        return outputs
+        return Generation(outputs, matcher, prompt)
 
     def _jitted(self, model: Any, processors: list, settings: dict, function: Any) -> Any:
         import jax

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .base import FrameworkAdapter, cached_for, remember_tokenizer, require
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import StructuringEngine
+from .. import defaults
+from ..matchers import Matcher
+from .base import EngineLike, FrameworkAdapter, Generation, remember_tokenizer, require
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_NEW_TOKENS = 256
 
 
 class MLXAdapter(FrameworkAdapter):
@@ -62,7 +59,6 @@ class MLXAdapter(FrameworkAdapter):
         self.use_metal = use_metal
         self.optimize_graph = optimize_graph
         self.device = _select_device(use_metal)
-        self._processors: dict = {}  # tokenizer id -> (tokenizer, processor)
         self._cast: dict = {}  # model id -> model, for models already cast to dtype
         self.sampler_traces = 0  # how often a compiled sampler's Python body ran (tracing only)
 
@@ -97,11 +93,11 @@ class MLXAdapter(FrameworkAdapter):
             self._cast[id(model)] = model
         return model
 
-    def logits_processor(self, engine: "StructuringEngine", tokenizer: Any) -> Any:
+    def new_processor(self, matcher: Matcher, *, prompt_length: Optional[int], max_new_tokens: Optional[int]) -> Any:
+        """An :class:`~pse_processors.MLXPSELogitsProcessor` (prefix-keyed: it needs no shape)."""
         from ..mlx import MLXPSELogitsProcessor
 
-        return cached_for(self._processors, id(tokenizer), tokenizer,
-                          lambda: MLXPSELogitsProcessor(engine.constraint, tokenizer, **engine.compile_options))
+        return MLXPSELogitsProcessor(matcher)
 
     def sampler(self, temperature: float) -> Callable[[Any], Any]:
         """Greedy (``temperature <= 0``) or categorical sampling, ``mx.compile``d if ``optimize_graph``."""
@@ -118,21 +114,24 @@ class MLXAdapter(FrameworkAdapter):
         # The random state is an input and an output, so every step draws new numbers.
         return mx.compile(sample, inputs=mx.random.state, outputs=mx.random.state)
 
-    def generate(self, engine: "StructuringEngine", model: Any, input_ids: Any, tokenizer: Any, **generate_kwargs: Any) -> Any:
-        """mlx-lm generation under the constraint; returns ``mx.array`` ``[batch, prompt + new]``."""
+    def generate(self, engine: EngineLike, model: Any, input_ids: Any, tokenizer: Any, **generate_kwargs: Any) -> Generation:
+        """mlx-lm generation under the constraint; passes back ``mx.array`` ``[batch, prompt + new]``."""
         import mlx.core as mx
         from mlx_lm.generate import generate_step, speculative_generate_step
 
+        from ..mlx import unwrap_tokenizer
+
         model = self.prepare_model(model)
-        processor = self.logits_processor(engine, tokenizer)
+        hf_tokenizer, wrapper_eos = unwrap_tokenizer(tokenizer)  # mlx-lm's wrapper adds EOS ids
+        matcher = engine.matcher(hf_tokenizer, eos_token_ids=sorted(wrapper_eos) or None)
+        processor = self.logits_processor(matcher)
         processor.reset()
-        grammar = processor.grammar
         ids = np.array(input_ids.tolist() if isinstance(input_ids, mx.array) else input_ids, dtype=np.int64)
         if ids.ndim == 1:
             ids = ids[None, :]
         if ids.ndim != 2:
             raise ValueError(f"input_ids must be [batch, length] or [length], got shape {ids.shape}")
-        max_new = int(generate_kwargs.pop("max_new_tokens", generate_kwargs.pop("max_tokens", DEFAULT_MAX_NEW_TOKENS)))
+        max_new = int(generate_kwargs.pop("max_new_tokens", generate_kwargs.pop("max_tokens", defaults.MAX_NEW_TOKENS)))
         do_sample = generate_kwargs.pop("do_sample", False)
         temperature = float(generate_kwargs.pop("temperature", 1.0)) if do_sample else 0.0
         sampler = generate_kwargs.pop("sampler", None) or self.sampler(temperature)
@@ -141,7 +140,7 @@ class MLXAdapter(FrameworkAdapter):
         draft = generate_kwargs.pop("draft_model", None)
         if draft is not None:
             draft = self.prepare_model(draft)
-        eos = grammar.vocabulary.eos_token_ids
+        eos = matcher.vocabulary.eos_token_ids
         if pad is None:
             pad = getattr(tokenizer, "pad_token_id", None)
             pad = min(eos) if pad is None else pad
@@ -164,8 +163,7 @@ class MLXAdapter(FrameworkAdapter):
                 rows.append(prompt.tolist() + new)
         width = max(len(r) for r in rows)
         outputs = mx.array([r + [int(pad)] * (width - len(r)) for r in rows], dtype=mx.int32)
-        engine._record(grammar, ids.shape[1])
-        return outputs
+        return Generation(outputs, matcher, int(ids.shape[1]), processor)
 
     @staticmethod
     def _batched(model: Any, tokenizer: Any, ids: np.ndarray, max_new: int, sampler: Any, processors: list,

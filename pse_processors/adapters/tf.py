@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any, Iterator, Union
+from typing import Any, Iterator, Optional, Union
 
 import numpy as np
 
-from ..matchers.automaton import CompiledGrammar
-from .base import FrameworkAdapter, cached_for, require
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import StructuringEngine
+from .. import defaults
+from ..matchers import Matcher
+from .base import EngineLike, FrameworkAdapter, Generation, cached_for, require
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_NEW_TOKENS = 256
 
 
 class TensorFlowAdapter(FrameworkAdapter):
@@ -42,7 +38,7 @@ class TensorFlowAdapter(FrameworkAdapter):
     """
 
     framework = "tf"
-    grammar_engine = "dfa"  # the in-graph processor runs the byte automaton
+    backend = "dfa"  # the in-graph processor runs the byte automaton
 
     def __init__(self, device: Any = None, mixed_precision: Union[bool, str] = False, xla_compilation: bool = False) -> None:
         require("TensorFlowAdapter", "tensorflow", "tf_keras")
@@ -52,7 +48,6 @@ class TensorFlowAdapter(FrameworkAdapter):
             raise ValueError(f"mixed_precision must be True, False, 'mixed_float16' or 'mixed_bfloat16', not {mixed_precision!r}")
         self.mixed_precision = "mixed_float16" if mixed_precision is True else mixed_precision
         self.xla_compilation = xla_compilation
-        self._processors: dict = {}  # (grammar id, prompt length) -> processor (kept: XLA traces capture it)
         self._half: dict = {}  # model id -> (model, its mixed-precision rebuild)
         self.compiled: dict = {}  # model id -> (model, tf.function of its generate)
 
@@ -72,12 +67,12 @@ class TensorFlowAdapter(FrameworkAdapter):
             return model
         return cached_for(self._half, id(model), model, lambda: _mixed_precision_copy(model, self.mixed_precision))
 
-    def logits_processor(self, grammar: CompiledGrammar, prompt_length: int) -> Any:
-        """The processor for prompts of ``prompt_length`` (one per grammar and prompt width)."""
+    def new_processor(self, matcher: Matcher, *, prompt_length: Optional[int], max_new_tokens: Optional[int]) -> Any:
+        """A :class:`~pse_processors.TFPSELogitsProcessor` for prompts of ``prompt_length`` (or
+        generations of ``max_new_tokens``); kept per matcher and shape, since XLA traces capture it."""
         from ..tf import TFPSELogitsProcessor
 
-        return cached_for(self._processors, (id(grammar), prompt_length), grammar,
-                          lambda: TFPSELogitsProcessor(grammar, prompt_length=prompt_length))
+        return TFPSELogitsProcessor(matcher, prompt_length=prompt_length, max_new_tokens=max_new_tokens)
 
     def compiled_generate(self, model: Any) -> Any:
         """``tf.function(model.generate, jit_compile=True)``, made once per model."""
@@ -85,15 +80,15 @@ class TensorFlowAdapter(FrameworkAdapter):
 
         return cached_for(self.compiled, id(model), model, lambda: tf.function(model.generate, jit_compile=True))
 
-    def generate(self, engine: "StructuringEngine", model: Any, input_ids: Any, tokenizer: Any, **generate_kwargs: Any) -> Any:
-        """``model.generate`` (XLA-compiled if asked) with the engine's processor; returns its output."""
+    def generate(self, engine: EngineLike, model: Any, input_ids: Any, tokenizer: Any, **generate_kwargs: Any) -> Generation:
+        """``model.generate`` (XLA-compiled if asked) with the engine's processor; its output is passed back."""
         import tensorflow as tf
         from transformers import TFLogitsProcessorList
 
         if not hasattr(model, "generate"):
             raise TypeError(f"TensorFlowAdapter needs a transformers TF model with generate(), got {type(model).__name__}")
         model = self.prepare_model(model)
-        grammar = engine.grammar(tokenizer, getattr(model, "generation_config", None))
+        matcher = engine.matcher(tokenizer, getattr(model, "generation_config", None))
         with self._placement():
             ids = tf.cast(tf.convert_to_tensor(input_ids), tf.int32)
             if ids.shape.rank == 1:
@@ -102,9 +97,9 @@ class TensorFlowAdapter(FrameworkAdapter):
                 raise ValueError(f"input_ids must be [batch, length] or [length], got shape {tuple(ids.shape)}")
             prompt = int(ids.shape[1])
             if "max_new_tokens" not in generate_kwargs and "max_length" not in generate_kwargs:
-                generate_kwargs["max_new_tokens"] = DEFAULT_MAX_NEW_TOKENS
+                generate_kwargs["max_new_tokens"] = defaults.MAX_NEW_TOKENS
             extra = list(generate_kwargs.pop("logits_processor", None) or [])
-            processors = extra + [self.logits_processor(grammar, prompt)]
+            processors = extra + [self.logits_processor(matcher, prompt_length=prompt)]
             if self.mixed_precision:
                 processors.append(_to_float32)
             generate_kwargs["logits_processor"] = TFLogitsProcessorList(processors)
@@ -114,8 +109,7 @@ class TensorFlowAdapter(FrameworkAdapter):
             generate_kwargs["attention_mask"] = tf.ones_like(ids) if mask is None else tf.cast(tf.convert_to_tensor(mask), tf.int32)
             generate = self.compiled_generate(model) if self.xla_compilation else model.generate
             outputs = generate(input_ids=ids, **generate_kwargs)
-        engine._record(grammar, prompt)
-        return outputs
+        return Generation(outputs, matcher, prompt)
 
     # The custom-loop primitives, so that this adapter also drives plain callables returning logits.
     def mask_logits(self, logits: Any, mask_indices: tuple[np.ndarray, np.ndarray]) -> Any:

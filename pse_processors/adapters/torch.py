@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import numpy as np
 
-from ..matchers.automaton import CompiledGrammar
-from .base import FrameworkAdapter, require
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..engine import StructuringEngine
+from .. import defaults
+from ..matchers import Matcher
+from .base import EngineLike, FrameworkAdapter, Generation, require
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_NEW_TOKENS = 256
 
 
 class PyTorchAdapter(FrameworkAdapter):
@@ -91,19 +87,20 @@ class PyTorchAdapter(FrameworkAdapter):
             raise ValueError(f"input_ids must be [batch, length] or [length], got shape {tuple(tensor.shape)}")
         return tensor.to(self.device or model.device)
 
-    def logits_processor(self, grammar: CompiledGrammar) -> Any:
+    def new_processor(self, matcher: Matcher, *, prompt_length: Optional[int], max_new_tokens: Optional[int]) -> Any:
+        """A :class:`~pse_processors.PSELogitsProcessor` (prefix-keyed: it needs no shape)."""
         from ..torch import PSELogitsProcessor
 
-        return PSELogitsProcessor(grammar)
+        return PSELogitsProcessor(matcher)
 
-    def generate(self, engine: "StructuringEngine", model: Any, input_ids: Any, tokenizer: Any, **generate_kwargs: Any) -> Any:
-        """``model.generate`` with the engine's processor added; returns its output unchanged."""
+    def generate(self, engine: EngineLike, model: Any, input_ids: Any, tokenizer: Any, **generate_kwargs: Any) -> Generation:
+        """``model.generate`` with the engine's processor added; its output is passed back unchanged."""
         import torch
         from transformers import LogitsProcessorList
 
         model = self.prepare_model(model)
         input_ids = self.to_input(input_ids, model)
-        processor = engine.logits_processor(tokenizer, getattr(model, "generation_config", None))
+        processor = self.logits_processor(engine.matcher(tokenizer, getattr(model, "generation_config", None)))
         processor.reset()  # a new generation, whatever the prompts look like
         # In place is about twice as fast; it is only visible in the raw logits that
         # output_logits=True returns, so the engine uses it unless those are asked for.
@@ -112,7 +109,7 @@ class PyTorchAdapter(FrameworkAdapter):
         )
         extra = list(generate_kwargs.pop("logits_processor", None) or [])
         if "max_new_tokens" not in generate_kwargs and "max_length" not in generate_kwargs:
-            generate_kwargs["max_new_tokens"] = DEFAULT_MAX_NEW_TOKENS
+            generate_kwargs["max_new_tokens"] = defaults.MAX_NEW_TOKENS
         if generate_kwargs.get("pad_token_id") is None and getattr(model.generation_config, "pad_token_id", None) is None:
             pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
             generate_kwargs["pad_token_id"] = pad
@@ -125,8 +122,7 @@ class PyTorchAdapter(FrameworkAdapter):
         if assistant is not None:
             generate_kwargs["assistant_model"] = self.prepare_model(assistant)
         outputs = model.generate(input_ids=input_ids, logits_processor=LogitsProcessorList(extra + [processor]), **generate_kwargs)
-        engine._record(processor.grammar, input_ids.shape[1], processor)
-        return outputs
+        return Generation(outputs, processor.matcher, int(input_ids.shape[1]), processor)
 
     # The custom-loop primitives, so that this adapter also drives plain callables returning logits.
     def mask_logits(self, logits: Any, mask_indices: tuple[np.ndarray, np.ndarray]) -> Any:

@@ -68,7 +68,7 @@ def check_rows(processor: Any, schema: Any, sequences: Any, prompt_length: int) 
 
     from pse_processors import InvalidOutputError
 
-    grammar = processor.grammar
+    grammar = processor.matcher
     eos = grammar.vocabulary.eos_token_ids
     finished = 0
     for row in np.asarray(sequences):

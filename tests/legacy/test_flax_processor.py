@@ -109,7 +109,7 @@ def test_greedy_jit_llama_batch():
 def test_score_dtypes_eager_and_jit(dtype):
     proc = processor(8)
     width = len(tokenizer()) + 64
-    tables = device_tables(proc.grammar, width)
+    tables = device_tables(proc.matcher, width)
     prompt = 3
     buffer = np.full((2, prompt + NEW), PAD, dtype=np.int32)
     tokens = tokenizer()('{"name":"ab', add_special_tokens=False)["input_ids"]

@@ -46,9 +46,9 @@ def test_round_trip_in_a_fresh_process_gives_identical_masks_and_scores(processo
 
 def test_options_travel_and_tables_do_not(processors):
     processor = processors["tf"]
-    processor._tables(processor.grammar.vocab_size)  # device tables now in the grammar's device cache
+    processor._tables(processor.matcher.vocab_size)  # device tables now in the grammar's device cache
     data = pickle.dumps(processor)
-    assert len(data) < len(pickle.dumps(processor.grammar.vocabulary)) + 20_000
+    assert len(data) < len(pickle.dumps(processor.matcher.vocabulary)) + 20_000
     clone = pickle.loads(data)
     assert clone._core.max_new_tokens == pickle_support.MAX_NEW_TOKENS and clone._core.prompt_length is None
 
@@ -60,5 +60,5 @@ def test_engines_with_tf_and_jax_adapters_pickle():
         engine = pse.StructuringEngine(SCHEMA, adapter=adapter, tokenizer=tokenizer())
         clone = pickle.loads(pickle.dumps(engine))
         assert type(clone.adapter) is type(adapter) and clone.adapter.device == adapter.device
-        assert clone.grammar(clone.tokenizer) is engine.grammar(engine.tokenizer)
-        assert clone.grammar(clone.tokenizer).engine == "dfa"
+        assert clone.matcher(clone.tokenizer) is engine.matcher(engine.tokenizer)
+        assert clone.matcher(clone.tokenizer).backend == "dfa"

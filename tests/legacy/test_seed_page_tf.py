@@ -150,7 +150,7 @@ def test_tensorflow_adapter_compiles_recursive_schemas_for_the_automaton():
     tree = {"$defs": {"n": {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/n"}}}}},
             "$ref": "#/$defs/n"}
     engine = StructuringEngine.from_json_schema(tree, adapter=TensorFlowAdapter())
-    assert engine.grammar(tokenizer()).engine == "dfa"
+    assert engine.matcher(tokenizer()).backend == "dfa"
 
 
 def test_tensorflow_adapter_drives_the_decode_loop():

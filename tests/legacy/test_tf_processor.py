@@ -145,7 +145,7 @@ def test_greedy_xla_equals_eager():
 def test_score_dtypes_eager_and_xla(dtype):
     proc = processor(8)
     width = len(tokenizer()) + 64
-    tables = device_tables(proc.grammar, width)
+    tables = device_tables(proc.matcher, width)
     rng = np.random.default_rng(0)
     prompt = 3
     buffer = np.full((2, prompt + NEW), PAD, dtype=np.int32)
