@@ -10,8 +10,11 @@ import importlib.util
 import logging
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, Optional
+
+from tqdm import tqdm
 
 from .caching.store import user_cache_dir
 
@@ -49,16 +52,30 @@ def smollm2_dir(cache_root: Optional[Path] = None) -> Path:
     if (target / "config.json").exists() and (target / "model.safetensors").exists() and (target / "tokenizer.json").exists():
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     logger.info("converting %s to a transformers folder (once)", gguf.name)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    if getattr(model, "hf_quantizer", None) is not None:
-        model.hf_quantizer.remove_quantization_config(model)
     staging = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
+    # One bar of our own over the four steps, instead of transformers' three bars and notes.
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    steps = tqdm(total=4, desc="converting the embedded SmolLM2 (once)", unit="step", file=sys.stderr, leave=False)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        steps.update()
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        if getattr(model, "hf_quantizer", None) is not None:
+            model.hf_quantizer.remove_quantization_config(model)
+        steps.update()
+        model.save_pretrained(staging)
+        steps.update()
+        tokenizer.save_pretrained(staging)
+        steps.update()
+    finally:
+        steps.close()
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
     return target

@@ -6,6 +6,7 @@
 # The venv lives outside the clone, under $PSE_ENV_ROOT (default ~/.cache/pse-processors/envs),
 # so that reruns and CI on the same machine reuse it; a stamp of the requirements decides
 # whether pip runs again. Prints the venv's python path on the last line.
+# With PSE_SETUP_LOG=FILE, pip's output goes to FILE and stderr gets one line (the demo's first screen).
 set -euo pipefail
 name="${1:?usage: setup_env.sh main|legacy}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -21,7 +22,12 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "setting up the '$name' environment in $venv" >&2
+  if [ -n "${PSE_SETUP_LOG:-}" ]; then
+    echo "setting up (one time): the '$name' environment in $venv, a few minutes; log: $PSE_SETUP_LOG" >&2
+    exec 3>&2 2>>"$PSE_SETUP_LOG"
+  else
+    echo "setting up the '$name' environment in $venv" >&2
+  fi
   "$venv/bin/python" -m pip install -q --upgrade pip >&2
   # torch==2.13.0 resolves to the local CPU wheel; never let pip pick another torch.
   "$venv/bin/python" -m pip install -q -r "$req" >&2
@@ -30,5 +36,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   fi
   "$venv/bin/python" -m pip install -q --no-deps -e "$root" >&2
   echo "$want" > "$stamp"
+  if [ -n "${PSE_SETUP_LOG:-}" ]; then exec 2>&3 3>&-; fi
 fi
 echo "$venv/bin/python"
