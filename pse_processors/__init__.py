@@ -60,7 +60,7 @@ _NEEDS = {
 }
 
 __all__ = [
-    "Choice", "CompileLimitError", "CompileOptions", "Compiler", "CompiledGrammar", "ConstraintConflictError", "Grammar", "InvalidLogitsError",
+    "Choice", "CompileLimitError", "CompileOptions", "Compiler", "ConstraintConflictError", "Grammar", "InvalidLogitsError",
     "InvalidOutputError", "Matcher", "PSEError", "Regex", "Schema", "SchemaError", "SchemaOptions", "UnsatisfiableConstraintError",
     "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_dir", "clear_memory_cache", "compile",
     "json_schema_to_grammar", "json_schema_to_regex", *_LAZY,

@@ -47,7 +47,7 @@ RECIPE_OPTIONS = (
 def rebuild_grammar(
     constraint: Any, vocabulary: Any, engine: str, options: dict, fingerprint: str, spec_key: Optional[str] = None
 ) -> Any:
-    """Unpickle a :class:`~pse_processors.CompiledGrammar`: compile its recipe (through the caches).
+    """Unpickle a :class:`~pse_processors.Matcher`: compile its recipe (through the caches).
 
     ``spec_key`` is the pickled grammar's regex (or Lark grammar) key: a constraint changed
     after it was compiled (a schema dict edited in place), or a version that compiles it

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..caching.store import write_atomically
 from ..constraints.spec import ConstraintSpec
+from ..deprecation import deprecated_names
 from ..errors import UnsatisfiableConstraintError
 from ..vocabulary.token_trie import TokenTrie
 from ..vocabulary.vocabulary import Vocabulary
@@ -28,7 +29,7 @@ from .dense_automaton import DenseAutomaton, materialize
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEAD", "DONE", "AutomatonMatcher", "CompiledGrammar"]
+__all__ = ["DEAD", "DONE", "AutomatonMatcher"]
 
 
 class AutomatonMatcher(Matcher):
@@ -139,5 +140,4 @@ class AutomatonMatcher(Matcher):
         return state
 
 
-#: Deprecated (0.1) name of :class:`~pse_processors.matchers.base.Matcher`, the base of every matcher.
-CompiledGrammar = Matcher
+__getattr__ = deprecated_names(__name__, {"CompiledGrammar": (Matcher, "pse_processors.Matcher")})

@@ -22,6 +22,8 @@ from typing import Any, BinaryIO, Union
 
 import numpy as np
 
+from ..deprecation import deprecated_names
+
 logger = logging.getLogger(__name__)
 
 # Each token's column of next states is hashed as sum over states of R[state] * (next + 1),
@@ -85,7 +87,7 @@ def materialize(next_state: np.ndarray, accepting: np.ndarray, trie: Any, vocab_
 
     Only states reachable at token boundaries from the initial state get a row; the others
     (inside a multi-byte token) keep rows of -1. State ids are the byte automaton's, so they
-    agree with :meth:`CompiledGrammar.step`. Every row is walked twice (hash, then fill and
+    agree with :meth:`Matcher.step`. Every row is walked twice (hash, then fill and
     check) so that no ``[states, vocab]`` array is ever held.
     """
     start = time.perf_counter()
@@ -122,5 +124,4 @@ def materialize(next_state: np.ndarray, accepting: np.ndarray, trie: Any, vocab_
     return tables
 
 
-#: Deprecated (0.1) name of :class:`DenseAutomaton`.
-GrammarTables = DenseAutomaton
+__getattr__ = deprecated_names(__name__, {"GrammarTables": (DenseAutomaton, "DenseAutomaton")})

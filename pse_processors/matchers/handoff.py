@@ -30,6 +30,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..constraints.spec import ConstraintSpec
+from ..deprecation import deprecated_names
 from .base import DEAD, DONE, Matcher
 
 logger = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ class HandoffMatcher(Matcher):
 
     def __repr__(self) -> str:
         on = "automaton" if self.ready else "llguidance, automaton building"
-        return f"HandoffGrammar({self.spec.kind}, on the {on}, vocab {self.vocab_size})"
+        return f"HandoffMatcher({self.spec.kind}, on the {on}, vocab {self.vocab_size})"
 
     def _inner(self, state: int) -> tuple[Matcher, int]:
         """The back end that answers for ``state`` (>= 0), and the state in its numbering."""
@@ -275,5 +276,4 @@ def wait_for_builds(timeout: Optional[float] = None) -> bool:
     return True
 
 
-#: Deprecated (0.1) name of :class:`HandoffMatcher`.
-HandoffGrammar = HandoffMatcher
+__getattr__ = deprecated_names(__name__, {"HandoffGrammar": (HandoffMatcher, "HandoffMatcher")})

@@ -3,7 +3,7 @@
 llguidance (a lazy lexer and an Earley parser, in Rust) computes the allowed tokens of a
 parser state in microseconds without building any automaton ahead of time, so recursion is
 unbounded and compiling costs about a millisecond. Its matchers are mutable objects; the
-matcher API of :class:`~pse_processors.CompiledGrammar` wants immutable int states, so that
+matcher API of :class:`~pse_processors.Matcher` wants immutable int states, so that
 beam search, assisted decoding and prefix reuse keep working (see ``prefix_states.py``):
 
 - A state is a node of the tree of token paths walked so far: its parent and its last
@@ -13,7 +13,7 @@ beam search, assisted decoding and prefix reuse keep working (see ``prefix_state
 - Masks are cached per distinct allowed set, as on the byte automaton.
 
 Nodes cost 12 bytes each (three int arrays), so a process that generates a million tokens
-through one grammar holds 12 MB of them; :meth:`PushdownGrammar.reset_states` drops them.
+through one grammar holds 12 MB of them; :meth:`LLGuidanceMatcher.reset_states` drops them.
 """
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ import numpy as np
 from .. import defaults
 from ..caching.lru import SizedLRU
 from ..constraints.spec import ConstraintSpec
+from ..deprecation import deprecated_names
 from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
-from .base import DONE, Matcher
 from ..vocabulary.llg_tokenizer import lltokenizer_for, require_llguidance
 from ..vocabulary.vocabulary import Vocabulary
+from .base import DONE, Matcher
 
 logger = logging.getLogger(__name__)
 
@@ -251,5 +252,4 @@ def grammar_error(message: str, lark: str) -> SchemaError:
     return SchemaError(f"the grammar cannot be run: {reason}, in {text!r}", f"grammar line {line}")
 
 
-#: Deprecated (0.1) name of :class:`LLGuidanceMatcher`.
-PushdownGrammar = LLGuidanceMatcher
+__getattr__ = deprecated_names(__name__, {"PushdownGrammar": (LLGuidanceMatcher, "LLGuidanceMatcher")})
