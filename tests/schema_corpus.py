@@ -2,7 +2,7 @@
 
 Five families, the shapes that users bring: function-calling tools, Pydantic-generated
 schemas, nested records, recursive structures and conditionals, plus small constrained
-scalars. :data:`CORPUS` joins them with ``fuzz_schemas.FUZZ_SCHEMAS``: over 100 in all.
+scalars. :data:`CORPUS` joins them with ``tests.helpers.FUZZ_SCHEMAS``: over 100 in all.
 Each entry is ``(name, schema)``.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, Field
 
-from fuzz_schemas import FUZZ_SCHEMAS
+from tests.helpers import FUZZ_SCHEMAS
 
 STR: dict = {"type": "string", "maxLength": 12}
 INT: dict = {"type": "integer"}
