@@ -1,6 +1,6 @@
 """Conformance on the official JSON-Schema-Test-Suite (draft 2020-12), per keyword.
 
-    python benchmarks/conformance.py tests/data/json-schema-test-suite [--markdown] [--engine dfa|grammar|auto]
+    python benchmarks/conformance.py tests/data/json-schema-test-suite [--backend dfa|llguidance|auto]
 
 For each test group whose schema compiles (JSON Schema semantics for additionalProperties),
 every test instance is serialized with ``json.dumps`` and fed byte by byte through the
@@ -38,8 +38,8 @@ class KeywordResult:
     refusals: list = field(default_factory=list)
 
 
-def run(folder: Path, engine: str = "dfa") -> dict:
-    """keyword file name -> KeywordResult, over ``folder/tests/draft2020-12/*.json``, on ``engine``."""
+def run(folder: Path, backend: str = "dfa") -> dict:
+    """keyword file name -> KeywordResult, over ``folder/tests/draft2020-12/*.json``, on ``backend``."""
     files = sorted((folder / "tests" / "draft2020-12").glob("*.json"))
     if not files:
         raise FileNotFoundError(f"no draft 2020-12 tests under {folder}")
@@ -49,7 +49,7 @@ def run(folder: Path, engine: str = "dfa") -> dict:
         for group in json.loads(path.read_text()):
             result.groups += 1
             try:
-                grammar = pse.compile(group["schema"], BYTES, additional_properties="spec", engine=engine)
+                grammar = pse.compile(group["schema"], BYTES, additional_properties="spec", backend=backend)
             except PSEError as exc:
                 result.refused += 1
                 result.refusals.append(f"{group['description']}: {type(exc).__name__}: {exc}")
@@ -89,10 +89,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="the JSON-Schema-Test-Suite checkout")
     parser.add_argument("--refusals", action="store_true", help="list every refused group")
-    parser.add_argument("--engine", default="dfa", choices=["dfa", "grammar", "auto"], help="the back end (default: dfa)")
+    parser.add_argument("--backend", default="dfa", choices=["dfa", "llguidance", "auto"], help="the back end (default: dfa)")
+    parser.add_argument("--engine", choices=["dfa", "grammar", "auto"], help=argparse.SUPPRESS)  # 0.1: --backend
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    results = run(args.folder, args.engine)
+    backend = {"grammar": "llguidance"}.get(args.engine, args.engine) if args.engine else args.backend
+    results = run(args.folder, backend)
     print(markdown(results))
     escapes = [e for r in results.values() for e in r.escapes]
     for escape in escapes:

@@ -459,10 +459,10 @@ def observe(objects: dict, paths: dict) -> dict:
             continue
         grammar = matcher_of(obj)
         seen = {
-            "fingerprint": grammar.vocabulary.fingerprint, "engine": grammar.backend, "kind": grammar.spec.kind,
+            "fingerprint": grammar.vocabulary.fingerprint, "backend": grammar.backend, "kind": grammar.spec.kind,
             "masks": _masks(grammar, paths[name]),
         }
-        if not isinstance(obj, Matcher) and not hasattr(obj, "compile_options"):
+        if not isinstance(obj, Matcher) and not hasattr(obj, "last_generation"):  # not an engine
             seen["scores"] = _scores(obj, paths[name], grammar.vocab_size)
         found[name] = seen
     return found

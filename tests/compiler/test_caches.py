@@ -19,14 +19,14 @@ SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}, "required"
 
 
 def test_memory_cache_shares_one_grammar(disk_cache):
-    a = pse.compile(SCHEMA, VOCAB, engine="dfa")
-    b = pse.compile(dict(SCHEMA), VOCAB, engine="dfa")
+    a = pse.compile(SCHEMA, VOCAB, backend="dfa")
+    b = pse.compile(dict(SCHEMA), VOCAB, backend="dfa")
     assert a is b
-    assert pse.compile(SCHEMA, VOCAB, engine="dfa", whitespace="compact") is not a
+    assert pse.compile(SCHEMA, VOCAB, backend="dfa", whitespace="compact") is not a
 
 
 def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
-    grammar = pse.compile(SCHEMA, VOCAB, engine="dfa")
+    grammar = pse.compile(SCHEMA, VOCAB, backend="dfa")
     files = list(disk_cache.glob("grammars/*.npz"))
     assert len(files) == 1
     pse.clear_memory_cache()
@@ -35,7 +35,7 @@ def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
         raise AssertionError("should have been loaded from disk")
 
     monkeypatch.setattr(cache_module.ByteAutomaton, "build", no_build)
-    loaded = pse.compile(SCHEMA, VOCAB, engine="dfa")
+    loaded = pse.compile(SCHEMA, VOCAB, backend="dfa")
     assert loaded is not grammar and loaded.accepts([0, 2, 3, 5, 1])
     monkeypatch.undo()
 
@@ -50,7 +50,7 @@ def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
         files[0].write_bytes(corrupt)
         pse.clear_memory_cache()
         with caplog.at_level(logging.WARNING, logger="pse_processors.compiler.compiler"):
-            again = pse.compile(SCHEMA, VOCAB, engine="dfa")
+            again = pse.compile(SCHEMA, VOCAB, backend="dfa")
         assert "corrupt grammar cache file" in caplog.text
         assert again.accepts([0, 2, 3, 5, 1]) and not again.accepts([0, 2, 3, 1])
         caplog.clear()
@@ -60,7 +60,7 @@ def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
 def test_warm_compile_reads_the_regex_from_disk(disk_cache, monkeypatch):
     import pse_processors.compiler.regexes as regex_cache
 
-    grammar = pse.compile(SCHEMA, VOCAB, engine="dfa")
+    grammar = pse.compile(SCHEMA, VOCAB, backend="dfa")
     assert len(list(disk_cache.glob("regexes/*.json"))) == 1
     pse.clear_memory_cache()
 
@@ -69,17 +69,17 @@ def test_warm_compile_reads_the_regex_from_disk(disk_cache, monkeypatch):
 
     with monkeypatch.context() as patch:
         patch.setattr(regex_cache, "json_schema_to_regex", no_compiler)
-        again = pse.compile(SCHEMA, VOCAB, engine="dfa")
+        again = pse.compile(SCHEMA, VOCAB, backend="dfa")
     assert again.spec.regex == grammar.spec.regex and again.accepts([0, 2, 3, 5, 1])
     # Property order is part of the key: the same properties in another order compile anew.
     reordered = {"required": ["a"], "properties": {"a": {"type": "integer"}}, "type": "object"}
-    assert pse.compile(reordered, VOCAB, engine="dfa").spec.regex == grammar.spec.regex
+    assert pse.compile(reordered, VOCAB, backend="dfa").spec.regex == grammar.spec.regex
     assert len(list(disk_cache.glob("regexes/*.json"))) == 2
     # A damaged regex file is recompiled, with a warning.
     for path in disk_cache.glob("regexes/*.json"):
         path.write_text("{not json")
     pse.clear_memory_cache()
-    assert pse.compile(SCHEMA, VOCAB, engine="dfa").accepts([0, 2, 3, 5, 1])
+    assert pse.compile(SCHEMA, VOCAB, backend="dfa").accepts([0, 2, 3, 5, 1])
 
 
 def test_large_tables_are_memory_mapped(tmp_path, monkeypatch):
@@ -105,7 +105,7 @@ def test_disk_cache_can_be_disabled(tmp_path, monkeypatch):
     monkeypatch.setenv(cache_module.CACHE_ENV, "off")
     pse.clear_memory_cache()
     assert pse.cache_dir() is None
-    pse.compile(SCHEMA, VOCAB, engine="dfa")
+    pse.compile(SCHEMA, VOCAB, backend="dfa")
     assert not list(tmp_path.iterdir())
     monkeypatch.delenv(cache_module.CACHE_ENV)
     assert pse.cache_dir() == cache_module.user_cache_dir()
@@ -122,13 +122,13 @@ def test_device_masks_are_shared_between_processors(smol_tokenizer):
 
 
 def test_materialized_tables_are_cached_on_disk(disk_cache):
-    grammar = pse.compile(SCHEMA, VOCAB, engine="dfa")
-    tables = grammar.tables
+    grammar = pse.compile(SCHEMA, VOCAB, backend="dfa")
+    tables = grammar.dense_automaton
     assert list(disk_cache.glob("tables/*.npz"))
     pse.clear_memory_cache()
-    again = pse.compile(SCHEMA, VOCAB, engine="dfa")
+    again = pse.compile(SCHEMA, VOCAB, backend="dfa")
     assert again is not grammar
-    loaded = again.tables
+    loaded = again.dense_automaton
     assert np.array_equal(loaded.transitions, tables.transitions) and np.array_equal(loaded.token_class, tables.token_class)
 
 

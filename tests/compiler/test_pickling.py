@@ -35,14 +35,14 @@ RECURSIVE_SCHEMA = {
 
 @pytest.fixture(scope="module")
 def objects(smol_tokenizer):
-    dfa = pse.compile(DFA_SCHEMA, smol_tokenizer, engine="dfa")  # auto would start it on the grammar engine
+    dfa = pse.compile(DFA_SCHEMA, smol_tokenizer, backend="dfa")  # auto would start it on the grammar engine
     recursive = pse.compile(RECURSIVE_SCHEMA, smol_tokenizer)
-    assert (dfa.engine, recursive.engine) == ("dfa", "grammar")
+    assert (dfa.backend, recursive.backend) == ("dfa", "llguidance")
     found = {
         "vocabulary": dfa.vocabulary,
         "dfa": dfa,
         "recursive": recursive,
-        "regex": pse.compile(pse.Regex(r"[a-z]{2,6}@[a-z]{3}\.(com|org)"), smol_tokenizer, engine="grammar"),
+        "regex": pse.compile(pse.Regex(r"[a-z]{2,6}@[a-z]{3}\.(com|org)"), smol_tokenizer, backend="llguidance"),
         "torch_dfa": pse.PSELogitsProcessor(DFA_SCHEMA, smol_tokenizer, inplace=True),
         "torch_recursive": pse.PSELogitsProcessor(recursive),
         "engine": pse.StructuringEngine(RECURSIVE_SCHEMA, tokenizer=smol_tokenizer, whitespace="compact"),
@@ -68,7 +68,7 @@ def test_round_trip_in_a_fresh_process_gives_identical_masks_and_scores(objects)
     assert there.keys() == here.keys()
     for name in here:
         assert there[name] == here[name], name
-    assert "scores" in here["torch_dfa"] and here["recursive"]["engine"] == "llguidance"
+    assert "scores" in here["torch_dfa"] and here["recursive"]["backend"] == "llguidance"
     assert "mlx" not in objects or "scores" in here["mlx"]
 
 

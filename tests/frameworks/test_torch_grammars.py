@@ -108,7 +108,7 @@ def _sample(model, tokenizer, processor, seed: int, max_new_tokens: int, bias=No
 def test_recursive_schemas_sampled(schema, depth_path, smol_tokenizer, tiny_llama):
     torch.set_num_threads(1)
     processor = PSELogitsProcessor(schema, smol_tokenizer, generation_config=tiny_llama.generation_config)
-    assert processor.matcher.backend == "llguidance"  # engine="auto" picks it for recursion
+    assert processor.matcher.backend == "llguidance"  # backend="auto" picks it for recursion
     # Biased toward brackets for "any value" (see _StructureBias); the constraint still decides.
     bias = _structure_bias(processor.matcher.vocabulary, tiny_llama.config.vocab_size) if depth_path is None else None
     values = []

@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent(
     sys.meta_path.insert(0, Block())
     import pse_processors as pse
     vocab = pse.Vocabulary([b'{"a":', b"1", b"}", b" ", None], eos_token_ids=[4])
-    grammar = pse.compile({"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}, vocab, engine="dfa")
+    grammar = pse.compile({"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}, vocab, backend="dfa")
     assert grammar.accepts([0, 1, 2, 4])
     assert grammar.bitmask(grammar.initial_state).dtype.name == "int32"
     try:

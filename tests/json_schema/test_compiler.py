@@ -23,8 +23,8 @@ EOS = 261
 
 def accepts(schema, text: str, **options) -> bool:
     # The regex output on the byte automaton; the grammar engine has its own tests
-    # (test_grammar_engine.py, test_engine_agreement.py).
-    options.setdefault("engine", "dfa")
+    # (tests/matchers/test_llguidance.py, tests/matchers/test_backend_agreement.py).
+    options.setdefault("backend", "dfa")
     grammar = pse.compile(schema, BYTES, **options)
     return grammar.accepts(list(text.encode("utf-8")) + [EOS])
 
@@ -353,20 +353,20 @@ def test_refusals_name_keyword_and_pointer(schema, keyword, pointer):
     assert repr(keyword) in str(info.value) and pointer in str(info.value)
 
 
-@pytest.mark.parametrize("engine", ["dfa", "grammar"])
-def test_unknown_formats_are_annotations_unless_refused(engine):
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
+def test_unknown_formats_are_annotations_unless_refused(backend):
     schema = {"type": "object", "properties": {"t": {"type": "string", "format": "topic"}}, "required": ["t"]}
-    assert accepts(schema, '{"t": "any text"}', engine=engine) and not accepts(schema, '{"t": 1}', engine=engine)
+    assert accepts(schema, '{"t": "any text"}', backend=backend) and not accepts(schema, '{"t": 1}', backend=backend)
     with pytest.raises(UnsupportedSchemaError, match="'topic'") as info:
-        pse.compile(schema, BYTES, engine=engine, unknown_formats="refuse")
+        pse.compile(schema, BYTES, backend=backend, unknown_formats="refuse")
     assert info.value.keyword == "format" and info.value.pointer == "#/properties/t"
     with pytest.raises(ValueError, match="unknown_formats"):
         pse.SchemaOptions(unknown_formats="ignore")
 
 
-@pytest.mark.parametrize("engine", ["dfa", "grammar"])
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
 @pytest.mark.parametrize("refs", [False, True])
-def test_one_of_with_closed_branches_keeps_both(engine, refs):
+def test_one_of_with_closed_branches_keeps_both(backend, refs):
     # Each branch's objects fail the other: one requires "app", which the other (closed) forbids.
     branches = [
         {"type": "object", "additionalProperties": False, "required": ["p", "app"],
@@ -376,14 +376,14 @@ def test_one_of_with_closed_branches_keeps_both(engine, refs):
     schema = {"oneOf": branches}
     if refs:
         schema = {"$defs": {"x": branches[0], "y": branches[1]}, "oneOf": [{"$ref": "#/$defs/x"}, {"$ref": "#/$defs/y"}]}
-    assert accepts(schema, '{"p": "x", "app": "y"}', engine=engine)
-    assert accepts(schema, '{"p": "x", "mode": "a"}', engine=engine)
-    assert not accepts(schema, '{"p": "x", "app": "y", "mode": "a"}', engine=engine)
+    assert accepts(schema, '{"p": "x", "app": "y"}', backend=backend)
+    assert accepts(schema, '{"p": "x", "mode": "a"}', backend=backend)
+    assert not accepts(schema, '{"p": "x", "app": "y", "mode": "a"}', backend=backend)
 
 
-@pytest.mark.parametrize("engine", ["dfa", "grammar"])
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
 @pytest.mark.parametrize("draft", ["http://json-schema.org/draft-04/schema#", "http://json-schema.org/draft-07/schema#", None])
-def test_ref_siblings_follow_the_draft(engine, draft):
+def test_ref_siblings_follow_the_draft(backend, draft):
     # Drafts 3-7 ignore the keywords next to a $ref; 2019-09 and later apply them too.
     schema = {"definitions": {"o": {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}},
               "type": "object", "properties": {"x": {"$ref": "#/definitions/o", "type": "string"}}}
@@ -392,7 +392,7 @@ def test_ref_siblings_follow_the_draft(engine, draft):
     validator = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)(schema)
     for value in [{"x": {"a": 1}}, {"x": "s"}, {"x": {}}, {"x": {"a": "1"}}]:
         text = json.dumps(value)
-        assert accepts(schema, text, engine=engine) is validator.is_valid(value) is (draft is not None and value == {"x": {"a": 1}}), text
+        assert accepts(schema, text, backend=backend) is validator.is_valid(value) is (draft is not None and value == {"x": {"a": 1}}), text
 
 
 def test_lenient_mode_warns_and_drops_the_keyword(caplog):
@@ -509,14 +509,14 @@ def test_huge_constraints_are_refused_before_they_exhaust_memory():
     nested = {"$defs": {"n": {"type": "object", "properties": {f"k{i}": {"$ref": "#/$defs/n"} for i in range(6)}}},
               "$ref": "#/$defs/n"}
     with pytest.raises(CompileLimitError, match="max_regex_length"):
-        pse.compile(nested, BYTES, max_recursion_depth=6, max_regex_length=100_000, engine="dfa")
+        pse.compile(nested, BYTES, max_recursion_depth=6, max_regex_length=100_000, backend="dfa")
     with pytest.raises(CompileLimitError, match="more than 10 characters"):
-        pse.compile({"type": "boolean"}, BYTES, max_regex_length=10, engine="dfa")
+        pse.compile({"type": "boolean"}, BYTES, max_regex_length=10, backend="dfa")
     with pytest.raises(CompileLimitError, match="over the limit of 10"):
-        pse.compile(pse.Regex("[0-9]-[a-z]-[0-9]"), BYTES, max_regex_length=10, engine="dfa")
+        pse.compile(pse.Regex("[0-9]-[a-z]-[0-9]"), BYTES, max_regex_length=10, backend="dfa")
     # Counted repetitions are measured written out: a short regex can hide a huge automaton.
     with pytest.raises(CompileLimitError, match="counted repetitions written out"):
-        pse.compile({"type": "string", "maxLength": 32767}, BYTES, engine="dfa")
+        pse.compile({"type": "string", "maxLength": 32767}, BYTES, backend="dfa")
 
 
 def test_nested_all_of_keeps_text_order_of_properties():
@@ -539,10 +539,10 @@ def test_grammar_of_many_optional_properties_is_linear():
     assert size(200) < 2.3 * size(100), (size(100), size(200))
     schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}, "c": {"type": "boolean"}},
               "required": ["b"]}
-    for engine in ("dfa", "grammar"):
+    for backend in ("dfa", "llguidance"):
         for text, ok in [('{"b": "x"}', True), ('{"a": 1, "b": "x", "c": true}', True), ('{"b": "x", "c": false}', True),
                          ('{"a": 1}', False), ('{"c": true, "b": "x"}', False), ("{}", False)]:
-            assert accepts(schema, text, engine=engine) is ok, (engine, text)
+            assert accepts(schema, text, backend=backend) is ok, (backend, text)
 
 
 def test_unanchored_alternatives_share_their_sides():

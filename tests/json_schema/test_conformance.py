@@ -20,12 +20,12 @@ import conformance  # noqa: E402
 SUITE = ROOT / "tests" / "data" / "json-schema-test-suite"
 
 
-@pytest.fixture(scope="module", params=["dfa", "grammar"])
+@pytest.fixture(scope="module", params=["dfa", "llguidance"])
 def results(request):
-    """The suite's results on each engine: the byte automaton and the grammar engine."""
+    """The suite's results on each back end: the byte automaton and llguidance."""
     if not SUITE.exists():
         pytest.fail(f"the vendored JSON-Schema-Test-Suite is missing at {SUITE}")
-    return conformance.run(SUITE, engine=request.param)
+    return conformance.run(SUITE, backend=request.param)
 
 
 def test_no_invalid_instance_is_accepted(results):

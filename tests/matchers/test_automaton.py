@@ -13,7 +13,7 @@ SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}}, "required"
 
 
 def test_matcher_api(disk_cache):
-    grammar = pse.compile(SCHEMA, VOCAB, engine="dfa")
+    grammar = pse.compile(SCHEMA, VOCAB, backend="dfa")
     state = grammar.initial_state
     assert grammar.allowed_token_ids(state).tolist() == [0]
     assert not grammar.is_accepting(state)
@@ -34,7 +34,7 @@ def test_matcher_api(disk_cache):
 
 
 def test_bitmask_matches_allowed_ids(disk_cache):
-    grammar = pse.compile(SCHEMA, VOCAB, engine="dfa")
+    grammar = pse.compile(SCHEMA, VOCAB, backend="dfa")
     state = grammar.walk([0, 2, 3])
     mask = grammar.bitmask(state)
     assert mask.dtype == np.int32 and mask.shape == ((VOCAB.size + 31) // 32,)
@@ -45,7 +45,7 @@ def test_bitmask_matches_allowed_ids(disk_cache):
 
 
 def test_step_agrees_with_advance(disk_cache):
-    grammar = pse.compile(SCHEMA, VOCAB, engine="dfa")
+    grammar = pse.compile(SCHEMA, VOCAB, backend="dfa")
     states = _reachable(grammar)  # the states between tokens
     assert len(states) > 5
     for state in states:
@@ -73,8 +73,8 @@ def _reachable(grammar):
 
 
 def test_materialized_tables_agree_with_lazy_walk(disk_cache):
-    grammar = pse.compile(SCHEMA, VOCAB, engine="dfa")
-    tables = grammar.tables
+    grammar = pse.compile(SCHEMA, VOCAB, backend="dfa")
+    tables = grammar.dense_automaton
     for state in _reachable(grammar):
         row = tables.transitions[state][tables.token_class]
         for token in range(VOCAB.size):

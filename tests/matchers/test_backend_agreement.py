@@ -36,8 +36,8 @@ def test_there_are_schemas_to_compare():
 @pytest.mark.parametrize("schema", AGREEING + EXTRA, ids=lambda s: str(s)[:40])
 def test_masks_agree_along_random_paths(schema, smol_tokenizer):
     vocab = pse.Vocabulary.from_tokenizer(smol_tokenizer)
-    dfa = pse.compile(schema, vocab, engine="dfa")
-    grammar = pse.compile(schema, vocab, engine="grammar")
+    dfa = pse.compile(schema, vocab, backend="dfa")
+    grammar = pse.compile(schema, vocab, backend="llguidance")
     plane16 = np.array([b is not None and 0xF4 in b for b in vocab.token_bytes])
     rng = random.Random(0)
     for _ in range(4):

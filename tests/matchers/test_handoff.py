@@ -1,4 +1,4 @@
-"""engine="auto"'s warm start: the grammar engine answers until the byte automaton is built.
+"""backend="auto"'s warm start: the grammar engine answers until the byte automaton is built.
 
 The masks must be the automaton's own before, across and after the hand-off, states handed
 out before it must keep working after it, and a failed or abandoned build must leave a
@@ -21,7 +21,7 @@ from pse_processors.compiler import backends as engine_choice
 from pse_processors.matchers import handoff
 from pse_processors.runtime.device_tables import in_graph_constraint
 from pse_processors.errors import CompileLimitError
-from pse_processors.matchers.handoff import AUTOMATON_OFFSET, HandoffGrammar
+from pse_processors.matchers.handoff import AUTOMATON_OFFSET, HandoffMatcher
 
 SCHEMA = {
     "type": "object",
@@ -47,8 +47,8 @@ def vocab(smol_tokenizer):
 
 
 def _gated(vocab, schema=SCHEMA):
-    """A HandoffGrammar whose automaton build waits for the returned event, and the automaton grammar."""
-    dfa = pse.compile(schema, vocab, engine="dfa")
+    """A HandoffMatcher whose automaton build waits for the returned event, and the automaton grammar."""
+    dfa = pse.compile(schema, vocab, backend="dfa")
     spec, _ = engine_choice.grammar_spec(schema, pse.json_schema.SchemaOptions())
     pushdown = engine_choice.pushdown_grammar(spec, vocab)
     gate = threading.Event()
@@ -57,7 +57,7 @@ def _gated(vocab, schema=SCHEMA):
         assert gate.wait(60)
         return dfa
 
-    return HandoffGrammar(pushdown, dfa.spec, build), dfa, gate
+    return HandoffMatcher(pushdown, dfa.spec, build), dfa, gate
 
 
 def _compare(grammar, dfa, state, dfa_state, vocab):
@@ -73,23 +73,23 @@ def _compare(grammar, dfa, state, dfa_state, vocab):
 
 def test_compile_auto_warm_starts_when_no_cache_holds_the_automaton(no_disk_cache, vocab, smol_tokenizer):
     grammar = pse.compile(SCHEMA, vocab)
-    assert isinstance(grammar, HandoffGrammar) and grammar.backend == "dfa"
+    assert isinstance(grammar, HandoffMatcher) and grammar.backend == "dfa"
     assert pse.compile(SCHEMA, vocab) is grammar  # one grammar per constraint, as before
-    automaton = grammar.automaton_grammar(timeout=60)
-    assert grammar.ready and automaton.backend == "dfa" and not isinstance(automaton, HandoffGrammar)
+    automaton = grammar.settled(timeout=60)
+    assert grammar.ready and automaton.backend == "dfa" and not isinstance(automaton, HandoffMatcher)
     assert grammar.initial_state >= AUTOMATON_OFFSET  # new generations start on the automaton
     text = '{"name":"ab","age":3,"x":true}'
     tokens = smol_tokenizer.encode(text, add_special_tokens=False)
     eos = min(vocab.eos_token_ids)
     assert grammar.accepts(tokens + [eos]) and not grammar.accepts(tokens[:-1] + [eos])
     # explicit engines are untouched
-    assert not isinstance(pse.compile(SCHEMA, vocab, engine="dfa"), HandoffGrammar)
-    assert pse.compile(SCHEMA, vocab, engine="grammar").backend == "llguidance"
+    assert not isinstance(pse.compile(SCHEMA, vocab, backend="dfa"), HandoffMatcher)
+    assert pse.compile(SCHEMA, vocab, backend="llguidance").backend == "llguidance"
 
 
 def test_recursive_schemas_and_regexes_do_not_warm_start(no_disk_cache, vocab):
     assert pse.compile({"type": "array", "items": {"$ref": "#"}}, vocab).backend == "llguidance"
-    assert not isinstance(pse.compile(pse.Regex("[a-z]{3}"), vocab), HandoffGrammar)
+    assert not isinstance(pse.compile(pse.Regex("[a-z]{3}"), vocab), HandoffMatcher)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -103,7 +103,7 @@ def test_masks_are_the_automatons_before_across_and_after_the_handoff(vocab, see
     for step in range(80):
         if step == 4:
             gate.set()
-            grammar.automaton_grammar(timeout=60)
+            grammar.settled(timeout=60)
             handed_off = True
         allowed = _compare(grammar, dfa, state, dfa_state, vocab)
         choices = np.flatnonzero(allowed).tolist()
@@ -134,21 +134,21 @@ def test_mask_ids_are_shared_across_engines(vocab):
     grammar, dfa, gate = _gated(vocab)
     before = grammar.mask_id(0)
     gate.set()
-    grammar.automaton_grammar(timeout=60)
+    grammar.settled(timeout=60)
     assert grammar.mask_id(grammar.initial_state) == before  # one id per allowed set, whichever engine computed it
 
 
 def test_a_failed_build_stays_on_the_grammar_engine(vocab, smol_tokenizer):
-    dfa = pse.compile(SCHEMA, vocab, engine="dfa")
+    dfa = pse.compile(SCHEMA, vocab, backend="dfa")
     spec, _ = engine_choice.grammar_spec(SCHEMA, pse.json_schema.SchemaOptions())
     pushdown = engine_choice.pushdown_grammar(spec, vocab)
 
     def build():
         raise CompileLimitError("too large, for the test")
 
-    grammar = HandoffGrammar(pushdown, dfa.spec, build)
+    grammar = HandoffMatcher(pushdown, dfa.spec, build)
     with pytest.raises(CompileLimitError, match="for the test"):
-        grammar.automaton_grammar(timeout=60)
+        grammar.settled(timeout=60)
     assert grammar.backend == "llguidance" and not grammar.ready and grammar.initial_state == 0
     tokens = smol_tokenizer.encode('{"name":"x"}', add_special_tokens=False)
     state = grammar.walk(tokens)
@@ -159,8 +159,8 @@ def test_a_failed_build_stays_on_the_grammar_engine(vocab, smol_tokenizer):
 def test_an_abandoned_grammar_skips_its_build(vocab):
     first, _, gate = _gated(vocab)  # holds the builder thread
     built = []
-    dfa = pse.compile(SCHEMA, vocab, engine="dfa")
-    second = HandoffGrammar(first._shared.pushdown, dfa.spec, lambda: built.append(1) or dfa)
+    dfa = pse.compile(SCHEMA, vocab, backend="dfa")
+    second = HandoffMatcher(first._shared.pushdown, dfa.spec, lambda: built.append(1) or dfa)
     del second
     gc.collect()
     gate.set()
@@ -170,12 +170,12 @@ def test_an_abandoned_grammar_skips_its_build(vocab):
 
 def test_in_graph_processors_get_the_automaton_and_pickles_rebuild_it(no_disk_cache, vocab):
     grammar = pse.compile(SCHEMA, vocab)
-    assert isinstance(grammar, HandoffGrammar)
+    assert isinstance(grammar, HandoffMatcher)
     constraint = in_graph_constraint(
         "TFLogitsProcessor", grammar, None, max_new_tokens=8, prompt_length=None, generation_config=None,
         eos_token_ids=None, max_table_bytes=1 << 30, compile_options={},
     )
-    assert constraint.matcher is grammar.automaton_grammar()
+    assert constraint.matcher is grammar.settled()
     clone = pickle.loads(pickle.dumps(grammar))
     assert clone.backend == "dfa"
     assert (clone.allowed_mask(clone.initial_state) == grammar.allowed_mask(grammar.initial_state)).all()
@@ -189,10 +189,10 @@ def test_a_forked_child_builds_what_the_parent_was_building(vocab):
         code = 1
         try:
             gate.set()
-            code = 0 if grammar.automaton_grammar(timeout=60) is dfa and grammar.ready else 2
+            code = 0 if grammar.settled(timeout=60) is dfa and grammar.ready else 2
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     gate.set()
-    assert grammar.automaton_grammar(timeout=60) is dfa
+    assert grammar.settled(timeout=60) is dfa
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

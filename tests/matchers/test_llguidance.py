@@ -42,7 +42,7 @@ def test_lltokenizer_sees_our_bytes_and_never_allows_special_tokens(smol_tokeniz
 
 
 def test_matcher_api_on_the_grammar_engine():
-    grammar = pse.compile(TREE, BYTES, engine="grammar")
+    grammar = pse.compile(TREE, BYTES, backend="llguidance")
     assert grammar.backend == "llguidance"
     deep = json.dumps({"children": [{"children": [{"children": [{"children": [{"children": []}]}]}]}]})
     assert grammar.accepts(ids(deep) + [EOS])
@@ -77,25 +77,25 @@ def test_engine_choice():
     assert pse.compile(flat, BYTES).backend == "dfa"
     assert pse.compile(TREE, BYTES).backend == "llguidance"  # recursive: auto picks the grammar engine
     assert pse.compile(ANY, BYTES).backend == "llguidance"  # any value nests without a limit
-    assert pse.compile(TREE, BYTES, engine="dfa").backend == "dfa"
-    assert pse.compile(flat, BYTES, engine="grammar").backend == "llguidance"
+    assert pse.compile(TREE, BYTES, backend="dfa").backend == "dfa"
+    assert pse.compile(flat, BYTES, backend="llguidance").backend == "llguidance"
     # Over a byte-automaton limit: auto falls back to the grammar engine.
     long = {"type": "string", "maxLength": 3000}
     with pytest.raises(pse.CompileLimitError):
-        pse.compile(long, BYTES, engine="dfa", max_regex_length=5000)
+        pse.compile(long, BYTES, backend="dfa", max_regex_length=5000)
     grammar = pse.compile(long, BYTES, max_regex_length=5000)
     assert grammar.backend == "llguidance" and grammar.accepts(ids(json.dumps("a" * 3000)) + [EOS])
     assert not grammar.accepts(ids(json.dumps("a" * 3001)) + [EOS])
     with pytest.raises(ValueError, match="backend must be one of"):
-        pse.compile(flat, BYTES, engine="earley")
+        pse.compile(flat, BYTES, backend="earley")
     with pytest.raises(SchemaError, match="runs on llguidance only"):
-        pse.compile(Grammar('start: "a"'), BYTES, engine="dfa")
+        pse.compile(Grammar('start: "a"'), BYTES, backend="dfa")
 
 
 def test_any_value_at_any_depth_only_on_the_grammar_engine():
     deep = json.dumps([[[[[{"a": [1, {"b": None}]}]]]]])
     assert pse.compile(ANY, BYTES).accepts(ids(deep) + [EOS])
-    assert not pse.compile(ANY, BYTES, engine="dfa").accepts(ids(deep) + [EOS])
+    assert not pse.compile(ANY, BYTES, backend="dfa").accepts(ids(deep) + [EOS])
     extra = {"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": True}
     grammar = pse.compile(extra, BYTES)
     assert grammar.backend == "llguidance"
@@ -104,19 +104,19 @@ def test_any_value_at_any_depth_only_on_the_grammar_engine():
 
 
 def test_in_graph_processors_accept_only_the_byte_automaton():
-    with pytest.raises(ValueError, match="engine='dfa' only"):
+    with pytest.raises(ValueError, match="backend='dfa' only"):
         in_graph_constraint("TFPSELogitsProcessor", TREE, BYTES, max_new_tokens=8, prompt_length=None,
                             generation_config=None, eos_token_ids=None, max_table_bytes=1 << 30,
-                            compile_options={"engine": "grammar"})
+                            compile_options={"backend": "llguidance"})
     grammar = pse.compile(TREE, BYTES)
-    with pytest.raises(ValueError, match="compile it with engine='dfa'"):
+    with pytest.raises(ValueError, match=r"compile it with .*\(backend='dfa'\)"):
         in_graph_constraint("FlaxPSELogitsProcessor", grammar, None, max_new_tokens=8, prompt_length=None,
                             generation_config=None, eos_token_ids=None, max_table_bytes=1 << 30, compile_options={})
     core = in_graph_constraint("TFPSELogitsProcessor", TREE, BYTES, max_new_tokens=8, prompt_length=None,
                                generation_config=None, eos_token_ids=None, max_table_bytes=1 << 30, compile_options={})
     assert core.matcher.backend == "dfa"  # auto is not the default there: recursion unrolled
     with pytest.raises(pse.CompileLimitError, match="in-graph"):
-        grammar.tables
+        grammar.dense_automaton
 
 
 @pytest.mark.parametrize(
@@ -166,7 +166,7 @@ def test_packed_masks_match_the_bool_masks_along_random_paths():
     """bitmask() comes straight from llguidance's packed words (EOS set in place); allowed_mask()
     is unpacked from them on demand: both must say the same, EOS iff accepting, no bit past
     the vocabulary (258 ids: the last word is partial)."""
-    grammar = pse.compile(TREE, BYTES, engine="grammar")
+    grammar = pse.compile(TREE, BYTES, backend="llguidance")
     size = grammar.vocab_size
     rng = np.random.default_rng(0)
     seen_accepting = False
@@ -200,5 +200,5 @@ def test_grammar_of_many_optional_properties_is_linear():
     small, large = size(40), size(160)
     assert large < 5 * small, (small, large)  # quadratic growth would be about 16x
     grammar = pse.compile({"type": "object", "properties": {f"p{i}": {"type": "integer"} for i in range(160)}},
-                          BYTES, engine="grammar")
+                          BYTES, backend="llguidance")
     assert grammar.accepts(ids('{"p3":1,"p150":2}') + [EOS]) and not grammar.accepts(ids('{"p150":2,"p3":1}') + [EOS])

@@ -37,7 +37,7 @@ def random_walk(grammar, rng, steps):
 
 @pytest.mark.parametrize("schema_index", [0, 1, 4, 8, 11, 15, 17, 18])
 def test_masks_equal_the_grammar_along_random_walks(schema_index, smol_tokenizer):
-    grammar = pse.compile(FUZZ_SCHEMAS[schema_index], smol_tokenizer, engine="dfa")  # device tables: the automaton
+    grammar = pse.compile(FUZZ_SCHEMAS[schema_index], smol_tokenizer, backend="dfa")  # device tables: the automaton
     width = grammar.vocab_size + 64
     tables = device_tables(grammar, width)
     rng = np.random.default_rng(schema_index)
@@ -57,7 +57,7 @@ def test_masks_equal_the_grammar_along_random_walks(schema_index, smol_tokenizer
 
 
 def test_dead_state_and_out_of_range_ids(toy_vocab):
-    grammar = pse.compile({"type": "integer"}, toy_vocab, engine="dfa")
+    grammar = pse.compile({"type": "integer"}, toy_vocab, backend="dfa")
     tables = device_tables(grammar, width=14)
     assert tables.num_states == grammar.num_states + 2 and tables.token_class.shape == (15,)
     for bad in ([0], [10], [11], [12], [13], [-1], [10**6]):  # rejected, EOS too early, no token, past width
@@ -77,7 +77,7 @@ def test_cached_per_grammar_and_width(toy_vocab):
 
 def test_size_limit_is_a_named_error(toy_vocab):
     grammar = pse.compile(pse.Regex("[12]{0,40}"), toy_vocab)
-    need = table_bytes(grammar.num_states, grammar.tables.num_classes, 12)
+    need = table_bytes(grammar.num_states, grammar.dense_automaton.num_classes, 12)
     with pytest.raises(pse.CompileLimitError, match="max_table_bytes"):
         device_tables(grammar, 12, max_bytes=need - 1)
     assert device_tables(grammar, 12, max_bytes=need).nbytes == need

@@ -50,7 +50,7 @@ def test_identical_masks_at_every_step(index):
     tok = legacy_tokenizer()
     width = len(tok) + 64
     constraint = CONSTRAINTS[index]
-    grammar = compile_grammar(constraint, tok, engine="dfa")  # the in-graph processors run the automaton
+    grammar = compile_grammar(constraint, tok, backend="dfa")  # the in-graph processors run the automaton
     prompts, _ = left_padded_arrays(["Give me JSON:", "{", "Data"])
     prompt_len = prompts.shape[1]
     buffer = random_rows(grammar, np.random.default_rng(index), prompts)

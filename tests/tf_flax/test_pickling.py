@@ -26,7 +26,7 @@ def processors():
     tok = legacy_tokenizer()
     options = {"max_new_tokens": helpers.PICKLE_MAX_NEW_TOKENS}
     return {
-        "grammar": pse.compile(SCHEMA, tok, engine="dfa"),
+        "grammar": pse.compile(SCHEMA, tok, backend="dfa"),
         "tf": TFPSELogitsProcessor(SCHEMA, tok, **options),
         "flax": FlaxPSELogitsProcessor(SCHEMA, tok, **options),
     }

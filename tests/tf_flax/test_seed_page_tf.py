@@ -140,7 +140,7 @@ def test_tensorflow_bad_options():
 
 
 def test_tensorflow_adapter_compiles_recursive_schemas_for_the_automaton():
-    """The in-graph processor needs whole tables: the adapter compiles with engine='dfa' (recursion
+    """The in-graph processor needs whole tables: the adapter compiles with backend='dfa' (recursion
     unrolled), where the default back end of a recursive schema is the grammar engine."""
     from proxy_structuring_engine import StructuringEngine
     from proxy_structuring_engine.adapters import TensorFlowAdapter

@@ -308,10 +308,10 @@ def _random_walk(grammar, rng: random.Random, forbidden: np.ndarray, eos: np.nda
 def test_no_escape_random_walks(tokenizer, schema):
     # The walk picks among distinct next *automaton* states, so that it finishes: the byte
     # automaton (the grammar engine's states are token paths; see test_grammar_engine.py).
-    grammar = pse.compile(schema, tokenizer, engine="dfa")
+    grammar = pse.compile(schema, tokenizer, backend="dfa")
     vocab = grammar.vocabulary
     assert grammar.vocabulary.eos_token_ids == {tokenizer.eos_token_id}
-    grammar = pse.compile(schema, tokenizer, eos_token_ids=well_known_eos_ids(tokenizer), engine="dfa")  # several EOS ids
+    grammar = pse.compile(schema, tokenizer, eos_token_ids=well_known_eos_ids(tokenizer), backend="dfa")  # several EOS ids
     vocab = grammar.vocabulary
     eos = np.array(sorted(vocab.eos_token_ids))
     special = {i for i, b in enumerate(vocab.token_bytes) if b is None} | set(tokenizer.all_special_ids)
