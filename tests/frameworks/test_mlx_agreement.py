@@ -83,12 +83,37 @@ def test_nan_logits(tok, smol_tokenizer, width, temp):
     assert "NaN" in str(mlx_error)
 
 
-def test_finite_scores_are_not_read_back(tok, width):
-    """Plain decoding never reads the scores: an allowed token after finite scores passes."""
+class CountedReads:
+    """A row's pending best score that counts how often it is read back (``.item()``, the one read
+    the deferred checks make)."""
+
+    def __init__(self, value) -> None:
+        self.value, self.reads = value, 0
+
+    def item(self) -> float:
+        self.reads += 1
+        return self.value.item()
+
+
+def test_finite_scores_are_not_read_back(tok, width, monkeypatch):
+    """Plain decoding never reads the scores: a row's best score waits, unread, for its next token,
+    and an allowed token after finite scores passes without reading it. Only a suspect token (one
+    the constraint rejects, or the first or last id, where NaN scores land) reads it back."""
     ours = MLXPSELogitsProcessor({"type": "boolean"}, tok)
+    pending: list[CountedReads] = []
+    record = ours._checks.record
+
+    def counted(keys, states, best):
+        pending.append(CountedReads(best))
+        record(keys, states, pending[-1])
+
+    monkeypatch.setattr(ours._checks, "record", counted)
     prompt, t = tok.encode("JSON:"), tok.encode("true", add_special_tokens=False)[0]
     ours(mx.array(prompt), mx.zeros((1, width)))
-    ours(mx.array(prompt + [t]), mx.zeros((1, width)))
+    ours(mx.array(prompt + [t]), mx.zeros((1, width)))  # allowed: the prompt's score is checked, unread
+    assert len(pending) == 2 and pending[0].reads == 0
+    ours(mx.array(prompt + [t, 0]), mx.zeros((1, width)))  # id 0, rejected after "true": read, finite, passes
+    assert [p.reads for p in pending] == [0, 1, 0]
 
 
 def test_nan_from_an_earlier_processor_stops_generate(tok, width):

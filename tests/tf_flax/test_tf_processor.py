@@ -130,14 +130,17 @@ def test_beam_sampling_eager(schema_index):
 
 
 def test_greedy_xla_equals_eager():
-    model, proc = tiny_gpt2(), processor(8)
+    model, proc = tiny_gpt2(), processor(9)  # greedy finishes it (schema 8 never did: nothing validated)
     ids, mask = left_padded_arrays()
     kwargs = dict(logits_processor=TFLogitsProcessorList([proc]), max_new_tokens=NEW, do_sample=False,
                   eos_token_id=legacy_tokenizer().eos_token_id, pad_token_id=PAD)
     eager = model.generate(input_ids=tf.constant(ids), attention_mask=tf.constant(mask), **kwargs).numpy()
     xla = tf.function(model.generate, jit_compile=True)(input_ids=tf.constant(ids), attention_mask=tf.constant(mask), **kwargs)
-    np.testing.assert_array_equal(eager, xla.numpy())
-    check_in_graph_rows(proc, FUZZ_SCHEMAS[8], eager, ids.shape[1])
+    xla = xla.numpy()  # all NEW steps: eager stops once every row has finished, XLA pads them
+    np.testing.assert_array_equal(eager, xla[:, : eager.shape[1]])
+    assert (xla[:, eager.shape[1]:] == PAD).all()
+    finished = check_in_graph_rows(proc, FUZZ_SCHEMAS[9], eager, ids.shape[1])
+    assert finished >= 1, "no row finished: the fuzz schema is too open for a random model"
 
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16])
