@@ -1,11 +1,11 @@
 """Conformance on the official JSON-Schema-Test-Suite (draft 2020-12), per keyword.
 
-    python benchmarks/conformance.py tests/data/json-schema-test-suite [--backend dfa|llguidance|auto]
+    python -m benchmarks.conformance tests/data/json-schema-test-suite [--backend dfa|llguidance|auto]
 
 For each test group whose schema compiles (JSON Schema semantics for additionalProperties),
 every test instance is serialized with ``json.dumps`` and fed byte by byte through the
 automaton. An invalid instance must be rejected (anything else is a bug, and
-``tests/test_conformance.py`` fails on it); a valid one should be accepted, and the table
+``tests/json_schema/test_conformance.py`` fails on it); a valid one should be accepted, and the table
 counts how often it is (the automaton accepts a documented subset of the valid spellings).
 """
 
@@ -18,10 +18,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import pse_processors as pse  # noqa: E402
-from pse_processors.errors import PSEError  # noqa: E402
+import pse_processors as pse
+from pse_processors.errors import PSEError
 
 BYTES = pse.Vocabulary([bytes([b]) for b in range(256)] + [None], eos_token_ids=[256])
 
@@ -86,7 +84,8 @@ def markdown(results: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.conformance",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="the JSON-Schema-Test-Suite checkout")
     parser.add_argument("--refusals", action="store_true", help="list every refused group")
     parser.add_argument("--backend", default="dfa", choices=["dfa", "llguidance", "auto"], help="the back end (default: dfa)")

@@ -1,4 +1,4 @@
-"""lm-format-enforcer's tokenizer data for a transformers tokenizer (maskbench.py, processor_step.py).
+"""lm-format-enforcer's tokenizer data for a transformers tokenizer (maskbench, processor_step).
 
 lm-format-enforcer 0.11.3's transformers integration (``build_token_enforcer_tokenizer_data``)
 imports ``transformers.tokenization_utils``, which transformers 5 removed; this is the same

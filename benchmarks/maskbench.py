@@ -1,8 +1,8 @@
 """MaskBench: compile real schemas and check every test instance token by token, through the matcher API.
 
-    python benchmarks/maskbench.py ../shared/data/maskbench-dev [--tokenizer llama3_1] [--json]
-    python benchmarks/maskbench.py DIR --engines pse,outlines-core,llguidance,xgrammar,lm-format-enforcer --stride 5
-    python benchmarks/maskbench.py DIR --pse-engine dfa|grammar|auto   # pse's back end (default auto)
+    python -m benchmarks.maskbench ../shared/data/maskbench-dev [--tokenizer llama3_1] [--json]
+    python -m benchmarks.maskbench DIR --engines pse,outlines-core,llguidance,xgrammar,lm-format-enforcer --stride 5
+    python -m benchmarks.maskbench DIR --pse-engine dfa|grammar|auto   # pse's back end (default auto)
 
 The protocol (``../shared/data/README.md``): compile the schema; for each test, serialize
 ``data`` with ``json.dumps(data, indent=None, ensure_ascii=False)``, tokenize it without
@@ -20,7 +20,8 @@ mask time is the time to produce the packed bitmask in each later state.
 Peers (``outlines-core``: its own ``build_regex_from_schema`` + ``Index``; ``llguidance``;
 ``xgrammar``; ``lm-format-enforcer``: ``TokenEnforcer`` + ``JsonSchemaParser``) run the same protocol in the same run, with the same byte-exact vocabulary where
 the library takes one. When a peer is not importable, the script re-runs itself with the bench
-venv (``bash scripts/setup_bench_env.sh``).
+venv (``bash scripts/setup_bench_env.sh``). Run it from the repository root (``python -m``: it is
+a module of the ``benchmarks`` package).
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ import traceback
 from pathlib import Path
 from typing import Any, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's package, installed or not
+try:
+    from ._common import command_line, load_tokenizer, percentiles, rerun_in_bench_env, save_json
+except ImportError:  # run as a file: no package, so no relative import
+    raise SystemExit("run it from the repository root as a module: python -m benchmarks.maskbench ...") from None
 
 logger = logging.getLogger("maskbench")
 
@@ -46,33 +50,6 @@ PEER_MODULES = {
     "outlines-core": "outlines_core", "llguidance": "llguidance", "xgrammar": "xgrammar", "lm-format-enforcer": "lmformatenforcer",
 }
 STATUSES = ("passing", "compile_error", "validation_error", "invalidation_error", "timeout", "crash")
-
-
-def tokenizer_folder(name: str) -> Path:
-    """A tokenizer folder: a path, ``smollm2`` (the embedded model) or a fetched npm tokenizer name."""
-    path = Path(name).expanduser()
-    if path.exists():
-        return path.parent if path.is_file() else path
-    if name == "smollm2":
-        from pse_processors.embedded import smollm2_dir
-
-        return smollm2_dir()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pse-processors" / "tokenizers" / name
-    if not (base / "tokenizer.json").exists():
-        raise SystemExit(f"no tokenizer {name!r} at {base}: run `python scripts/fetch_assets.py` first")
-    return base
-
-
-def load_tokenizer(name: str) -> Any:
-    from transformers import AutoTokenizer, PreTrainedTokenizerFast
-
-    folder = tokenizer_folder(name)
-    try:
-        return AutoTokenizer.from_pretrained(str(folder))
-    except Exception:  # noqa: BLE001 - npm folders hold only tokenizer.json + config
-        config = json.loads((folder / "tokenizer_config.json").read_text()) if (folder / "tokenizer_config.json").exists() else {}
-        keep = {k: v for k, v in config.items() if k.endswith("_token") and isinstance(v, str)}
-        return PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"), **keep)
 
 
 # ---------------------------------------------------------------- engines (run in the worker)
@@ -90,6 +67,10 @@ class Engine:
     def matcher(self, compiled: Any) -> Any:
         raise NotImplementedError
 
+    def backend_of(self, compiled: Any) -> Optional[str]:
+        """pse's back end for a compiled schema ("dfa" or "grammar"); peers have none."""
+        return None
+
 
 class PseEngine(Engine):
     def __init__(self, tokenizer: Any) -> None:
@@ -100,7 +81,9 @@ class PseEngine(Engine):
         self.vocabulary = pse.Vocabulary.from_tokenizer(tokenizer)
         self.options: dict = {"additional_properties": "spec"} if _takes_ap(self.pse) else {}
         engine = os.environ.get("PSE_MASKBENCH_ENGINE")  # --pse-engine: auto (default), dfa or grammar
-        if engine:
+        if engine and hasattr(self.pse, "CompileOptions"):  # 0.2: backend=, "grammar" is "llguidance"
+            self.options["backend"] = {"grammar": "llguidance"}.get(engine, engine)
+        elif engine:  # 0.1: engine=
             self.options["engine"] = engine
         self.pse.compile({"type": "integer"}, self.vocabulary)  # builds the token trie outside the timings
         if engine != "dfa" and hasattr(self.pse, "Grammar"):  # and llguidance's tokenizer (built once per vocabulary)
@@ -113,6 +96,10 @@ class PseEngine(Engine):
 
     def matcher(self, compiled: Any) -> "PseMatcher":
         return PseMatcher(compiled, self.eos)
+
+    def backend_of(self, compiled: Any) -> Optional[str]:
+        backend = compiled.backend if hasattr(type(compiled), "backend") else compiled.engine  # 0.1: .engine
+        return {"llguidance": "grammar"}.get(backend, backend)  # the reports' name for it
 
     def settle(self) -> None:
         """--pse-settle: wait for engine='auto''s background automaton build (handoff.py), so
@@ -270,7 +257,7 @@ class LmFormatEnforcerEngine(Engine):
 
     def __init__(self, tokenizer: Any) -> None:
         super().__init__(tokenizer)
-        from lmfe_tokenizer import lmfe_tokenizer_data
+        from .lmfe_tokenizer import lmfe_tokenizer_data
 
         self.eos = [tokenizer.eos_token_id]
         self.data = lmfe_tokenizer_data(tokenizer, len(tokenizer), use_bitmask=True)
@@ -345,8 +332,7 @@ def run_schema(engine: Engine, path: str) -> dict:
             break
         if not test["valid"] and accepted and status == "passing":
             status, detail = "invalidation_error", f"{test['description']}: accepted {text[:200]!r}"
-    # pse's back end for this schema ("dfa" or "grammar"); peers have none
-    return {"status": status, "ttfm_s": ttfm, "mask_s": mask_times, "error": detail, "engine": getattr(compiled, "engine", None)}
+    return {"status": status, "ttfm_s": ttfm, "mask_s": mask_times, "error": detail, "engine": engine.backend_of(compiled)}
 
 
 def _worker(conn: Any, engine_name: str, tokenizer_name: str, memory_gb: float) -> None:
@@ -411,17 +397,6 @@ class Worker:
             self.process = None
 
 
-def percentiles(values: list, scale: float = 1e6) -> dict:
-    if not values:
-        return {"p50": None, "p90": None, "p95": None, "p99": None}
-    ordered = sorted(values)
-
-    def q(p: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * scale, 1)
-
-    return {"p50": q(0.50), "p90": q(0.90), "p95": q(0.95), "p99": q(0.99)}
-
-
 def summarize(results: dict) -> dict:
     counts = {status: 0 for status in STATUSES}
     ttfm, masks = [], []
@@ -447,21 +422,9 @@ def add_backend_splits(summaries: dict, all_results: dict) -> None:
             summaries[engine].setdefault("by_pse_backend", {})[backend] = summarize(subset)
 
 
-def reexec_if_needed(engines: list) -> None:
-    import importlib.util
-
-    missing = [e for e in engines if e in PEER_MODULES and importlib.util.find_spec(PEER_MODULES[e]) is None]
-    if not missing:
-        return
-    root = Path(os.environ.get("PSE_ENV_ROOT") or Path.home() / ".cache" / "pse-processors" / "envs")
-    python = root / "bench" / "bin" / "python"
-    if not python.exists() or Path(sys.executable) == python:
-        raise SystemExit(f"{missing} are not installed for {sys.executable}; run `bash scripts/setup_bench_env.sh` first")
-    os.execv(str(python), [str(python), *sys.argv])
-
-
 def main(argv: Optional[list] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.maskbench",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path, help="a MaskBench folder of .json files")
     parser.add_argument("--tokenizer", default="llama3_1", help="llama3_1 (default), smollm2, a fetched name, or a path")
     parser.add_argument("--engines", default="pse", help=f"comma-separated, from {', '.join(ENGINES)}; or 'all'")
@@ -486,7 +449,9 @@ def main(argv: Optional[list] = None) -> int:
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:
         parser.error(f"unknown engines {unknown}")
-    reexec_if_needed(engines)
+    import importlib.util
+
+    rerun_in_bench_env("maskbench", [e for e in engines if e in PEER_MODULES and importlib.util.find_spec(PEER_MODULES[e]) is None])
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
     files = sorted(str(p) for p in args.data.glob("*.json"))[:: args.stride]
     if args.limit:
@@ -518,15 +483,14 @@ def main(argv: Optional[list] = None) -> int:
     if details is not None:
         details.close()
     if args.save:
-        args.save.parent.mkdir(parents=True, exist_ok=True)
-        args.save.write_text(json.dumps({
-            "source": "written by benchmarks/maskbench.py --save",
+        save_json(args.save, {
+            "source": "written by python -m benchmarks.maskbench --save",
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "command": "python benchmarks/maskbench.py " + " ".join(sys.argv[1:]),
+            "command": command_line("maskbench"),
             "tokenizer": args.tokenizer, "stride": args.stride, "timeout_s": args.timeout,
             "units": {"ttfm_us": "microseconds", "mask_us": "microseconds"},
             "engines": summaries,
-        }, indent=2) + "\n")
+        })
     if args.json:
         print(json.dumps(summaries[engines[0]] if len(engines) == 1 else summaries))
     else:

@@ -2,7 +2,7 @@
 unconstrained step and the mlx-lm processors of outlines (backends outlines_core, xgrammar and
 llguidance), measured in the same run.
 
-    python benchmarks/mlx_step.py [--tokens 40] [--runs 3] [--warmup 1] [--batch 8] [--peers outlines_core,xgrammar,llguidance]
+    python -m benchmarks.mlx_step [--tokens 40] [--runs 3] [--warmup 1] [--batch 8] [--peers outlines_core,xgrammar,llguidance]
 
 Run it in the bench environment (scripts/setup_bench_env.sh) for the peers; in an environment
 without outlines the peers are reported as missing.
@@ -31,13 +31,16 @@ import logging
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+try:
+    from ._common import save_json
+except ImportError:  # run as a file: no package, so no relative import
+    raise SystemExit("run it from the repository root as a module: python -m benchmarks.mlx_step ...") from None
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mlx.core as mx  # noqa: E402
 from mlx_lm.generate import BatchGenerator, generate_step  # noqa: E402
@@ -136,7 +139,7 @@ def valid(schema: dict, text: str) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.mlx_step", description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=40, help="max new tokens per run")
     parser.add_argument("--runs", type=int, default=3, help="measured runs per configuration (medians are reported)")
     parser.add_argument("--warmup", type=int, default=1, help="first runs per configuration, reported as 'cold' only")
@@ -230,10 +233,9 @@ def main() -> None:
         "runs": args.runs, "warmup": args.warmup, "batch": args.batch, "mlx": mx.__version__, "python": platform.python_version(),
         "machine": platform.machine(), "cpus": os.cpu_count(),
     }
-    text = json.dumps(results, indent=2)
-    print(text)
+    print(json.dumps(results, indent=2))
     if args.json:
-        Path(args.json).write_text(text + "\n", encoding="utf-8")
+        save_json(Path(args.json), results)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
 """Processor time per generate step: pse_processors vs. xgrammar, outlines, llguidance and lm-format-enforcer.
 
     bash scripts/setup_bench_env.sh                 # once: the venv with the peer libraries
-    python benchmarks/processor_step.py [--steps N] [--json]
-    python benchmarks/processor_step.py --schema tree --only xgrammar,outlines+llguidance,outlines+xgrammar
-        # a recursive schema (our grammar engine under engine="auto"); plain outlines
+    python -m benchmarks.processor_step [--steps N] [--json]
+    python -m benchmarks.processor_step --schema tree --only xgrammar,outlines+llguidance,outlines+xgrammar
+        # a recursive schema (llguidance under backend="auto"); plain outlines
         # (outlines-core's regex) masks valid trees nested past its unroll depth, so it is left out
 
-Any python will do: when the peers are not importable, the script re-runs itself with the
-bench venv's python (``$PSE_ENV_ROOT/bench``, default ``~/.cache/pse-processors/envs/bench``).
+Any python will do, from the repository root: when the peers are not importable, the module re-runs
+itself with the bench venv's python (``$PSE_ENV_ROOT/bench``, default ``~/.cache/pse-processors/envs/bench``).
 
 What is measured, on the embedded SmolLM2-135M-Instruct (vocabulary and logits 49152 wide,
 float32, ``torch.set_num_threads(1)``):
@@ -43,6 +43,11 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
+try:
+    from ._common import command_line, percentile, rerun_in_bench_env, save_json
+except ImportError:  # run as a file: no package, so no relative import
+    raise SystemExit("run it from the repository root as a module: python -m benchmarks.processor_step ...") from None
+
 PEER_MODULES = ("xgrammar", "outlines", "llguidance", "lmformatenforcer")
 BATCHES = (1, 16)
 
@@ -72,8 +77,8 @@ SCHEMA = {
 
 PROMPT = "Invent a user profile for a test database. Answer with JSON only."
 
-# --schema tree: recursive (a tree of nodes with children), run by our grammar engine under
-# engine="auto"; the instances nest up to 5 levels, deeper than the automaton's unroll depth (3).
+# --schema tree: recursive (a tree of nodes with children), run by llguidance under
+# backend="auto"; the instances nest up to 5 levels, deeper than the automaton's unroll depth (3).
 TREE_SCHEMA = {
     "$defs": {
         "node": {
@@ -132,29 +137,6 @@ def make_instance(rng: random.Random) -> dict:
 
 # -- environment ---------------------------------------------------------------------------------
 
-def bench_python() -> Path:
-    root = Path(os.environ.get("PSE_ENV_ROOT") or Path.home() / ".cache" / "pse-processors" / "envs")
-    return root / "bench" / "bin" / "python"
-
-
-def reexec_if_needed() -> None:
-    """Re-run this script with the bench venv when the peers are not importable here."""
-    import importlib.util
-
-    missing = [m for m in PEER_MODULES if importlib.util.find_spec(m) is None]
-    if not missing:
-        return
-    python = bench_python()
-    if os.environ.get("PSE_BENCH_REEXEC") or not python.exists():
-        sys.exit(
-            f"the peer libraries {missing} are not installed for {sys.executable}; "
-            "run `bash scripts/setup_bench_env.sh` first"
-        )
-    print(f"[processor_step] peers missing here ({', '.join(missing)}): re-running with {python}", file=sys.stderr)
-    env = dict(os.environ, PSE_BENCH_REEXEC="1")
-    sys.exit(subprocess.call([str(python), os.path.abspath(__file__), *sys.argv[1:]], env=env))
-
-
 def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -204,7 +186,8 @@ def build_contenders(model, tokenizer, schema_json: str, only: set[str] | None, 
 
     # ours: one processor reused across generations (its documented use); reset() per generation.
     start = time.perf_counter()
-    ours = PSELogitsProcessor(json.loads(schema_json), tokenizer, generation_config=model.generation_config, engine=engine)
+    ours = PSELogitsProcessor(json.loads(schema_json), tokenizer, generation_config=model.generation_config,
+                              backend={"grammar": "llguidance"}.get(engine, engine))
     setup = time.perf_counter() - start
 
     def ours_fresh():
@@ -214,7 +197,7 @@ def build_contenders(model, tokenizer, schema_json: str, only: set[str] | None, 
     contenders.append(Contender("pse_processors", ours_fresh, peer=False, note="PSELogitsProcessor", setup_s=setup))
 
     # The same grammar, adding the mask in place like the peers do (inplace=True).
-    ours_inplace = PSELogitsProcessor(ours.grammar, inplace=True)
+    ours_inplace = PSELogitsProcessor(ours.matcher, inplace=True)
 
     def ours_inplace_fresh():
         ours_inplace.reset()
@@ -279,7 +262,7 @@ def lmfe_contender(tokenizer, schema_json: str, vocab_size: int) -> Contender:
     """lm-format-enforcer as its transformers integration wires it: a ``TokenEnforcer`` behind
     transformers' ``PrefixConstrainedLogitsProcessor``, a new enforcer per generate() call.
     Its integration module does not import under transformers 5 (see ``lmfe_tokenizer.py``)."""
-    from lmfe_tokenizer import lmfe_tokenizer_data
+    from .lmfe_tokenizer import lmfe_tokenizer_data
     from lmformatenforcer import JsonSchemaParser, TokenEnforcer
     from transformers.generation.logits_process import PrefixConstrainedLogitsProcessor
 
@@ -298,15 +281,6 @@ def lmfe_contender(tokenizer, schema_json: str, vocab_size: int) -> Contender:
 
 
 # -- measurement ---------------------------------------------------------------------------------
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
 
 def run_batch(model, prompt_ids: list[int], instances: list[list[int]], eos: int, contenders: list[Contender],
               batch: int, steps: int, log) -> dict:
@@ -389,7 +363,7 @@ def run_batch(model, prompt_ids: list[int], instances: list[list[int]], eos: int
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.processor_step", description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=300,
                         help="timed calls per processor and batch size, after the warm-up generation (default 300)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
@@ -400,9 +374,11 @@ def main() -> int:
     parser.add_argument("--schema", choices=["profile", "tree"], default="profile",
                         help="profile: the flat user profile (default); tree: a recursive tree of nodes")
     parser.add_argument("--pse-engine", choices=["auto", "dfa", "grammar"], default="auto",
-                        help="our back end (compile's engine=; default auto)")
+                        help="our back end (backend=; grammar is llguidance; default auto)")
     args = parser.parse_args()
-    reexec_if_needed()
+    import importlib.util
+
+    rerun_in_bench_env("processor_step", [m for m in PEER_MODULES if importlib.util.find_spec(m) is None])
 
     # No grammar disk cache: ours compiles in this run like every peer (its setup time is comparable),
     # and a cache file left by another version of the library cannot leak into the measurement.
@@ -432,12 +408,12 @@ def main() -> int:
     only = set(args.only.split(",")) if args.only else None
     log("building processors (compiling the schema for each library)")
     contenders = build_contenders(model, tokenizer, schema_json, only, args.pse_engine)
-    log(f"our back end: {contenders[0].fresh().grammar.engine}")
+    log(f"our back end: {contenders[0].fresh().matcher.backend}")
 
     rng = random.Random(7)
     texts = [json.dumps(make(rng)) for _ in range(64)]
     instances = [tokenizer.encode(text, add_special_tokens=False) for text in texts]
-    grammar = contenders[0].fresh().grammar
+    grammar = contenders[0].fresh().matcher
     for text, ids in zip(texts, instances):
         if not grammar.accepts(ids + [eos]):
             raise RuntimeError(f"pse_processors rejects its own test instance: {text}")
@@ -463,7 +439,7 @@ def main() -> int:
 
     report = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python benchmarks/processor_step.py " + " ".join(sys.argv[1:]),
+        "command": command_line("processor_step"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads 1, python {platform.python_version()}",
         "versions": versions(),
         "pse_processors_source": source,
@@ -471,14 +447,14 @@ def main() -> int:
         "prompt_tokens": len(prompt_ids),
         "instance_tokens": {"min": min(lengths), "max": max(lengths), "mean": statistics.fmean(lengths)},
         "schema": schema,
-        "pse_engine": contenders[0].fresh().grammar.engine,
+        "pse_engine": contenders[0].fresh().matcher.backend,
         "notes": {c.name: c.note for c in contenders},
         "setup_s": {c.name: round(c.setup_s, 2) for c in contenders},
         "results": results,
         "wall_s": round(time.perf_counter() - started, 1),
     }
     if args.save:
-        Path(args.save).write_text(json.dumps(report, indent=2) + "\n")
+        save_json(Path(args.save), report)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

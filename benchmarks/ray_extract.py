@@ -1,6 +1,6 @@
 """Rows per second of structured extraction on SmolLM2: a plain loop, Ray with 1 actor, Ray with 2 actors.
 
-    HF_HUB_OFFLINE=1 nice -n 10 python benchmarks/ray_extract.py [--rows 24] [--batch-size 4] \\
+    HF_HUB_OFFLINE=1 nice -n 10 python -m benchmarks.ray_extract [--rows 24] [--batch-size 4] \\
         [--max-new-tokens 24] [--repeat 2] [--model DIR] [--json benchmarks/results/ray_extract.json]
 
 Every configuration runs the same rows with the same settings (greedy, torch 1 thread per
@@ -14,17 +14,18 @@ cluster (``ray.init(num_cpus=2)``) is started once, before timing.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
 import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+try:
+    from ._common import RESULTS, ROOT, command_line, save_json
+except ImportError:  # run as a file: no package, so no relative import
+    raise SystemExit("run it from the repository root as a module: python -m benchmarks.ray_extract ...") from None
 
 logger = logging.getLogger("ray_extract")
 
@@ -106,13 +107,13 @@ def on_ray(rows: list[dict], model: Path, batch_size: int, max_new_tokens: int, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ray_extract", description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=24)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--repeat", type=int, default=2, help="runs of each configuration; the fastest counts")
     parser.add_argument("--model", type=Path, help="a transformers folder (default: the embedded SmolLM2)")
-    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "ray_extract.json")
+    parser.add_argument("--json", type=Path, default=RESULTS / "ray_extract.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -125,7 +126,7 @@ def main() -> None:
     model = args.model or smollm2_dir()
     ray.init(
         num_cpus=2, include_dashboard=False, log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1",
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
                                   "TOKENIZERS_PARALLELISM": "false"}},
     )
     ray.data.DataContext.get_current().enable_progress_bars = False
@@ -163,16 +164,15 @@ def main() -> None:
         "scaling_1_to_2_actors_generating": round(two_actors["rows_per_s_generating"] / one_actor["rows_per_s_generating"], 3),
     }
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                         cwd=Path(__file__).parent).stdout.strip()
+                         cwd=ROOT).stdout.strip()
     report = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "git_rev": rev, "command": " ".join(sys.argv),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "git_rev": rev, "command": command_line("ray_extract"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "ray": ray.__version__, "torch": torch.__version__,
         "load_average_1min": {"min": min(loads), "max": max(loads)}, "repeat": args.repeat,
         "rows": args.rows, "batch_size": args.batch_size, "max_new_tokens": args.max_new_tokens,
         "results": results, "summary": summary,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    save_json(args.json, report)
     logger.info("summary: %s", summary)
     print("| configuration | end-to-end (s) | generating (s) | s per batch | valid | rows/s end-to-end | rows/s generating |")
     print("|---|---|---|---|---|---|---|")

@@ -1,6 +1,6 @@
 """Where the grammar engine's time to first mask goes, against llguidance's own JSON Schema path.
 
-    python benchmarks/ttfm_floor.py ../shared/data/maskbench-dev [--stride 2] [--repeats 3] [--save F]
+    python -m benchmarks.ttfm_floor ../shared/data/maskbench-dev [--stride 2] [--repeats 3] [--save F]
 
 For every schema that both compile, in one process and the same run:
 
@@ -30,9 +30,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+try:
+    from ._common import command_line, load_tokenizer, percentiles, save_json
+except ImportError:  # run as a file: no package, so no relative import
+    raise SystemExit("run it from the repository root as a module: python -m benchmarks.ttfm_floor ...") from None
+
 os.environ.setdefault("PSE_PROCESSORS_CACHE_DIR", "off")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 logger = logging.getLogger("ttfm_floor")
 
@@ -54,7 +57,6 @@ def measure(data: Path, tokenizer_name: str, stride: int, repeats: int) -> dict:
     import llguidance.numpy as lnp
 
     import pse_processors as pse
-    from maskbench import load_tokenizer, percentiles
     from pse_processors.matchers import llguidance as pushdown
     from pse_processors.json_schema import SchemaOptions, json_schema_to_grammar
 
@@ -114,7 +116,8 @@ def measure(data: Path, tokenizer_name: str, stride: int, repeats: int) -> dict:
 
 
 def main(argv: Optional[list] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ttfm_floor",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path, help="a MaskBench folder of .json files")
     parser.add_argument("--tokenizer", default="llama3_1")
     parser.add_argument("--stride", type=int, default=2, help="take every N-th schema (sorted by name)")
@@ -132,10 +135,10 @@ def main(argv: Optional[list] = None) -> int:
     if args.save:
         from importlib.metadata import version
 
-        result["command"] = "python benchmarks/ttfm_floor.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        result["command"] = command_line("ttfm_floor", argv)
         result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         result["llguidance"] = version("llguidance")
-        args.save.write_text(json.dumps(result, indent=1) + "\n")
+        save_json(args.save, result, indent=1)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Vocabulary build time and compile time per tokenizer family (Gemma 3's 262k is the stress case).
 
-    python benchmarks/vocab_compile.py [--repeat 3] [--names llama3_1,gemma3] [--json out.json]
+    python -m benchmarks.vocab_compile [--repeat 3] [--names llama3_1,gemma3] [--json out.json]
 
 For each tokenizer (``pse_processors.assets``; run ``python scripts/fetch_assets.py`` first):
 
@@ -27,13 +27,17 @@ import sys
 import time
 from pathlib import Path
 
+try:
+    from ._common import save_json
+except ImportError:  # run as a file: no package, so no relative import
+    raise SystemExit("run it from the repository root as a module: python -m benchmarks.vocab_compile ...") from None
+
 os.environ["PSE_PROCESSORS_CACHE_DIR"] = "off"  # cold compiles
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pse_processors as pse  # noqa: E402
-from pse_processors.vocabulary import vocabulary as vocabulary_module
+from pse_processors.vocabulary import vocabulary as vocabulary_module  # noqa: E402
 from pse_processors.assets import TOKENIZER_NAMES, load_tokenizer, tiktoken_encoding  # noqa: E402
 
 SCHEMAS = {
@@ -116,16 +120,16 @@ def bench(name: str, repeat: int) -> dict:
         assert grammar.is_accepting(state)
         masks_s = time.perf_counter() - start
         entry = {"compile_s": compile_s, "masks_s": masks_s, "tokens": len(ids), "states": grammar.num_states}
-        if isinstance(getattr(type(grammar), "tables", None), property):  # lazy grammar: dense tables on demand
+        if grammar.backend == "dfa":  # the byte automaton: dense tables on demand
             start = time.perf_counter()
-            grammar.tables  # noqa: B018 - materializes them
+            grammar.dense_automaton  # noqa: B018 - materializes them
             entry["materialize_s"] = time.perf_counter() - start
         row["schemas"][label] = entry
     return row
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.vocab_compile", description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--names", default=",".join([*TOKENIZER_NAMES, "tiktoken:llama3_1"]))
     parser.add_argument("--json", type=Path)
@@ -146,7 +150,7 @@ def main() -> int:
             f"{' | '.join(cells)} | {dense_cell} |"
         )
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        save_json(args.json, rows, indent=1)
     return 0
 
 

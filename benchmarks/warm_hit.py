@@ -1,6 +1,6 @@
 """Warm on-disk cache hits: ``compile()`` in a new process, of schemas compiled before.
 
-    python benchmarks/warm_hit.py ../shared/data/maskbench-dev [--tokenizer llama3_1] [--count 40]
+    python -m benchmarks.warm_hit ../shared/data/maskbench-dev [--tokenizer llama3_1] [--count 40]
 
 The schemas are the ``--count`` dev schemas with the largest JSON text among those that
 compile (the slow end of the distribution), plus every ``--stride``-th one. A first process
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
 import subprocess
 import sys
@@ -23,8 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+try:
+    from ._common import child_env, module_command
+except ImportError:  # run as a file: no package, so no relative import
+    raise SystemExit("run it from the repository root as a module: python -m benchmarks.warm_hit ...") from None
 
 logger = logging.getLogger("warm_hit")
 
@@ -56,7 +57,8 @@ def run(phase: str, files: list[str], tokenizer: str) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.warm_hit",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data", type=Path)
     parser.add_argument("--tokenizer", default="llama3_1")
     parser.add_argument("--count", type=int, default=40, help="the largest schemas that compile")
@@ -70,14 +72,14 @@ def main() -> int:
         print(json.dumps(run(args.phase, files, args.tokenizer)))
         return 0
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, PSE_PROCESSORS_CACHE_DIR=cache)
+        env = child_env(PSE_PROCESSORS_CACHE_DIR=cache)
         listing = Path(cache) / "files.json"
         listing.write_text(json.dumps([str(p) for p in pick(args.data, args.count, args.stride)]))
 
         def child(phase: str) -> dict:
-            out = subprocess.run([sys.executable, __file__, str(args.data), "--tokenizer", args.tokenizer,
-                                  "--phase", phase, "--files", str(listing)], env=env, check=True,
-                                 capture_output=True, text=True)
+            command = module_command("warm_hit", str(args.data), "--tokenizer", args.tokenizer, "--phase", phase,
+                                     "--files", str(listing))
+            out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
             return json.loads(out.stdout.strip().splitlines()[-1])
 
         cold = child("cold")

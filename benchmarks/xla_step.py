@@ -1,7 +1,7 @@
 """Steady-state generate step under XLA (TensorFlow) and jax.jit (Flax): constrained / unconstrained.
 
     PY=$(bash scripts/setup_env.sh legacy | tail -n 1)
-    $PY benchmarks/xla_step.py [--models tiny,small] [--frameworks tf,flax] [--batch 1] [--json]
+    $PY -m benchmarks.xla_step [--models tiny,small] [--frameworks tf,flax] [--batch 1] [--json]
 
 What is measured:
 
@@ -34,6 +34,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
+
+try:
+    from ._common import command_line, save_json
+except ImportError:  # run as a file: no package, so no relative import
+    raise SystemExit("run it from the repository root as a module: python -m benchmarks.xla_step ...") from None
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -183,7 +188,7 @@ def measure(framework: str, size: str, batch: int, n1: int, n2: int, repeats: in
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.xla_step", description=__doc__.split("\n")[0])
     parser.add_argument("--frameworks", default="tf,flax")
     parser.add_argument("--models", default="tiny,small")
     parser.add_argument("--batch", type=int, default=1)
@@ -215,17 +220,16 @@ def main() -> int:
     if args.json or args.save:
         import transformers
 
-        report = json.dumps({
-            "source": "written by benchmarks/xla_step.py",
+        report = {
+            "source": "written by python -m benchmarks.xla_step",
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.machine(),
-            "command": "python benchmarks/xla_step.py " + " ".join(sys.argv[1:]),
+            "command": command_line("xla_step"),
             "cpus": os.cpu_count(), "transformers": transformers.__version__, "results": results,
-        }, indent=2)
+        }
         if args.save:
-            args.save.parent.mkdir(parents=True, exist_ok=True)
-            args.save.write_text(report + "\n")
+            save_json(args.save, report)
         if args.json:
-            print(report)
+            print(json.dumps(report, indent=2))
     return 0
 
 

@@ -4,7 +4,7 @@
 # (xgrammar, outlines, llguidance, lm-format-enforcer), and mlx-lm.
 #
 #   bash scripts/setup_bench_env.sh          # creates/updates $PSE_ENV_ROOT/bench
-#   $PSE_ENV_ROOT/bench/bin/python benchmarks/processor_step.py
+#   $PSE_ENV_ROOT/bench/bin/python -m benchmarks.processor_step   # from the repository root
 #
 # The peers live only here, never in the main test environment. outlines 1.x pins
 # outlines-core==0.2.14, the same version our package requires, so both run in one venv.

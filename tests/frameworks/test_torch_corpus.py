@@ -2,7 +2,7 @@
 
 The corpus (``tests/schema_corpus.py``) is written for the tests: function-calling tools,
 Pydantic-generated schemas, nested records, recursive structures, conditionals, scalars and
-``tests/fuzz_schemas.py``. MaskBench itself stays a benchmark (``benchmarks/maskbench.py DIR``).
+``FUZZ_SCHEMAS`` (``tests/helpers.py``). MaskBench itself stays a benchmark (``python -m benchmarks.maskbench DIR``).
 
 Random weights at a high temperature are the best fuzzer we have: they wander into every
 branch the automaton allows. A small bias toward closing tokens (applied *before* our

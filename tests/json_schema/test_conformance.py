@@ -2,20 +2,15 @@
 
 The suite's draft 2020-12 files are vendored under ``tests/data/json-schema-test-suite`` (MIT,
 see its SOURCE.md). The per-keyword table is published in docs/conformance.md
-(``python benchmarks/conformance.py tests/data/json-schema-test-suite``).
+(``python -m benchmarks.conformance tests/data/json-schema-test-suite``).
 """
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
+from benchmarks import conformance
 from tests.helpers import ROOT
-
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import conformance  # noqa: E402
 
 SUITE = ROOT / "tests" / "data" / "json-schema-test-suite"
 
