@@ -190,6 +190,7 @@ def test_jax_adapter_drives_the_decode_loop():
     head = jax.random.normal(jax.random.PRNGKey(2), (16, vocab))
     adapter = JAXAdapter()
     engine = StructuringEngine.from_json_schema(SMALL, adapter=adapter, tokenizer=legacy_tokenizer())
-    outputs = FrameworkAdapter.generate(adapter, engine, lambda ids: embed[ids[:, -1]] @ head, [[1, 2]] * 3, legacy_tokenizer(),
-                                        temperature=1.5, max_new_tokens=24)
+    engine.last_generation = FrameworkAdapter.generate(adapter, engine, lambda ids: embed[ids[:, -1]] @ head, [[1, 2]] * 3,
+                                                       legacy_tokenizer(), temperature=1.5, max_new_tokens=24)
+    outputs = engine.last_generation.outputs
     assert check_rows(engine, outputs, 3) >= 1

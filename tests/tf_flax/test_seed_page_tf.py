@@ -160,6 +160,7 @@ def test_tensorflow_adapter_drives_the_decode_loop():
     adapter = TensorFlowAdapter()
     engine = StructuringEngine.from_json_schema(SMALL, adapter=adapter, tokenizer=legacy_tokenizer())
     tf.random.set_seed(5)
-    outputs = FrameworkAdapter.generate(adapter, engine, lambda ids: model(ids).logits, [[1, 2]] * 3, legacy_tokenizer(),
-                                        temperature=1.5, max_new_tokens=16)
+    engine.last_generation = FrameworkAdapter.generate(adapter, engine, lambda ids: model(ids).logits, [[1, 2]] * 3,
+                                                       legacy_tokenizer(), temperature=1.5, max_new_tokens=16)
+    outputs = engine.last_generation.outputs
     assert check_rows(engine, tf.constant(outputs), 3) >= 1
