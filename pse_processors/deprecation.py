@@ -13,8 +13,21 @@ A module keeps its 0.1 names by setting ``__getattr__ = deprecated_names(__name_
 
 from __future__ import annotations
 
+import sys
 import warnings
+from pathlib import Path
 from typing import Any, Callable
+
+_PACKAGES = tuple(str(Path(__file__).resolve().parents[1] / name) for name in ("pse_processors", "proxy_structuring_engine"))
+
+
+def warn(message: str) -> None:
+    """A ``DeprecationWarning`` attributed to the caller's code: the first frame outside the package,
+    however deep inside it the old name was met (``compile`` -> options -> ...)."""
+    level, frame = 2, sys._getframe(1)  # stacklevel 2 is the frame that called warn()
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGES):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, DeprecationWarning, stacklevel=level)
 
 
 def deprecated_names(module: str, names: dict[str, tuple[Any, str]]) -> Callable[[str], Any]:

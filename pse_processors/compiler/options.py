@@ -18,11 +18,10 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from .. import defaults
+from .. import defaults, deprecation
 from ..json_schema import SchemaOptions
 
 #: The back ends: the byte automaton, llguidance, or the choice between them.
@@ -60,9 +59,7 @@ class CompileOptions:
     def __post_init__(self) -> None:
         backend = _OLD_BACKEND_NAMES.get(self.backend, self.backend)
         if backend != self.backend:
-            warnings.warn(
-                f"backend={self.backend!r} is deprecated: use backend={backend!r}", DeprecationWarning, stacklevel=3
-            )
+            deprecation.warn(f"backend={self.backend!r} is deprecated: use backend={backend!r}")
             object.__setattr__(self, "backend", backend)
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, not {self.backend!r}")
@@ -87,8 +84,13 @@ class CompileOptions:
             engine = overrides.pop("engine")
             if "backend" in overrides:
                 raise TypeError("give backend= only (engine= is its deprecated name)")
-            warnings.warn("engine= is deprecated: use backend=", DeprecationWarning, stacklevel=2)
-            overrides["backend"] = engine
+            backend = _OLD_BACKEND_NAMES.get(engine, engine)
+            deprecation.warn(f"engine={engine!r} is deprecated: use backend={backend!r}")
+            overrides["backend"] = backend
+        elif overrides.get("backend") in _OLD_BACKEND_NAMES:
+            old = overrides["backend"]
+            deprecation.warn(f"backend={old!r} is deprecated: use backend={_OLD_BACKEND_NAMES[old]!r}")
+            overrides["backend"] = _OLD_BACKEND_NAMES[old]
         names = [f.name for f in dataclasses.fields(CompileOptions)]
         for name in overrides:
             if name not in names:

@@ -8,7 +8,7 @@ while it builds). Once it is built, every later step runs on it: a state of the 
 is translated by replaying its token path through the automaton, once.
 
 Both back ends compile the same schema from the same compiler output, so they allow the
-same tokens (``tests/test_engine_agreement.py``); a path the automaton does not accept
+same tokens (``tests/matchers/test_backend_agreement.py``); a path the automaton does not accept
 (none is known) simply stays on llguidance. States are ints as everywhere else:
 llguidance's node ids below :data:`AUTOMATON_OFFSET`, the automaton's states
 above it. Mask ids are this grammar's own, so the processors' device caches see one id

@@ -115,9 +115,9 @@ def test_the_0_1_names_still_work_and_warn(smol_tokenizer):
     assert adapter.backend == "dfa"
     with pytest.warns(DeprecationWarning, match="use backend"):
         assert adapter.grammar_engine == "dfa"
-    with pytest.warns(DeprecationWarning, match="backend='grammar' is deprecated"):  # the value, re-emitted by:
-        with pytest.warns(DeprecationWarning, match="engine= is deprecated"):  # the keyword
-            engine = StructuringEngine.from_json_schema(LIST, engine="grammar")
+    with pytest.warns(DeprecationWarning, match="engine='grammar' is deprecated: use backend='llguidance'") as caught:
+        engine = StructuringEngine.from_json_schema(LIST, engine="grammar")
+    assert len(caught) == 1 and caught[0].filename == __file__  # one warning, pointing at the caller's line
     with pytest.warns(DeprecationWarning, match=r"use \.matcher\(\)"):
         matcher = engine.grammar(smol_tokenizer)
     assert matcher is engine.matcher(smol_tokenizer)
