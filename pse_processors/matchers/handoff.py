@@ -102,6 +102,11 @@ class HandoffMatcher(Matcher):
             raise shared.error
         return shared.automaton  # type: ignore[return-value]
 
+    @property
+    def pushdown(self) -> Matcher:
+        """The llguidance matcher that answers until the automaton is built (and for good if it cannot be)."""
+        return self._shared.pushdown
+
     def with_spec(self, spec: ConstraintSpec) -> "HandoffMatcher":
         """The same grammar (back ends, states and masks shared) with another spec, e.g. another result type."""
         view = copy.copy(self)
