@@ -17,11 +17,14 @@ from typing import Any
 import pse_processors
 from pse_processors import Schema
 
+# pse_processors.__all__ holds the names whose framework is installed, so `import *` works here too.
 __all__ = ["Schema", "StructuringEngine", *(n for n in pse_processors.__all__ if n not in ("Schema", "StructuringEngine"))]
 __version__ = pse_processors.__version__
 
 
 def __getattr__(name: str) -> Any:
-    if name in pse_processors.__all__:
+    # Every public name, installed or not: one whose framework is missing raises pse_processors'
+    # ImportError, which names the extra to install.
+    if name in pse_processors._PUBLIC_NAMES:
         return getattr(pse_processors, name)  # lazily: StructuringEngine imports no framework, others may
     raise AttributeError(f"module 'proxy_structuring_engine' has no attribute {name!r}")

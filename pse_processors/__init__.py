@@ -14,6 +14,7 @@ works with no ML framework installed::
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from typing import Any
 
@@ -58,13 +59,41 @@ _NEEDS = {
     ".flax": ("JAX, Flax and transformers 4.x", "flax"),
     ".mlx": ("MLX and mlx-lm", "mlx"),
 }
+# The packages each lazy module imports, and whether it needs transformers 4.x (TF and Flax
+# left transformers 5): what ``__all__`` checks without importing anything heavy.
+_FRAMEWORKS = {
+    ".torch": (("torch", "transformers"), False),
+    ".tf": (("tensorflow", "tf_keras", "transformers"), True),
+    ".flax": (("jax", "flax", "transformers"), True),
+    ".mlx": (("mlx", "mlx_lm"), False),
+}
 
-__all__ = [
+
+def _importable(module: str) -> bool:
+    """Whether the lazy ``module``'s frameworks are installed (found, not imported)."""
+    packages, transformers_4 = _FRAMEWORKS.get(module, ((), False))
+    try:
+        if any(importlib.util.find_spec(name) is None for name in packages):
+            return False
+        if transformers_4:
+            from importlib.metadata import version
+
+            return int(version("transformers").split(".")[0]) < 5
+    except (ImportError, ValueError):  # a broken or blocked install counts as missing
+        return False
+    return True
+
+
+_CORE = [
     "Choice", "CompileLimitError", "CompileOptions", "Compiler", "ConstraintConflictError", "Grammar", "InvalidLogitsError",
     "InvalidOutputError", "Matcher", "PSEError", "Regex", "Schema", "SchemaError", "SchemaOptions", "UnsatisfiableConstraintError",
     "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_dir", "clear_memory_cache", "compile",
-    "json_schema_to_grammar", "json_schema_to_regex", *_LAZY,
+    "json_schema_to_grammar", "json_schema_to_regex",
 ]
+# Every public name, its framework installed or not (``pse_processors.X`` then names the extra to install).
+_PUBLIC_NAMES = (*_CORE, *_LAZY)
+# ``from pse_processors import *`` imports every name of __all__: only those whose framework is here.
+__all__ = [*_CORE, *(name for name, module in _LAZY.items() if _importable(module))]
 
 
 #: Deprecated (0.1) names: name -> (the object's module, its name there, what to use instead).
