@@ -60,3 +60,25 @@ class ConstraintConflictError(PSEError, RuntimeError):
 
 class InvalidOutputError(PSEError, ValueError):
     """A generated output does not satisfy the constraint (e.g. it was cut off by ``max_new_tokens``)."""
+
+
+class UnsupportedRegexError(UnsupportedSchemaError):
+    """A construct of a :class:`~pse_processors.Regex` that no back end can enforce exactly, refused
+    by name: a look-around, a back-reference, a word boundary, an atomic group, a possessive
+    quantifier, an anchor that is not at the start or end of the pattern...
+
+    Attributes:
+        keyword: the construct, e.g. ``"look-ahead"`` or ``"anchor"``.
+        position: its index in the pattern.
+        pattern: the pattern.
+    """
+
+    def __init__(self, construct: str, position: int, pattern: str, message: str) -> None:
+        SchemaError.__init__(self, message, None)  # type: ignore[arg-type] - no JSON pointer: a bare regex
+        self.keyword = construct
+        self.pointer = ""
+        self.position = position
+        self.pattern = pattern
+
+    def __reduce__(self) -> tuple:  # picklable (Ray sends errors between processes)
+        return (type(self), (self.keyword, self.position, self.pattern, str(self)))

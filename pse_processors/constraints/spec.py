@@ -12,11 +12,19 @@ from typing import Any, Optional, Sequence, Union
 from ..errors import SchemaError
 from ..json_schema import SchemaOptions, json_schema_to_regex
 from ..json_schema import fragments as fx
+from ..json_schema.document import MAX_DEPTH, check_depth, lone_surrogate
+from .regex_check import check_regex
 
 
 @dataclass(frozen=True)
 class Regex:
     """A constraint given as a regular expression over the generated text (full match).
+
+    The syntax is Rust's ``regex`` crate (what both back ends parse); the output matches the whole
+    pattern, as with ``re.fullmatch``, so ``^``/``\\A`` at the start and ``$``/``\\z``/``\\Z`` at the
+    end are accepted and change nothing. A malformed pattern, and a construct no back end can
+    enforce exactly (look-arounds, back-references, ``\\b``, an anchor inside the pattern), are
+    refused when the constraint is compiled (see :mod:`~pse_processors.constraints.regex_check`).
 
     Example:
         >>> from pse_processors import Regex
@@ -46,6 +54,13 @@ class Choice:
     def __init__(self, choices: Sequence[str]) -> None:
         if isinstance(choices, str) or not choices or not all(isinstance(c, str) and c for c in choices):
             raise SchemaError("Choice needs a non-empty list of non-empty strings", "")
+        for index, choice in enumerate(choices):
+            where = lone_surrogate(choice)
+            if where is not None:
+                raise SchemaError(
+                    f"Choice item {index} ({choice!r}) holds a lone surrogate U+{ord(choice[where]):04X} at "
+                    f"position {where}: no UTF-8 text can contain it", None,  # type: ignore[arg-type]
+                )
         object.__setattr__(self, "choices", tuple(choices))
 
 
@@ -71,6 +86,13 @@ class Grammar:
     def __post_init__(self) -> None:
         if not isinstance(self.lark, str) or not self.lark.strip():
             raise SchemaError("Grammar needs a non-empty Lark grammar string", "")
+        where = lone_surrogate(self.lark)
+        if where is not None:
+            line = self.lark.count("\n", 0, where) + 1
+            raise SchemaError(
+                f"the Grammar holds a lone surrogate U+{ord(self.lark[where]):04X} on line {line}: no UTF-8 "
+                "text can contain it", None,  # type: ignore[arg-type]
+            )
 
 
 Constraint = Union[dict, bool, str, Regex, Choice, Grammar, type]
@@ -128,7 +150,7 @@ def normalize(constraint: Constraint, options: Optional[SchemaOptions] = None) -
     """
     options = options or SchemaOptions()
     if isinstance(constraint, Regex):
-        return ConstraintSpec("regex", constraint.pattern)
+        return ConstraintSpec("regex", check_regex(constraint.pattern))
     if isinstance(constraint, Grammar):
         return ConstraintSpec("grammar", "", lark=constraint.lark)
     if isinstance(constraint, Choice):
@@ -155,6 +177,8 @@ def json_schema_of(constraint: Constraint) -> tuple:
                 "wrap regular expressions in pse_processors.Regex(...)",
                 "#",
             ) from exc
+        except RecursionError:  # json.loads recurses once per level, far past MAX_DEPTH
+            raise SchemaError(f"the schema nests deeper than {MAX_DEPTH} levels", "#") from None
     raise TypeError(
         "constraint must be a JSON Schema (dict or str), a Pydantic model class, Regex(...) or "
         f"Choice([...]), not {type(constraint).__name__}"
@@ -188,13 +212,15 @@ class ParsedConstraint:
 def parse_constraint(constraint: Any) -> ParsedConstraint:
     """Parse ``constraint`` once (a :class:`ParsedConstraint` is returned as it is).
 
-    Raises ``TypeError`` for a value that is no constraint, ``SchemaError`` for text that is not JSON."""
+    Raises ``TypeError`` for a value that is no constraint, ``SchemaError`` for text that is not
+    JSON or a schema nested deeper than :data:`~pse_processors.json_schema.document.MAX_DEPTH` levels."""
     if isinstance(constraint, ParsedConstraint):
         return constraint
     if isinstance(constraint, (Regex, Choice, Grammar)):
         kind = {Regex: "regex", Choice: "choice", Grammar: "grammar"}[type(constraint)]
         return ParsedConstraint(constraint, kind)
     schema, result_type = json_schema_of(constraint)
+    check_depth(schema)  # before json.dumps and the compiler recurse through it
     try:
         text: Optional[str] = json.dumps(schema, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):
