@@ -39,6 +39,22 @@ _EOS_ONLY = -1  # the mask id of DONE and DEAD
 _OLD_NAMES = {"dfa": "dfa", "llguidance": "grammar"}
 
 
+def padding_allowance(tokens: int) -> int:
+    """How many logits past a tokenizer of ``tokens`` tokens a model may have: ``max(1024, 3%)``.
+
+    Models pad their embedding past the tokenizer: to a multiple of 64 or 128 (Phi-3: 32,064
+    logits for 32,011 tokens; Qwen2.5: 151,936 for 151,665), with reserved ids (Phi-2 and
+    CodeGen: 51,200 for 50,295; Command-R: 256,000 for 255,029), up to 2.3% (DeepSeek-LLM:
+    102,400 for 100,015). Another family's tokenizer is usually much further off (Llama-2's
+    32,000 tokens on SmolLM2's 49,152 logits; Llama-3's 128,256 on Qwen's 151,936).
+
+    Example:
+        >>> padding_allowance(49_152), padding_allowance(151_665)
+        (1474, 4549)
+    """
+    return max(1024, tokens * 3 // 100)
+
+
 class Matcher(ABC):
     """The matcher API over a compiled constraint: plain ints and numpy arrays, no framework.
 
@@ -140,8 +156,20 @@ class Matcher(ABC):
         clone.__dict__.update(self.__dict__)
         return clone
 
-    def check_logits_width(self, width: int) -> None:
-        """Raise ``VocabularyError`` unless logits ``width`` ids wide cover every usable token."""
+    def check_logits_width(self, width: int, source: str = "the logits are") -> None:
+        """Raise ``VocabularyError`` unless logits ``width`` ids wide fit this tokenizer: they cover
+        every usable token, and are not wider than any padding of a vocabulary explains
+        (:func:`padding_allowance`). ``source`` says what is ``width`` wide, for the message.
+
+        Example:
+            >>> import pse_processors as pse
+            >>> matcher = pse.compile(pse.Regex("a"), pse.Vocabulary([b"a", None], eos_token_ids=[1]))
+            >>> matcher.check_logits_width(64)  # padded: fine
+            >>> matcher.check_logits_width(5000)  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            pse_processors.errors.VocabularyError: the tokenizer has 2 tokens but the logits are 5000 wide: 4998 more ids ...
+        """
         vocabulary = self.vocabulary
         if width <= 0:
             raise VocabularyError(f"the logits must be at least one id wide, got {width}")
@@ -150,9 +178,15 @@ class Matcher(ABC):
             usable += [i for i in vocabulary.eos_token_ids if i >= width]
             if usable:
                 raise VocabularyError(
-                    f"the tokenizer has {vocabulary.size} tokens but the logits are only {width} wide "
-                    f"(token ids {sorted(usable)[:5]} have no logit): this tokenizer does not belong to this model"
+                    f"the tokenizer has {vocabulary.size} tokens but {source} only {width} wide (token ids "
+                    f"{sorted(usable)[:5]} have no logit): this tokenizer does not belong to this model"
                 )
+        elif width - vocabulary.size > padding_allowance(vocabulary.size):
+            raise VocabularyError(
+                f"the tokenizer has {vocabulary.size} tokens but {source} {width} wide: {width - vocabulary.size} more ids than "
+                f"models pad their vocabulary by (at most {padding_allowance(vocabulary.size)} for this size), "
+                "so this tokenizer does not belong to this model"
+            )
 
     def mask_id(self, state: int) -> int:
         """Id of the allowed-token set of ``state``: states with equal sets share it.
