@@ -22,7 +22,7 @@ from .adapters.base import FrameworkAdapter, Generation
 from .compiler.compiler import compile as compile_constraint
 from .compiler.options import CompileOptions, options_from
 from .constraints.schema import Schema
-from .constraints.spec import Choice, Constraint, Grammar, Regex
+from .constraints.spec import Choice, Constraint, Grammar, Regex, parse_constraint
 from .matchers import Matcher
 from .runtime.results import parse_output
 
@@ -74,7 +74,8 @@ class StructuringEngine:
         **compile_options: Any,
     ) -> None:
         self.constraint = constraint.constraint if isinstance(constraint, Schema) else constraint
-        self._adapter = adapter
+        parse_constraint(self.constraint)  # a TypeError or SchemaError now, not at generate()
+        self._adapter = _checked_adapter(adapter)
         self.tokenizer = tokenizer
         self.options = options_from(options, compile_options)
         #: What the last :meth:`generate` produced, for :meth:`parse`.
@@ -104,12 +105,28 @@ class StructuringEngine:
 
     @classmethod
     def from_json_schema(cls, schema: Any, adapter: Any = None, tokenizer: Any = None, **options: Any) -> "StructuringEngine":
-        """An engine for a JSON Schema (``dict``, JSON ``str`` or :class:`~pse_processors.Schema`)."""
+        """An engine for a JSON Schema (``dict``, ``bool``, JSON ``str`` or :class:`~pse_processors.Schema`).
+
+        Raises:
+            TypeError: ``schema`` is not a JSON Schema (the other constraints have their own ``from_*``).
+            SchemaError: a string that is not JSON.
+        """
+        if isinstance(schema, (Regex, Choice, Grammar)) or (isinstance(schema, type) and not isinstance(schema, Schema)):
+            raise TypeError(
+                f"from_json_schema takes a JSON Schema (dict, JSON str or Schema), not {type(schema).__name__}: "
+                "use from_regex, from_choices, from_grammar or from_pydantic for the other constraints"
+            )
         return cls(schema, adapter, tokenizer, **options)
 
     @classmethod
     def from_pydantic(cls, model_class: type, adapter: Any = None, tokenizer: Any = None, **options: Any) -> "StructuringEngine":
-        """An engine for a Pydantic model class; :meth:`parse` returns an instance of it."""
+        """An engine for a Pydantic model class; :meth:`parse` returns an instance of it.
+
+        Raises:
+            TypeError: ``model_class`` is not a Pydantic model class.
+        """
+        if not (isinstance(model_class, type) and hasattr(model_class, "model_json_schema")):
+            raise TypeError(f"from_pydantic takes a Pydantic model class, not {model_class!r}")
         return cls(model_class, adapter, tokenizer, **options)
 
     @classmethod
@@ -190,15 +207,52 @@ class StructuringEngine:
     def parse(self, outputs: Any, row: int = 0, prompt_length: Optional[int] = None) -> Any:
         """Parse row ``row`` of the last :meth:`generate` output (a dict, Pydantic instance or str).
 
+        ``outputs`` may also be generated text (a ``str``, or a list of them as ``batch_decode``
+        returns): it is checked against the constraint just the same, with the last generation's
+        matcher or, before any, the engine's tokenizer's.
+
         Raises:
-            InvalidOutputError: the row is incomplete (cut by ``max_new_tokens``) or invalid.
+            InvalidOutputError: the row is incomplete (cut by ``max_new_tokens``) or does not
+                satisfy the constraint.
         """
+        text = _text_of(outputs, row)
         last = self.last_generation
+        if text is not None:
+            if last is not None and last.matcher is not None:
+                return parse_output(last.matcher, text)
+            if self.tokenizer is not None:
+                return parse_output(self.matcher(self.tokenizer), text)
+            raise RuntimeError("call generate() before parse(), or give the engine a tokenizer")
         if last is None or last.matcher is None:
             raise RuntimeError("call generate() before parse()")
         sequences = getattr(outputs, "sequences", outputs)
         length = last.prompt_length if prompt_length is None else prompt_length
         return parse_output(last.matcher, _row_as_numpy(sequences, row)[length:])
+
+
+def _text_of(outputs: Any, row: int) -> Any:
+    """The generated text in ``outputs`` (one text, or row ``row`` of a list of them), else None."""
+    if isinstance(outputs, (str, bytes, bytearray)):
+        return outputs
+    if isinstance(outputs, (list, tuple)) and outputs and all(isinstance(o, (str, bytes)) for o in outputs):
+        return outputs[row]
+    return None
+
+
+def _checked_adapter(adapter: Any) -> Optional[FrameworkAdapter]:
+    """``adapter`` if it is a :class:`FrameworkAdapter` instance (or None: PyTorch); a TypeError that says how otherwise."""
+    if adapter is None or isinstance(adapter, FrameworkAdapter):
+        return adapter
+    names = {"torch": "PyTorchAdapter", "pytorch": "PyTorchAdapter", "tf": "TensorFlowAdapter",
+             "tensorflow": "TensorFlowAdapter", "jax": "JAXAdapter", "flax": "JAXAdapter", "mlx": "MLXAdapter"}
+    if isinstance(adapter, str) and adapter.lower() in names:
+        name = names[adapter.lower()]
+        hint = f": pass adapter={name}() (from pse_processors.adapters import {name})"
+    elif isinstance(adapter, type) and issubclass(adapter, FrameworkAdapter):
+        hint = f": pass an instance, adapter={adapter.__name__}()"
+    else:
+        hint = ": PyTorchAdapter(), TensorFlowAdapter(), JAXAdapter(), MLXAdapter() or a FrameworkAdapter subclass's instance"
+    raise TypeError(f"adapter must be a FrameworkAdapter, not {adapter!r}{hint}")
 
 
 def _rebuild_engine(

@@ -25,6 +25,7 @@ import numpy as np
 from .. import defaults
 from ..compiler.options import CompileOptions
 from ..matchers import Matcher
+from .checks import check_model_fits
 from .decode_loop import decode
 from .tokenizers import load_tokenizer_of, remember_tokenizer, remembered_tokenizer
 
@@ -233,6 +234,7 @@ class FrameworkAdapter(abc.ABC):
         with :meth:`mask_logits` and :meth:`sample_token`, whose outputs are ``[batch, prompt + new]``
         int64 numpy ids; built-in adapters call the framework's generation instead."""
         matcher = engine.matcher(tokenizer)
+        check_model_fits(model, tokenizer, matcher)
         ids = np.asarray(self.to_numpy(input_ids)).astype(np.int64)
         if ids.ndim == 1:
             ids = ids[None, :]

@@ -45,8 +45,9 @@ def decode(
     finished early is padded with ``pad_token_id`` after its EOS.
 
     Raises:
-        InvalidOutputError: the adapter picked a token that its masked logits forbid (a bug in
-            its ``mask_logits`` or ``sample_token``).
+        InvalidOutputError: the adapter picked a token that its masked logits forbid, or an id
+            outside them (negative, or past the width), or not integer ids (a bug in its
+            ``mask_logits`` or ``sample_token``).
     """
     if not callable(model):
         raise TypeError(f"a custom adapter needs a callable model (input_ids -> logits), got {type(model).__name__}")
@@ -60,13 +61,16 @@ def decode(
         width = int(logits.shape[-1])
         allowed = np.stack([matcher.allowed_mask(state, width) for state in states])
         masked = adapter.mask_logits(logits, np.nonzero(allowed))
-        tokens = np.asarray(adapter.to_numpy(adapter.sample_token(masked, temperature=temperature))).astype(np.int64).reshape(-1)
-        if tokens.shape[0] != ids.shape[0]:
-            raise InvalidOutputError(f"sample_token returned {tokens.shape[0]} ids for {ids.shape[0]} rows")
+        tokens = _sampled_ids(adapter.to_numpy(adapter.sample_token(masked, temperature=temperature)), ids.shape[0])
         for row, token in enumerate(tokens.tolist()):
             if finished[row]:
                 tokens[row] = pad_token_id
                 continue
+            if not 0 <= token < width:  # numpy would read -1 as the last column: check before indexing
+                raise InvalidOutputError(
+                    f"row {row}: sample_token returned token id {token}, outside the logits' ids 0..{width - 1}; "
+                    "it must return the index of a finite entry of each row"
+                )
             if not allowed[row, token]:
                 raise InvalidOutputError(
                     f"row {row}: the adapter picked token {token}, which the constraint forbids here; "
@@ -79,6 +83,17 @@ def decode(
         if finished.all():
             break
     return ids
+
+
+def _sampled_ids(sampled: Any, rows: int) -> np.ndarray:
+    """What ``sample_token`` returned, as int64 ``[rows]``; InvalidOutputError if it is not one integer id per row."""
+    array = np.asarray(sampled)
+    if array.dtype.kind not in "iu":
+        raise InvalidOutputError(f"sample_token must return integer token ids, got {array.dtype} values")
+    tokens = array.astype(np.int64).reshape(-1)
+    if tokens.shape[0] != rows:
+        raise InvalidOutputError(f"sample_token returned {tokens.shape[0]} ids for {rows} rows")
+    return tokens
 
 
 def _last_position(output: Any) -> Any:

@@ -10,6 +10,7 @@ import numpy as np
 from .. import defaults
 from ..matchers import Matcher
 from .base import EngineLike, FrameworkAdapter, Generation, cached_for, require
+from .checks import check_model_fits, flag
 
 logger = logging.getLogger(__name__)
 PLATFORMS = ("cpu", "gpu", "tpu", "cuda", "rocm")
@@ -34,7 +35,9 @@ class JAXAdapter(FrameworkAdapter):
 
     Raises:
         ImportError: JAX or Flax is not installed (``pip install 'pse-processors[flax]'``).
-        ValueError: ``platform`` is not one of ``cpu``, ``gpu``, ``tpu`` (or ``cuda``, ``rocm``).
+        ValueError: ``platform`` is not one of ``cpu``, ``gpu``, ``tpu`` (or ``cuda``, ``rocm``), or
+            ``dtype`` is not a floating-point dtype.
+        TypeError: an option of the wrong type (the message names it).
 
     Example:
         >>> import jax.numpy as jnp  # doctest: +SKIP
@@ -51,9 +54,9 @@ class JAXAdapter(FrameworkAdapter):
 
         super().__init__()
         if platform is not None and platform not in PLATFORMS:
-            raise ValueError(f"platform must be one of {', '.join(PLATFORMS)}, not {platform!r}")
-        self.dtype = jnp.dtype(dtype) if dtype is not None else None
-        self.jit_compile = jit_compile
+            raise ValueError(f"JAXAdapter(platform=...) must be one of {', '.join(PLATFORMS)}, not {platform!r}")
+        self.dtype = _float_dtype(dtype)
+        self.jit_compile = flag("JAXAdapter", "jit_compile", jit_compile)
         self.platform = platform
         self.device = _select_device(platform)
         self._models: dict = {}  # model id -> (model, (model to run, its params))
@@ -101,6 +104,7 @@ class JAXAdapter(FrameworkAdapter):
         prng_key = check_prng_key(generate_kwargs.pop("prng_key", None))
         run, params = self.prepare_model(model)
         matcher = engine.matcher(tokenizer, getattr(model, "generation_config", None))
+        check_model_fits(model, tokenizer, matcher)
         ids = jnp.asarray(np.asarray(input_ids), dtype=jnp.int32)
         if ids.ndim == 1:
             ids = ids[None, :]
@@ -185,6 +189,21 @@ def check_prng_key(key: Any) -> Any:
             return jnp.asarray(key)
     what = f"{type(key).__name__} {dtype} {list(shape)}" if dtype is not None else repr(key)
     raise TypeError(f"PRNG key error: prng_key must be one JAX PRNG key, got {what}; {_KEY_HINT}")
+
+
+def _float_dtype(dtype: Any) -> Any:
+    """``dtype`` as a floating-point ``jnp.dtype`` (None stays None); errors name the option."""
+    import jax.numpy as jnp
+
+    if dtype is None:
+        return None
+    try:
+        found = jnp.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"JAXAdapter(dtype=...) must be a dtype such as jnp.bfloat16, not {dtype!r}") from exc
+    if not jnp.issubdtype(found, jnp.floating):
+        raise ValueError(f"JAXAdapter(dtype=...) must be a floating-point dtype such as jnp.bfloat16, not {found}")
+    return found
 
 
 def _select_device(platform: Optional[str]) -> Any:

@@ -10,6 +10,7 @@ import numpy as np
 from .. import defaults
 from ..matchers import Matcher
 from .base import EngineLike, FrameworkAdapter, Generation, remember_tokenizer, require
+from .checks import check_model_fits, flag
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class MLXAdapter(FrameworkAdapter):
 
     Raises:
         ImportError: MLX or mlx-lm is not installed (``pip install 'pse-processors[mlx]'``).
+        TypeError: an option of the wrong type (the message names it).
 
     Example:
         >>> import mlx.core as mx  # doctest: +SKIP
@@ -54,10 +56,10 @@ class MLXAdapter(FrameworkAdapter):
 
         super().__init__()
         if dtype is not None and not isinstance(dtype, mx.Dtype):
-            raise TypeError(f"dtype must be an MLX dtype such as mx.bfloat16, not {dtype!r}")
+            raise TypeError(f"MLXAdapter(dtype=...) must be an MLX dtype such as mx.bfloat16, not {dtype!r}")
         self.dtype = dtype
-        self.use_metal = use_metal
-        self.optimize_graph = optimize_graph
+        self.use_metal = flag("MLXAdapter", "use_metal", use_metal, optional=True)
+        self.optimize_graph = flag("MLXAdapter", "optimize_graph", optimize_graph)
         self.device = _select_device(use_metal)
         self._cast: dict = {}  # model id -> model, for models already cast to dtype
         self.sampler_traces = 0  # how often a compiled sampler's Python body ran (tracing only)
@@ -124,6 +126,7 @@ class MLXAdapter(FrameworkAdapter):
         model = self.prepare_model(model)
         hf_tokenizer, wrapper_eos = unwrap_tokenizer(tokenizer)  # mlx-lm's wrapper adds EOS ids
         matcher = engine.matcher(hf_tokenizer, eos_token_ids=sorted(wrapper_eos) or None)
+        check_model_fits(model, hf_tokenizer, matcher)
         processor = self.logits_processor(matcher)
         processor.reset()
         ids = np.array(input_ids.tolist() if isinstance(input_ids, mx.array) else input_ids, dtype=np.int64)

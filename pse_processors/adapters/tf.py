@@ -11,6 +11,7 @@ import numpy as np
 from .. import defaults
 from ..matchers import Matcher
 from .base import EngineLike, FrameworkAdapter, Generation, cached_for, require
+from .checks import check_model_fits, flag
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class TensorFlowAdapter(FrameworkAdapter):
 
     Raises:
         ImportError: TensorFlow is not installed (``pip install 'pse-processors[tf]'``).
+        TypeError, ValueError: an option of the wrong type or value (the message names it).
 
     Example:
         >>> from pse_processors.adapters import TensorFlowAdapter
@@ -43,11 +45,17 @@ class TensorFlowAdapter(FrameworkAdapter):
     def __init__(self, device: Any = None, mixed_precision: Union[bool, str] = False, xla_compilation: bool = False) -> None:
         require("TensorFlowAdapter", "tensorflow", "tf_keras")
         super().__init__()
-        self.device = device
-        if mixed_precision not in (True, False, "mixed_float16", "mixed_bfloat16"):
-            raise ValueError(f"mixed_precision must be True, False, 'mixed_float16' or 'mixed_bfloat16', not {mixed_precision!r}")
+        self.device = _device(device)
+        if isinstance(mixed_precision, str):
+            if mixed_precision not in ("mixed_float16", "mixed_bfloat16"):
+                raise ValueError(
+                    f"TensorFlowAdapter(mixed_precision=...) must be True, False, 'mixed_float16' or 'mixed_bfloat16', "
+                    f"not {mixed_precision!r}"
+                )
+        else:
+            mixed_precision = flag("TensorFlowAdapter", "mixed_precision", mixed_precision)
         self.mixed_precision = "mixed_float16" if mixed_precision is True else mixed_precision
-        self.xla_compilation = xla_compilation
+        self.xla_compilation = flag("TensorFlowAdapter", "xla_compilation", xla_compilation)
         self._half: dict = {}  # model id -> (model, its mixed-precision rebuild)
         self.compiled: dict = {}  # model id -> (model, tf.function of its generate)
 
@@ -89,6 +97,7 @@ class TensorFlowAdapter(FrameworkAdapter):
             raise TypeError(f"TensorFlowAdapter needs a transformers TF model with generate(), got {type(model).__name__}")
         model = self.prepare_model(model)
         matcher = engine.matcher(tokenizer, getattr(model, "generation_config", None))
+        check_model_fits(model, tokenizer, matcher)
         with self._placement():
             ids = tf.cast(tf.convert_to_tensor(input_ids), tf.int32)
             if ids.shape.rank == 1:
@@ -133,6 +142,21 @@ class TensorFlowAdapter(FrameworkAdapter):
         import tensorflow as tf
 
         return tf.constant(input_ids, dtype=tf.int32)
+
+
+def _device(device: Any) -> Any:
+    """``device`` checked: None, or a TensorFlow device name such as ``"/GPU:0"`` (or a ``tf.DeviceSpec``)."""
+    import tensorflow as tf
+
+    if device is None or isinstance(device, tf.DeviceSpec):
+        return device
+    if not isinstance(device, str):
+        raise TypeError(f"TensorFlowAdapter(device=...) must be a device name such as '/GPU:0', not {device!r}")
+    try:
+        tf.DeviceSpec.from_string(device)
+    except ValueError as exc:
+        raise ValueError(f"TensorFlowAdapter(device={device!r}) is not a TensorFlow device name: {exc}") from exc
+    return device
 
 
 def _to_float32(input_ids: Any, scores: Any, cur_len: Any) -> Any:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
+import time
 from typing import Any, Optional
 
 import numpy as np
@@ -10,6 +12,7 @@ import numpy as np
 from .. import defaults
 from ..matchers import Matcher
 from .base import EngineLike, FrameworkAdapter, Generation, require
+from .checks import check_model_fits, flag
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +29,14 @@ class PyTorchAdapter(FrameworkAdapter):
         compile_model: run the model's forward pass under ``torch.compile`` (the model's
             ``forward`` is replaced by its compiled version, once; the first ``generate`` pays the
             compilation: about 4 minutes with the default inductor backend for a tiny Llama on a
-            busy 2-core CPU, then 0.2 s per call).
+            busy 2-core CPU, then 0.2 s per call). A warning is logged (``pse_processors.adapters.torch``)
+            before that first call and its measured time after it.
         compile_options: keyword arguments of ``torch.compile`` (``backend``, ``mode``...);
             default ``{"dynamic": True}``: one graph for the prompt and the one-token steps.
 
     Raises:
         ImportError: PyTorch is not installed (``pip install 'pse-processors[torch]'``).
+        TypeError, ValueError: an option of the wrong type or value (the message names it).
 
     Example:
         >>> from pse_processors import PyTorchAdapter
@@ -54,13 +59,13 @@ class PyTorchAdapter(FrameworkAdapter):
         import torch
 
         super().__init__()
-        self.device = torch.device(device) if device is not None else None
+        self.device = _device(device)
         if dtype is not None and not isinstance(dtype, torch.dtype):
-            raise TypeError(f"dtype must be a torch.dtype such as torch.bfloat16, not {dtype!r}")
+            raise TypeError(f"PyTorchAdapter(dtype=...) must be a torch.dtype such as torch.bfloat16, not {dtype!r}")
         self.dtype = dtype
-        self.use_cache = use_cache
-        self.compile_model = compile_model
-        self.compile_options = {"dynamic": True, **(compile_options or {})}
+        self.use_cache = flag("PyTorchAdapter", "use_cache", use_cache)
+        self.compile_model = flag("PyTorchAdapter", "compile_model", compile_model)
+        self.compile_options = {"dynamic": True, **_compile_options(compile_options)}
 
     def prepare_model(self, model: Any) -> Any:
         """Move, cast and compile the model as configured (a no-op by default)."""
@@ -74,6 +79,7 @@ class PyTorchAdapter(FrameworkAdapter):
             # generate calls model(...) -> forward: compiling the bound forward compiles every step.
             model.forward = torch.compile(model.forward, **self.compile_options)
             model._pse_compiled = True
+            model._pse_first_call = True  # timed and reported by generate
         return model
 
     def to_input(self, values: Any, model: Any) -> Any:
@@ -121,7 +127,21 @@ class PyTorchAdapter(FrameworkAdapter):
         assistant = generate_kwargs.get("assistant_model")
         if assistant is not None:
             generate_kwargs["assistant_model"] = self.prepare_model(assistant)
+        check_model_fits(model, tokenizer, processor.matcher)
+        first = getattr(model, "_pse_first_call", False)
+        if first:
+            # torch.compile works during the first call, silently: say so, and what it cost.
+            logger.warning(
+                "PyTorchAdapter(compile_model=True): the first generate compiles %s's forward pass with "
+                "torch.compile (%s); expect minutes on a CPU (about 4 for a tiny Llama on a busy 2-core "
+                "machine) before any token, then faster calls while the shapes repeat",
+                type(model).__name__, self.compile_options,
+            )
+            start = time.perf_counter()
         outputs = model.generate(input_ids=input_ids, logits_processor=LogitsProcessorList(extra + [processor]), **generate_kwargs)
+        if first:
+            model._pse_first_call = False
+            logger.warning("PyTorchAdapter: the first compiled generate took %.1f s, compilation included", time.perf_counter() - start)
         return Generation(outputs, processor.matcher, int(input_ids.shape[1]), processor)
 
     # The custom-loop primitives, so that this adapter also drives plain callables returning logits.
@@ -152,3 +172,32 @@ class PyTorchAdapter(FrameworkAdapter):
         import torch
 
         return torch.as_tensor(input_ids, device=self.device)
+
+
+def _device(device: Any) -> Any:
+    """``device`` as a ``torch.device`` (None stays None); a TypeError or ValueError naming the option."""
+    import torch
+
+    if device is None or isinstance(device, torch.device):
+        return device
+    if not isinstance(device, (str, int)) or isinstance(device, bool):
+        raise TypeError(f"PyTorchAdapter(device=...) must be a torch.device, a string such as 'cuda:0' or an int, not {device!r}")
+    try:
+        return torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"PyTorchAdapter(device={device!r}) is not a torch device: {exc}") from exc
+
+
+def _compile_options(options: Any) -> dict:
+    """``compile_options`` checked against ``torch.compile``'s keyword arguments."""
+    import torch
+
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise TypeError(f"PyTorchAdapter(compile_options=...) must be a dict of torch.compile arguments, not {options!r}")
+    known = [name for name in inspect.signature(torch.compile).parameters if name != "model"]
+    unknown = sorted(str(name) for name in options if name not in known)
+    if unknown:
+        raise TypeError(f"PyTorchAdapter(compile_options=...) has unknown torch.compile arguments {unknown}; it takes {known}")
+    return dict(options)
