@@ -73,7 +73,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.verbose:
             traceback.print_exc()
         kind = "bad constraint: " if code == 2 and not type(exc).__module__.endswith("cli.errors") else ""
-        detail = str(exc) or type(exc).__name__
+        # One line: a message from a back end may span several (a caret under a grammar line).
+        detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
         if code == EXIT_FAILURE and type(exc).__module__ != "pse_processors.cli.errors":
             detail = f"{type(exc).__name__}: {detail}"
             if not args.verbose:

@@ -21,6 +21,8 @@ from typing import Any
 from .. import defaults
 from ..compiler.options import BACKENDS, CompileOptions, options_from
 from ..constraints.spec import Choice, Constraint, Grammar, Regex
+from ..errors import SchemaError
+from ..json_schema.document import MAX_DEPTH
 from .errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -147,6 +149,8 @@ def read_schema(value: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{source} is not valid JSON: {exc}") from None
+    except RecursionError:  # json.loads recurses once per level: a bad constraint, as the library says
+        raise SchemaError(f"the schema ({source}) nests deeper than {MAX_DEPTH} levels", "#") from None
 
 
 def import_pydantic_model(spec: str) -> type:

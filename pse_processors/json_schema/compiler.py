@@ -29,6 +29,7 @@ from typing import Any, Iterator, Optional
 from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError, UnsupportedSchemaError
 from . import fragments as fx
 from .fragments import Fragment
+from .document import MAX_DEPTH, check_depth, check_values, lone_surrogate
 from .drafts import drop_ref_siblings, ignores_ref_siblings
 from .negation import negate
 from .options import SchemaOptions
@@ -193,7 +194,7 @@ def json_schema_to_regex(schema: Any, options: Optional[SchemaOptions] = None) -
         '(?:true|false)'
     """
     regex, _ = _run(_loaded(schema), options or SchemaOptions(), None)
-    return regex
+    return _encodable(regex)
 
 
 @dataclass(frozen=True)
@@ -231,15 +232,40 @@ def json_schema_to_grammar(schema: Any, options: Optional[SchemaOptions] = None)
     rules = RuleSet()
     root, compiler = _run(schema, options or SchemaOptions(), rules)
     recursive = bool(compiler._recursive_rules) or ANY_VALUE in rules.bodies
-    return SchemaGrammar(to_lark(root, rules), recursive)
+    try:
+        lark = to_lark(root, rules)
+    except RecursionError as exc:  # the Lark writer recurses once per nested group
+        raise CompileLimitError(
+            "the schema's grammar nests its groups too deeply to be written out (deeply nested "
+            "subschemas, or numeric bounds with very many digits)"
+        ) from exc
+    return SchemaGrammar(_encodable(lark), recursive)
+
+
+def _encodable(output: str) -> str:
+    """``output``, unless a lone surrogate from the schema reached it (the checks where names,
+    values and patterns are read name the place; this catches any path they miss)."""
+    where = lone_surrogate(output)
+    if where is not None:
+        raise SchemaError(
+            f"a string of the schema (a property name, an enum or const value, a pattern) holds a lone surrogate "
+            f"U+{ord(output[where]):04X}, which no UTF-8 text can contain", "#",
+        )
+    return output
 
 
 def _loaded(schema: Any) -> Any:
+    """The schema (JSON text parsed), checked to nest at most ``MAX_DEPTH`` levels and to hold no
+    keyword value a JSON Schema cannot have (see ``document.py``)."""
     if isinstance(schema, (str, bytes)):
         try:
-            return json.loads(schema)
+            schema = json.loads(schema)
         except json.JSONDecodeError as exc:
             raise SchemaError(f"the schema is not valid JSON: {exc}", "#") from exc
+        except RecursionError:  # json.loads recurses once per level, far past MAX_DEPTH
+            raise SchemaError(f"the schema nests deeper than {MAX_DEPTH} levels", "#") from None
+    check_depth(schema)
+    check_values(schema)
     return schema
 
 

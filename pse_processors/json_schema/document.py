@@ -25,6 +25,9 @@ import re
 from typing import Any, Optional
 
 from ..errors import SchemaError
+from .keywords import (
+    COUNT_KEYWORDS, NUMBER_KEYWORDS, SCHEMA_KEYWORDS, SCHEMA_LIST_KEYWORDS, SCHEMA_MAP_KEYWORDS,
+)
 
 #: How deep a schema document may nest (objects and arrays, the root counting as level 1). Real
 #: schemas stay far below; the compiler's recursion (about one Python frame per level for each
@@ -61,6 +64,50 @@ def check_depth(document: Any) -> None:
                 if depth >= MAX_DEPTH:
                     raise SchemaError(f"the schema nests deeper than {MAX_DEPTH} levels", _pointer((key, path)))
                 stack.append((value, depth + 1, (key, path)))
+
+
+def check_values(schema: Any) -> None:
+    """Raise ``SchemaError`` for a keyword value no JSON Schema may hold, in every subschema (also
+    under ``not``, ``if`` and ``$defs``, which are compiled through negation and merging): a
+    numeric bound that is not a finite number, a count that is not a non-negative integer, an
+    ``enum``/``const`` value that JSON text cannot hold. Call :func:`check_depth` first.
+
+    Example:
+        >>> check_values({"type": "number", "not": {"enum": [1, float("nan")]}})
+        Traceback (most recent call last):
+        ...
+        pse_processors.errors.SchemaError: enum value: NaN is not a JSON number (at #/not/enum/1)
+    """
+    stack: list = [(schema, None)]
+    while stack:
+        node, path = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        for key, value in node.items():
+            at = (key, path)
+            if key in SCHEMA_KEYWORDS or key in SCHEMA_LIST_KEYWORDS:
+                subschemas = enumerate(value) if isinstance(value, list) else [(None, value)]
+                stack.extend((sub, at if index is None else (index, at)) for index, sub in subschemas)
+            elif key in SCHEMA_MAP_KEYWORDS or key == "dependencies":
+                if isinstance(value, dict):
+                    stack.extend((sub, (name, at)) for name, sub in value.items() if isinstance(sub, dict))
+            elif key in ("enum", "const"):
+                for index, item in enumerate(value) if key == "enum" and isinstance(value, list) else [(None, value)]:
+                    problem = json_text_problem(item)
+                    if problem is not None:
+                        where = _pointer(at if index is None else (index, at), 1 << 30)
+                        raise SchemaError(f"{key} value: {problem[1]}", where + problem[0])
+            elif key in NUMBER_KEYWORDS and not (isinstance(value, bool) and key.startswith("exclusive")):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise SchemaError(f"{key} must be a number, not {value!r}", _pointer(at, 1 << 30))
+                if isinstance(value, float) and not math.isfinite(value):  # json.loads reads NaN, Infinity, 1e999
+                    raise SchemaError(f"{key} must be a finite number, not {value!r}: JSON has no NaN or "
+                                      "Infinity", _pointer(at, 1 << 30))
+            elif key in COUNT_KEYWORDS:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
+                    isinstance(value, float) and not value.is_integer()
+                ):
+                    raise SchemaError(f"{key} must be a non-negative integer, not {value!r}", _pointer(at, 1 << 30))
 
 
 def lone_surrogate(text: str) -> Optional[int]:

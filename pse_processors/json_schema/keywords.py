@@ -20,3 +20,17 @@ ASSERTIONS = frozenset(
     }
 )
 ALL_TYPES = ("object", "array", "string", "number", "integer", "boolean", "null")
+# Where subschemas sit: a schema (or, for "items", a list of them), a list of schemas, or an
+# object of named schemas. The rest of a schema's values are data.
+SCHEMA_KEYWORDS = frozenset(
+    {
+        "items", "additionalItems", "additionalProperties", "contains", "not", "if", "then", "else",
+        "propertyNames", "unevaluatedItems", "unevaluatedProperties",
+    }
+)
+SCHEMA_LIST_KEYWORDS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
+SCHEMA_MAP_KEYWORDS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+NUMBER_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+COUNT_KEYWORDS = (
+    "minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties", "minContains", "maxContains",
+)

@@ -13,6 +13,36 @@ from typing import Optional
 from .fragments import Fragment, alternation
 
 _D = "[0-9]"
+#: The deepest group nesting a bounded number's regex may have. Long bounds nest about one group per
+#: digit; the regex parsers of both back ends stop between 80 and 125 levels (together with the
+#: groups around the number), and the Lark writer recurses once per level.
+MAX_NESTING = 64
+
+
+def nesting(fragment: str) -> int:
+    """How deeply the groups of ``fragment`` nest.
+
+    Example:
+        >>> nesting("1(?:2(?:[3-9]|4))?"), nesting(r"\\((?:[(])")
+        (2, 1)
+    """
+    depth = deepest = 0
+    i, n = 0, len(fragment)
+    while i < n:
+        ch = fragment[i]
+        if ch == "\\":
+            i += 1
+        elif ch == "[":  # a class: its parentheses are characters
+            i += 1
+            while i < n and fragment[i] != "]":
+                i += 2 if fragment[i] == "\\" else 1
+        elif ch == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == ")":
+            depth -= 1
+        i += 1
+    return deepest
 
 
 def _digit_class(low: int, high: int) -> Optional[str]:

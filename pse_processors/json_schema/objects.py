@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional
 
 from ..errors import SchemaError
 from . import fragments as fx
+from .document import check_text
 from .fragments import Fragment
 from .keywords import ANNOTATIONS
 from .patterns import translate
@@ -41,6 +42,10 @@ class ObjectsMixin:
         patterns = schema.get("patternProperties", {})
         if not isinstance(patterns, dict):
             raise SchemaError("patternProperties must be an object", pointer)
+        for keyword, names in (("properties", properties), ("required", required), ("patternProperties", patterns)):
+            what = "the pattern" if keyword == "patternProperties" else "the property name"
+            for name in names:  # a lone surrogate in a name: no JSON text can hold the key
+                check_text(name, what, _pointer_join(pointer, keyword))
         low, high = _bounds(schema, "minProperties", "maxProperties", pointer)
         names = schema.get("propertyNames", True)
         name_regex: Fragment = f"{fx.STRING_CHAR}*"

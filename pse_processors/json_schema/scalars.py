@@ -8,12 +8,13 @@ import logging
 from typing import Any, Optional
 from decimal import Decimal
 
-from ..errors import SchemaError
+from ..errors import CompileLimitError, SchemaError
 from . import fragments as fx
 from .formats import ANY_STRING_FORMATS, NUMERIC_FORMATS, STANDARD_FORMATS, STRING_FORMATS
 from .fragments import Fragment
 from .keywords import ALL_TYPES
-from .numbers import integer_range, number_range
+from .numbers import MAX_NESTING, integer_range, nesting, number_range
+from .document import check_text as _check_text
 from .patterns import translate, translate_bounded
 from .schema_tools import (
     _NUMERIC_KEYWORDS,
@@ -80,6 +81,17 @@ class ScalarsMixin:
         return self._compile_object(schema, pointer)
 
     def _compile_number(self, type_name: str, schema: dict, pointer: str) -> Fragment:
+        fragment = self._number_fragment(type_name, schema, pointer)
+        if fragment is not None and len(fragment) > 4 * MAX_NESTING and nesting(fragment) > MAX_NESTING:
+            shown = [(k, repr(schema[k])) for k in _NUMERIC_KEYWORDS if k in schema]
+            bounds = ", ".join(f"{k} {v if len(v) <= 30 else f'of {len(v)} characters'}" for k, v in shown)
+            raise CompileLimitError(
+                f"the bounds at {pointer or '#'} ({bounds}) need a regex nested {nesting(fragment)} groups deep, over "
+                f"{MAX_NESTING}: bounds with that many significant digits cannot be compiled"
+            )
+        return fragment
+
+    def _number_fragment(self, type_name: str, schema: dict, pointer: str) -> Fragment:
         low, low_strict = _decimal(schema, "minimum", pointer), False
         high, high_strict = _decimal(schema, "maximum", pointer), False
         for keyword, is_low in (("exclusiveMinimum", True), ("exclusiveMaximum", False)):
@@ -164,6 +176,7 @@ class ScalarsMixin:
                 return None if narrowed is None else '"' + narrowed + '"'
             return '"' + STRING_FORMATS[fmt] + '"'
         if pattern is not None:
+            _check_text(pattern, "the pattern", _pointer_join(pointer, "pattern"))
             translated = translate(pattern, _pointer_join(pointer, "pattern"))
             if translated.regex is None:
                 return None

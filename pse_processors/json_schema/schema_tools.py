@@ -7,7 +7,7 @@ import re
 from typing import Any, Optional
 from decimal import Decimal, InvalidOperation
 
-from ..errors import SchemaError, UnsupportedSchemaError
+from ..errors import CompileLimitError, SchemaError, UnsupportedSchemaError
 from . import fragments as fx
 from .formats import STRING_FORMATS
 from .fragments import Fragment
@@ -68,9 +68,13 @@ def _decimal(schema: dict, keyword: str, pointer: str) -> Optional[Decimal]:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SchemaError(f"{keyword} must be a number, not {value!r}", pointer)
     try:
-        return Decimal(value) if isinstance(value, int) else Decimal(repr(value))
-    except InvalidOperation as exc:
-        raise SchemaError(f"{keyword} must be a finite number, not {value!r}", pointer) from exc
+        number = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite():  # json.loads reads NaN, Infinity and 1e999 (as inf): JSON has none of them
+        raise SchemaError(f"{keyword} must be a finite number, not {value!r}: JSON has no NaN or Infinity",
+                          _pointer_join(pointer, keyword))
+    return number
 
 
 def _ceil(value: Decimal) -> int:
@@ -135,6 +139,11 @@ def _bounds(schema: dict, low_keyword: str, high_keyword: str, pointer: str) -> 
     return low, _non_negative_int(schema, high_keyword, pointer, None)  # type: ignore[return-value]
 
 
+#: The largest count (``maxLength``, ``minItems``...) a regex repetition can hold: llguidance reads
+#: counts as 32-bit numbers, and the byte automaton writes repetitions out far below that.
+MAX_COUNT = 2**32 - 1
+
+
 def _non_negative_int(schema: dict, keyword: str, pointer: str, default: Optional[int]) -> Optional[int]:
     if keyword not in schema:
         return default
@@ -143,6 +152,12 @@ def _non_negative_int(schema: dict, keyword: str, pointer: str, default: Optiona
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise SchemaError(f"{keyword} must be a non-negative integer, not {value!r}", pointer)
+    if value > MAX_COUNT:
+        shown = f"{value:,}" if value < 10**30 else f"a {len(str(value))}-digit number"
+        raise CompileLimitError(
+            f"{keyword} is {shown}, over the largest count a regex repetition can hold ({MAX_COUNT:,}) "
+            f"(at {_pointer_join(pointer, keyword)})"
+        )
     return value
 
 

@@ -10,6 +10,7 @@ from typing import Any, Optional
 from ..errors import SchemaError, UnsupportedSchemaError
 from . import fragments as fx
 from .fragments import Fragment
+from .document import json_text_problem
 from .keywords import ANNOTATIONS, ASSERTIONS
 from .schema_tools import (
     _as_list,
@@ -19,6 +20,7 @@ from .schema_tools import (
     _has_assertions,
     _json_type,
     _json_equal,
+    _pointer_join,
 )
 
 
@@ -32,6 +34,11 @@ class ValuesMixin:
             keyword = "enum"
             if not isinstance(values, list):
                 raise SchemaError("enum must be an array", pointer)
+        for index, value in enumerate(values):  # NaN, Infinity, lone surrogates: no JSON text holds them
+            problem = json_text_problem(value)
+            if problem is not None:
+                where = _pointer_join(pointer, keyword) if keyword == "const" else _pointer_join(pointer, keyword, index)
+                raise SchemaError(f"{keyword} value: {problem[1]}", where + problem[0])
         if "const" in schema and "enum" in schema:
             values = [v for v in values if any(_json_equal(v, e) for e in schema["enum"])]
         rest = {k: v for k, v in schema.items() if k not in ("enum", "const", "type", "nullable")}

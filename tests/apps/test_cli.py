@@ -314,3 +314,32 @@ def test_generate_with_a_lark_grammar(tmp_path, tiny_model_dir):
         assert 1 <= len(words) <= 2 and set(words) <= {"yes", "no", "maybe"}, result.stdout
     result = cli(tmp_path, "compile", "--grammar", 'start: a\na: "x" b', "--quiet")
     assert result.returncode == 2 and "line 2" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_constraints_exit_2_with_one_line_and_no_traceback(tmp_path, tiny_model_dir):
+    """Issue 22: non-finite bounds, lone surrogates, deep nesting (a 50,000-level file breaks
+    json.loads itself), malformed and unsupported regexes: exit 2 with a one-line message that
+    names the cause, never exit 1 with a RecursionError, decimal.InvalidOperation or UnicodeEncodeError."""
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"items": ' * 50_000 + "{}" + "}" * 50_000)
+    cases = [
+        (["--schema", str(deep)], "nests deeper than 256 levels"),
+        (["--schema", '{"type": "number", "maximum": NaN}'], "maximum must be a finite number, not nan: JSON has no NaN or Infinity (at #/maximum)"),
+        (["--schema", '{"type": "integer", "minimum": 1e999}'], "minimum must be a finite number, not inf"),
+        (["--schema", '{"type": "number", "minimum": 1e308}'], "bounds with that many significant digits"),
+        (["--schema", '{"enum": ["ok", "\\ud800"]}'], "holds a lone surrogate U+D800, which no UTF-8 text can contain (at #/enum/1)"),
+        (["--regex", "(unclosed"], "invalid regex '(unclosed': unclosed group (at position 0)"),
+        (["--regex", "(?=a)b"], "has a look-ahead '(?=' at position 0"),
+        (["--regex", "a$b"], "has the anchor '$' at position 1"),
+        (["--choices", "ok", "\udcff"], "Choice item 1 ('\\udcff') holds a lone surrogate U+DCFF"),  # argv byte 0xff
+    ]
+    for args, message in cases:
+        result = cli(tmp_path, "compile", *args, "--quiet")
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("pse-processors compile: error: bad constraint: ")
+        assert message in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
+    # ^...$ (refused as unsatisfiable before): the anchors are no-ops of a full match.
+    result = cli(tmp_path, "compile", "--regex", "^[0-9]{3}$", "--tokenizer", str(tiny_model_dir), "--json", "--quiet",
+                 "--backend", "dfa")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["regex_chars"] == len("[0-9]{3}")
