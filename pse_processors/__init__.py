@@ -28,6 +28,7 @@ from .errors import (
     PSEError,
     SchemaError,
     UnsatisfiableConstraintError,
+    UnsupportedRegexError,
     UnsupportedSchemaError,
     VocabularyError,
 )
@@ -87,7 +88,7 @@ def _importable(module: str) -> bool:
 _CORE = [
     "Choice", "CompileLimitError", "CompileOptions", "Compiler", "ConstraintConflictError", "Grammar", "InvalidLogitsError",
     "InvalidOutputError", "Matcher", "PSEError", "Regex", "Schema", "SchemaError", "SchemaOptions", "UnsatisfiableConstraintError",
-    "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_dir", "clear_memory_cache", "compile",
+    "UnsupportedRegexError", "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_dir", "clear_memory_cache", "compile",
     "json_schema_to_grammar", "json_schema_to_regex",
 ]
 # Every public name, its framework installed or not (``pse_processors.X`` then names the extra to install).
