@@ -75,6 +75,10 @@ def _checked(pattern: str) -> str:
         elif scanner.anchors:
             regex, kept = _without(pattern, removable_anchors(scanner))
             checked = regex
+        if scanner.verbose and not scanner.broken and not regex.endswith("\n"):
+            # x mode to the end: a trailing "# comment" would swallow what the back ends append
+            # (the automaton's sentinel, a group's ")"); a final line break is ignored whitespace.
+            regex = checked = regex + "\n"
     error = _rust_error(checked)
     if error is not None:
         reason, column = error

@@ -24,8 +24,8 @@ _PLAIN = re.compile(r"[^\\\[\](){}|*+?^$#\s]+")
 # A counted repetition as Rust reads it (spaces allowed inside the braces).
 _COUNTED = re.compile(r"\{\s*\d+\s*(?:,\s*\d*\s*)?\}")
 _FLAGS = re.compile(r"[A-Za-z-]*")
-# Whatever the scanner may refuse or remove starts with one of these (a superset: "\\\\b" too).
-NOTEWORTHY = re.compile(r"[$^]|\\[AzZbB<>1-9kg]|\(\?(?:[=!>&(#]|<[=!]|P[=>])|[*+?}]\+")
+# Whatever the scanner may refuse, remove or fix starts with one of these (a superset: "\\\\b" too).
+NOTEWORTHY = re.compile(r"[$^]|\\[AzZbB<>1-9kg]|\(\?(?:[=!>&(#]|<[=!]|P[=>]|[a-zA-Z-]*x)|[*+?}]\+")
 _WHITESPACE = frozenset(" \t\n\r\x0b\x0c")
 _HEX_DIGITS = {"x": 2, "u": 4, "U": 8}
 # What an inline group opener refuses, longest first.

@@ -8,6 +8,7 @@ unsatisfiable branches drop out of alternations instead of breaking the whole re
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterable, Optional
 
 Fragment = Optional[str]
@@ -111,6 +112,11 @@ def json_literal(value: Any, item_sep: str, key_sep: str) -> str:
     return escape(json.dumps(value, ensure_ascii=False))
 
 
+# A counted repetition {n}, {n,} or {n,m} (Rust allows spaces inside); any other "{" is a character
+# here (in an x-mode comment, say: what is not a repetition the regex parser has already refused).
+_COUNTED = re.compile(r"\{\s*(\d+)\s*(?:,\s*(\d*)\s*)?\}")
+
+
 def expanded_length(regex: str) -> int:
     """Length of ``regex`` with every counted repetition ``{n,m}`` written out ``max(n, m)`` times.
 
@@ -128,8 +134,8 @@ def expanded_length(regex: str) -> int:
         ch = regex[i]
         if ch == "\\":
             j = i + 2
-            if regex[i + 1 : i + 3] == "x{" or regex[i + 1 : i + 3] in ("p{", "P{"):
-                j = regex.index("}", i) + 1
+            if regex[i + 1 : i + 3] in ("x{", "u{", "U{", "p{", "P{"):
+                j = regex.find("}", i) + 1 or n
             last = j - i
             totals[-1] += last
             i = j
@@ -147,18 +153,18 @@ def expanded_length(regex: str) -> int:
         elif ch == "(":
             totals.append(0)
             i += 3 if regex.startswith("(?:", i) else 1
-        elif ch == ")":
+        elif ch == ")" and len(totals) > 1:  # an unmatched one (in an x-mode comment) is a character
             inner = totals.pop() + 2
             totals[-1] += inner
             last = inner
             i += 1
-        elif ch == "{" and last:
-            j = regex.index("}", i)
-            low, _, high = regex[i + 1 : j].partition(",")
-            count = max(int(low or 0), int(high) if high else int(low or 0), 1)
+        elif ch == "{" and last and _COUNTED.match(regex, i):
+            counted = _COUNTED.match(regex, i)
+            low, high = counted.group(1), counted.group(2)  # type: ignore[union-attr]
+            count = max(int(low), int(high) if high else int(low), 1)
             totals[-1] += last * (count - 1)
             last = 0
-            i = j + 1
+            i = counted.end()  # type: ignore[union-attr]
         else:
             last = 1 if ch not in "*+?|" else 0
             totals[-1] += 1

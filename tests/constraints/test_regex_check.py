@@ -64,7 +64,7 @@ def accepted(matcher, text: str) -> bool:
         ("x|(?:y|^z)", "x|(?:y|z)"),
         ("^$", "(?:)"),
         ("$^", "(?:)"),  # matches only the empty string, as re.fullmatch says
-        ("(?x) ^ a b $ # a comment", "(?x)  a b  # a comment"),
+        ("(?x) ^ a b $ # a comment", "(?x)  a b  # a comment\n"),  # a line break ends the comment
         ("(?x)a # ^ and $ in a comment\n$", "(?x)a # ^ and $ in a comment\n"),
         ("[$^]$", "[$^]"),  # inside a class both are characters
         ("[^^]$", "[^^]"),
@@ -176,6 +176,25 @@ def test_the_issue_examples_on_both_back_ends():
         abc = pse.Vocabulary([b"a", b"b", b"c", b"abc", None], eos_token_ids=[4])
         matcher = pse.compile(pse.Regex("^abc$"), abc, backend=backend)
         assert matcher.accepts([0, 1, 2, 4]) and matcher.accepts([3, 4]) and not matcher.accepts([0, 4])
+
+
+@pytest.mark.parametrize(
+    "pattern, matches, misses",
+    [
+        ("(?x) a b # a comment", ["ab"], ["a b", "a"]),
+        ("(?x)a # { and ) in a comment", ["a"], ["a ", ""]),  # were a raw ValueError / IndexError on the automaton
+        ("(?x) ^ a # {2\n b $", ["ab"], ["a"]),
+        ("(?x:a b) c", ["ab c"], ["abc"]),  # x mode ends with its group
+        ("(?x)a(?-x) b", ["a b"], ["ab"]),
+        (r"\u{61}\x{62}", ["ab"], ["a"]),
+    ],
+)
+def test_verbose_mode_and_braced_escapes_compile_on_both_back_ends(pattern, matches, misses):
+    spaced = pse.Vocabulary([b"a", b"b", b"c", b" ", b"\n", None], eos_token_ids=[5])
+    for backend in BACKENDS:
+        matcher = pse.compile(pse.Regex(pattern), spaced, backend=backend)
+        for text, expected in [(t, True) for t in matches] + [(t, False) for t in misses]:
+            assert matcher.accepts([b"abc \n".index(ch) for ch in text.encode()] + [5]) is expected, (pattern, backend, text)
 
 
 # --- the property: re.fullmatch on both back ends, or a refusal by name ---------------------------
