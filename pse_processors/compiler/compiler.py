@@ -10,18 +10,20 @@ the caches, all of them :class:`~pse_processors.caching.lru.SizedLRU` instances 
   stages' own: schema -> regex in ``regexes.py``, schema -> Lark and Lark -> llguidance
   matcher in ``backends.py``);
 - on disk, each schema's regex (``regexes/``), each regex's byte automaton (``grammars/``),
-  dense automata (``tables/``) and token tries (``tries/``): see :mod:`~pse_processors.caching.store`.
+  dense automata (``tables/``) and token tries (``tries/``), each file bound to its inputs and
+  sealed: see :mod:`~pse_processors.caching.store`.
 """
 
 from __future__ import annotations
 
-import hashlib
+import io
 import logging
 from typing import Any, Iterable, Optional
 
 from .. import defaults
 from ..caching.lru import SizedLRU
-from ..caching.store import DiskStore, cache_dir, disk_store, user_cache_dir  # noqa: F401 - re-exported
+from ..caching.store import CacheEntry, DiskStore, disk_store, entry_binding
+from ..caching.store import cache_dir, user_cache_dir  # noqa: F401 - re-exported
 from ..constraints.schema import Schema
 from ..constraints.spec import Constraint, ConstraintSpec, ParsedConstraint, parse_constraint
 from ..errors import CompileLimitError, PSEError
@@ -30,7 +32,7 @@ from ..matchers.automaton import AutomatonMatcher
 from ..matchers.base import Matcher
 from ..matchers.byte_automaton import ByteAutomaton
 from ..matchers.handoff import HandoffMatcher
-from ..vocabulary.token_trie import trie_for
+from ..vocabulary import token_trie
 from ..vocabulary.vocabulary import Vocabulary
 from . import backends, regexes
 from .options import CompileOptions, options_from
@@ -38,7 +40,7 @@ from .options import CompileOptions, options_from
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = defaults.CACHE_ENV
-_FORMAT = 7  # bump whenever the automaton files or the way they are built change
+_FORMAT = 8  # bump whenever the automaton files or the way they are built change
 # Large automata take ~100 MB each: bounded by size as well as by count.
 _memory = SizedLRU(
     defaults.MEMORY_CACHE_BYTES, lambda matcher: matcher.nbytes if isinstance(matcher, AutomatonMatcher) else 0,
@@ -122,7 +124,7 @@ class Compiler:
         vocabulary = self.vocabulary
         if vocabulary.dummy_prefix:  # Llama-2-style ▁ prefix: one optional leading space (see constraints/spec.py)
             spec = spec.with_dummy_prefix()
-        key = hashlib.sha256(f"{_FORMAT}\0{_version()}\0{spec.key}\0{vocabulary.fingerprint}".encode()).hexdigest()[:40]
+        key = entry_binding("tables", _FORMAT, spec.key, vocabulary.fingerprint)  # also the dense automaton's
         matcher = _memory.get(key)
         if matcher is not None:
             if isinstance(matcher, HandoffMatcher):
@@ -136,8 +138,8 @@ class Compiler:
             return matcher
         matcher = None
         if warm_start and spec.kind == "json":
-            path = _automaton_path(spec.regex, store)[0]
-            if path is None or not path.exists():
+            entry = _automaton_entry(spec.regex, store)
+            if entry is None or not entry.exists():
                 matcher = self._warm_start(parsed, spec, key, store)
         if matcher is None:
             matcher = self._automaton_matcher(spec, key, store)
@@ -147,9 +149,9 @@ class Compiler:
     def _automaton_matcher(self, spec: ConstraintSpec, key: str, store: Optional[DiskStore]) -> AutomatonMatcher:
         """The byte automaton's matcher for ``spec`` (loaded from disk or built), its first mask computed."""
         automaton = _load_or_build(spec.regex, self.options.max_states, store)
-        matcher = AutomatonMatcher(automaton, trie_for(self.vocabulary, store), self.vocabulary, spec)
+        matcher = AutomatonMatcher(automaton, token_trie.trie_for(self.vocabulary, store), self.vocabulary, spec)
         if store is not None:  # the dense automaton of the jit/XLA processors, materialized on demand
-            matcher.dense_file = (store.path("tables", key, ".npz"), {"format": _FORMAT, "key": key})
+            matcher.dense_file = (store.entry("tables", key, ".npz"), {"format": _FORMAT, "binding": key})
         matcher.mask_id(matcher.initial_state)  # the first mask; raises now if the tokenizer cannot start
         return matcher
 
@@ -210,34 +212,36 @@ def clear_memory_cache() -> None:
     backends.clear()
 
 
-def _version() -> str:
-    from ..version import __version__
-
-    return __version__
-
-
-def _automaton_path(regex: str, store: Optional[DiskStore]) -> tuple[Any, dict]:
-    """(the disk cache file of ``regex``'s automaton or ``None``, the metadata it must carry)."""
-    key = hashlib.sha256(f"{_FORMAT}\0{_version()}\0{regex}".encode()).hexdigest()[:40]
-    path = store.path("grammars", key, ".npz") if store is not None else None
-    meta = {"format": _FORMAT, "key": key, "regex_sha256": hashlib.sha256(regex.encode()).hexdigest()}
-    return path, meta
+def _automaton_entry(regex: str, store: Optional[DiskStore]) -> Optional[CacheEntry]:
+    """The ``grammars/`` entry of ``regex``'s byte automaton (it does not depend on the vocabulary)."""
+    return None if store is None else store.entry("grammars", entry_binding("grammars", _FORMAT, regex), ".npz")
 
 
 def _load_or_build(regex: str, max_states: int, store: Optional[DiskStore]) -> ByteAutomaton:
     """The regex's byte automaton, from the disk cache or built (it does not depend on the vocabulary)."""
-    path, meta = _automaton_path(regex, store)
-    if path is not None and path.exists():
+    entry = _automaton_entry(regex, store)
+    if entry is None:
+        return ByteAutomaton.build(regex, max_states=max_states)
+    meta = {"format": _FORMAT, "binding": entry.binding}
+    sidecar = entry.path.with_suffix(".npy")  # a table over 16 MB, memory-mapped
+    payload = entry.load("grammar")
+    if payload is not None:
         try:
-            automaton = ByteAutomaton.load(path, meta)
+            if sidecar.exists():
+                entry.store.check_file(sidecar)
+            automaton = ByteAutomaton.load(io.BytesIO(payload), meta, sidecar=sidecar)
             if automaton.num_states <= max_states:
                 return automaton
         except Exception as exc:  # noqa: BLE001 - any unreadable file is recompiled
-            logger.warning("ignoring the corrupt grammar cache file %s (%s); recompiling", path, exc)
+            logger.warning("ignoring the corrupt grammar cache file %s (%s); recompiling", entry.path, exc)
     automaton = ByteAutomaton.build(regex, max_states=max_states)
-    if store is not None and path is not None:
-        store.write(path, lambda handle: automaton.save(handle, meta, sidecar=path.with_suffix(".npy")), "grammar")
+    _save_automaton(entry, automaton)
     return automaton
+
+
+def _save_automaton(entry: CacheEntry, automaton: ByteAutomaton) -> None:
+    meta = {"format": _FORMAT, "binding": entry.binding}
+    entry.save(lambda handle: automaton.save(handle, meta, sidecar=entry.path.with_suffix(".npy")), "grammar")
 
 
 __all__ = ["CACHE_ENV", "Compiler", "ParsedConstraint", "cache_dir", "clear_memory_cache", "compile", "user_cache_dir"]

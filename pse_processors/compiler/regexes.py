@@ -1,9 +1,10 @@
 """Schema → regex, cached in memory and on disk, so that a warm ``compile()`` skips the compiler.
 
 Compiling a large schema and measuring its regex take tens of milliseconds; a cache hit must
-take a few. The key covers the schema's JSON text (property order included: it is the
-generation order), the compiler options and a digest of the compiler's own source files, so a
-changed compiler never reads a regex an older one wrote.
+take a few. The key (the entry's binding, checked on load: see
+:mod:`~pse_processors.caching.store`) covers the schema's JSON text (property order included:
+it is the generation order), the compiler options and a digest of the compiler's own source
+files, so a changed compiler never reads a regex an older one wrote.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Optional
 
 from .. import defaults
 from ..caching.lru import SizedLRU
-from ..caching.store import DiskStore
+from ..caching.store import DiskStore, entry_binding
 from ..constraints.spec import ConstraintSpec, ParsedConstraint, normalize, parse_constraint
 from ..json_schema import SchemaOptions, json_schema_to_regex
 from ..json_schema.fragments import expanded_length
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 _memory = SizedLRU(max_items=defaults.SPEC_CACHE_ENTRIES)  # key -> (regex, expanded length)
 _compiler_digest: Optional[str] = None
+_FORMAT = 2  # of the regexes/ files
 
 
 def spec_and_size(constraint: Any, options: SchemaOptions, store: Any) -> tuple[ConstraintSpec, int]:
@@ -45,23 +47,30 @@ def spec_and_size(constraint: Any, options: SchemaOptions, store: Any) -> tuple[
     if text is None:
         regex = json_schema_to_regex(schema, options)
         return ConstraintSpec("json", regex, result_type), expanded_length(regex)
-    key = hashlib.sha256(f"{_digest()}\0{options!r}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    key = _binding(text, options)
     hit = _memory.get(key)
-    path = store.path("regexes", key, ".json") if store is not None else None
-    if hit is None and path is not None and path.exists():
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-            hit = (str(stored["regex"]), int(stored["expanded"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            logger.warning("ignoring the corrupt regex cache file %s (%s)", path, exc)
+    entry = store.entry("regexes", key, ".json") if store is not None else None
+    if hit is None and entry is not None:
+        payload = entry.load("regex")
+        if payload is not None:
+            try:
+                stored = json.loads(payload)
+                hit = (str(stored["regex"]), int(stored["expanded"]))
+            except (ValueError, KeyError, TypeError) as exc:
+                logger.warning("ignoring the corrupt regex cache file %s (%s)", entry.path, exc)
     if hit is None:
         regex = json_schema_to_regex(schema, options)
         hit = (regex, expanded_length(regex))
-        if path is not None:
-            payload = json.dumps({"regex": hit[0], "expanded": hit[1]}).encode()
-            store.write(path, lambda handle: handle.write(payload), "regex")
+        if entry is not None:
+            data = json.dumps({"regex": hit[0], "expanded": hit[1]}).encode()
+            entry.save(lambda handle: handle.write(data), "regex")
     _memory.put(key, hit)
     return ConstraintSpec("json", hit[0], result_type), hit[1]
+
+
+def _binding(text: str, options: SchemaOptions) -> str:
+    """What a schema's regex depends on: the compiler's source, the options, the schema's JSON text."""
+    return entry_binding("regexes", _FORMAT, _digest(), repr(options), text)
 
 
 def _parsed(constraint: Any) -> Optional[ParsedConstraint]:

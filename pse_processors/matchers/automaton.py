@@ -11,13 +11,13 @@ States are the byte automaton's ints (0 is initial), plus :data:`DONE` and :data
 
 from __future__ import annotations
 
+import io
 import logging
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from ..caching.store import write_atomically
+from ..caching.store import CacheEntry
 from ..constraints.spec import ConstraintSpec
 from ..deprecation import deprecated_names
 from ..errors import UnsatisfiableConstraintError
@@ -57,8 +57,8 @@ class AutomatonMatcher(Matcher):
         self._accepting_list: list[bool] = self._accepting.tolist()
         self._byte_rows: list[Optional[list[int]]] = [None] * automaton.num_states
         self._dense: Optional[DenseAutomaton] = None
-        #: (path, meta) of the on-disk copy of :attr:`dense_automaton`, set by the compiler.
-        self.dense_file: Optional[tuple[Path, dict]] = None
+        #: (disk-cache entry, meta) of :attr:`dense_automaton`'s copy on disk, set by the compiler.
+        self.dense_file: Optional[tuple[CacheEntry, dict]] = None
 
     @property
     def num_states(self) -> int:
@@ -82,15 +82,16 @@ class AutomatonMatcher(Matcher):
         return self._dense
 
     def _load_dense(self) -> DenseAutomaton:
-        path, meta = self.dense_file or (None, None)
-        if path is not None and path.exists():
+        entry, meta = self.dense_file or (None, None)
+        payload = entry.load("dense automaton") if entry is not None else None
+        if payload is not None:
             try:
-                return DenseAutomaton.load(path, meta, self.vocab_size)
+                return DenseAutomaton.load(io.BytesIO(payload), meta, self.vocab_size)
             except Exception as exc:  # noqa: BLE001 - any unreadable file is rebuilt
-                logger.warning("ignoring the corrupt dense automaton cache file %s (%s)", path, exc)
+                logger.warning("ignoring the corrupt dense automaton cache file %s (%s)", entry.path, exc)  # type: ignore
         dense = materialize(self._next_state, self._accepting, self.trie, self.vocab_size)
-        if path is not None:
-            write_atomically(path, lambda handle: dense.save(handle, meta), "dense automaton")
+        if entry is not None:
+            entry.save(lambda handle: dense.save(handle, meta), "dense automaton")
         return dense
 
     def __repr__(self) -> str:

@@ -154,11 +154,12 @@ class ByteAutomaton:
         np.savez(target, accepting=self.accepting, meta=np.frombuffer(json.dumps(stored).encode(), dtype=np.uint8))
 
     @classmethod
-    def load(cls, path: Path, meta: dict) -> "ByteAutomaton":
+    def load(cls, path: Union[Path, BinaryIO], meta: dict, sidecar: Optional[Path] = None) -> "ByteAutomaton":
         """Read a file written by :meth:`save`; raise ``ValueError`` unless it is intact and ``meta`` matches.
 
-        An inline table is checked entirely; a memory-mapped sidecar by dtype, shape and
-        sampled rows (a full scan would read the whole file)."""
+        ``sidecar``: where a large table is (default: ``path`` as ``.npy``). An inline table is
+        checked entirely; a memory-mapped sidecar by dtype, shape and sampled rows (a full
+        scan would read the whole file)."""
         with np.load(path, allow_pickle=False) as data:
             stored = json.loads(bytes(data["meta"]).decode())
             table_info = stored.pop("table", None)
@@ -169,7 +170,9 @@ class ByteAutomaton:
                 automaton = cls(data["next_state"], accepting)
                 automaton.validate()
                 return automaton
-        table = np.load(path.with_suffix(".npy"), mmap_mode="r", allow_pickle=False)
+        if sidecar is None:
+            sidecar = Path(path).with_suffix(".npy")  # type: ignore[arg-type]
+        table = np.load(sidecar, mmap_mode="r", allow_pickle=False)
         if list(table.shape) != table_info["shape"] or _sample(table) != table_info["sample"]:
             raise ValueError("the table file does not match its index")
         automaton = cls(table, accepting)

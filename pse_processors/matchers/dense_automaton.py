@@ -57,7 +57,7 @@ class DenseAutomaton:
         )
 
     @classmethod
-    def load(cls, path: Path, meta: dict, vocab_size: int) -> "DenseAutomaton":
+    def load(cls, path: Union[Path, BinaryIO], meta: dict, vocab_size: int) -> "DenseAutomaton":
         """Read tables written by :meth:`save`; raise ``ValueError`` unless they are intact and ``meta`` matches."""
         with np.load(path, allow_pickle=False) as data:
             stored = json.loads(bytes(data["meta"]).decode())

@@ -12,17 +12,18 @@ and, next to the grammars, on disk.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional, Union
 
 import numpy as np
 
-from ..caching.store import DiskStore
+from ..caching.store import CacheEntry, DiskStore, entry_binding
 from .vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class TokenTrie:
         """int32 ``[vocab]``: the state after each token from ``state``, or -1 when it is rejected."""
         return self.node_states(next_state, state)[self.token_node]
 
-    def save(self, path: Path, fingerprint: str) -> None:
+    def save(self, path: Union[Path, BinaryIO], fingerprint: str) -> None:
         np.savez(
             path, byte=self.byte, first_child=self.first_child, num_children=self.num_children,
             token_node=self.token_node, check=np.array([_FORMAT, len(fingerprint)]),
@@ -121,7 +122,7 @@ class TokenTrie:
         )
 
     @classmethod
-    def load(cls, path: Path, vocabulary: Vocabulary) -> "TokenTrie":
+    def load(cls, path: Union[Path, BinaryIO], vocabulary: Vocabulary) -> "TokenTrie":
         with np.load(path, allow_pickle=False) as data:
             if bytes(data["fingerprint"]).decode() != vocabulary.fingerprint or int(data["check"][0]) != _FORMAT:
                 raise ValueError("the file belongs to another vocabulary")
@@ -148,15 +149,21 @@ def trie_for(vocabulary: Vocabulary, store: Optional[DiskStore]) -> TokenTrie:
             return trie
         if isinstance(store, Path):  # a cache folder
             store = DiskStore(store)
-        path = store.path("tries", vocabulary.fingerprint, ".npz") if store is not None else None
-        if path is not None and path.exists():
+        entry = cache_entry(vocabulary, store) if store is not None else None
+        payload = entry.load("trie") if entry is not None else None
+        if payload is not None:
             try:
-                trie = TokenTrie.load(path, vocabulary)
+                trie = TokenTrie.load(io.BytesIO(payload), vocabulary)
             except Exception as exc:  # noqa: BLE001 - any unreadable file is rebuilt
-                logger.warning("ignoring the corrupt trie cache file %s (%s)", path, exc)
+                logger.warning("ignoring the corrupt trie cache file %s (%s)", entry.path, exc)  # type: ignore[union-attr]
         if trie is None:
             trie = TokenTrie.build(vocabulary)
-            if store is not None and path is not None:
-                store.write(path, lambda handle: trie.save(handle, vocabulary.fingerprint), "trie")
+            if entry is not None:
+                entry.save(lambda handle: trie.save(handle, vocabulary.fingerprint), "trie")
         _tries[vocabulary] = trie
         return trie
+
+
+def cache_entry(vocabulary: Vocabulary, store: DiskStore) -> CacheEntry:
+    """The ``tries/`` entry of ``vocabulary``: bound to its fingerprint (and the library version)."""
+    return store.entry("tries", entry_binding("tries", _FORMAT, vocabulary.fingerprint), ".npz")

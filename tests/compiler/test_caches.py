@@ -26,6 +26,8 @@ def test_memory_cache_shares_one_grammar(disk_cache):
 
 
 def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
+    from pse_processors.caching import trust
+
     grammar = pse.compile(SCHEMA, VOCAB, backend="dfa")
     files = list(disk_cache.glob("grammars/*.npz"))
     assert len(files) == 1
@@ -40,21 +42,34 @@ def test_disk_cache_round_trip_and_corruption(disk_cache, monkeypatch, caplog):
     monkeypatch.undo()
 
     monkeypatch.setenv(cache_module.CACHE_ENV, str(disk_cache))
-    other = io.BytesIO()
-    grammar.automaton.save(other, {"format": 6, "key": "another grammar"})
-    damaged = io.BytesIO()
-    type(grammar.automaton)(grammar.automaton.next_state + 1000, grammar.automaton.accepting).save(
-        damaged, json.loads(bytes(np.load(files[0])["meta"]))  # right meta, bad contents
-    )
-    for corrupt in (b"not an npz file", other.getvalue(), damaged.getvalue(), files[0].read_bytes()[:100]):
+    sealed = files[0].read_bytes()
+    header, payload = sealed.split(b"\n", 1)
+    binding = json.loads(header[len(trust.MAGIC):])["binding"]
+    key = (disk_cache / trust.KEY_FILE).read_bytes()
+
+    def resealed(automaton, meta):  # what this cache's owner would write: only validation can tell
+        buffer = io.BytesIO()
+        automaton.save(buffer, meta)
+        return trust.seal("grammars", binding, buffer.getvalue(), key) + buffer.getvalue()
+
+    meta = json.loads(bytes(np.load(io.BytesIO(payload))["meta"]))
+    bad_states = type(grammar.automaton)(grammar.automaton.next_state + 1000, grammar.automaton.accepting)
+    for corrupt, reason in (
+        (b"not an npz file", "not a cache file"),
+        (sealed[:100], "not a cache file"),  # the header cut
+        (sealed[:-100], "truncated"),
+        (sealed[:-1] + bytes([sealed[-1] ^ 1]), "not what this cache wrote"),
+        (resealed(grammar.automaton, {"format": 6, "key": "another grammar"}), "belongs to another constraint"),
+        (resealed(bad_states, meta), "out of range"),  # right meta, bad contents
+    ):
         files[0].write_bytes(corrupt)
         pse.clear_memory_cache()
-        with caplog.at_level(logging.WARNING, logger="pse_processors.compiler.compiler"):
+        with caplog.at_level(logging.WARNING, logger="pse_processors"):
             again = pse.compile(SCHEMA, VOCAB, backend="dfa")
-        assert "corrupt grammar cache file" in caplog.text
+        assert reason in caplog.text, caplog.text
         assert again.accepts([0, 2, 3, 5, 1]) and not again.accepts([0, 2, 3, 1])
         caplog.clear()
-    assert np.load(files[0])["next_state"].max() < 1000  # rewritten
+        assert files[0].read_bytes() == sealed  # rewritten
 
 
 def test_warm_compile_reads_the_regex_from_disk(disk_cache, monkeypatch):
