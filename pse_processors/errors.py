@@ -19,6 +19,11 @@ class SchemaError(PSEError, ValueError):
         self.pointer = pointer
         super().__init__(f"{message} (at {pointer or '#'})" if pointer is not None else message)
 
+    def __reduce__(self) -> tuple:
+        # Rebuilt from the final message, not __init__'s arguments (which subclasses change), so
+        # that every schema error crosses processes (Ray, multiprocessing) as raised.
+        return _rebuild_error, (type(self), str(self), dict(self.__dict__))
+
 
 class UnsupportedSchemaError(SchemaError):
     """A JSON Schema keyword cannot be enforced exactly, so it is refused rather than ignored.
@@ -80,5 +85,17 @@ class UnsupportedRegexError(UnsupportedSchemaError):
         self.position = position
         self.pattern = pattern
 
-    def __reduce__(self) -> tuple:  # picklable (Ray sends errors between processes)
-        return (type(self), (self.keyword, self.position, self.pattern, str(self)))
+
+def _rebuild_error(cls: type, message: str, attributes: dict) -> Exception:
+    """Unpickle a :class:`SchemaError` (or subclass): its message and attributes, as raised.
+
+    Example:
+        >>> import pickle
+        >>> error = pickle.loads(pickle.dumps(UnsupportedSchemaError("uniqueItems", "#/tags")))
+        >>> type(error).__name__, error.keyword, error.pointer, str(error)
+        ('UnsupportedSchemaError', 'uniqueItems', '#/tags', "unsupported JSON Schema keyword 'uniqueItems' (at #/tags)")
+    """
+    error = Exception.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(attributes)
+    return error
