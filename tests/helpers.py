@@ -485,6 +485,34 @@ def spawn_worker(processor: Any, path: list[int]) -> list[str]:
     return _scores(processor, [path], processor.matcher.vocab_size)
 
 
+# --- the serve environment (tests/vllm) -------------------------------------------------------
+#
+# vLLM's CPU build (requirements/serve.txt) runs the engine tests of tests/vllm. Elsewhere they
+# skip; ``bash scripts/test.sh`` runs them in the serve environment with ``PSE_REQUIRE_SERVE=1``,
+# where a vLLM that cannot be imported is a failure, not a skip.
+
+SERVE_REQUIRED = os.environ.get("PSE_REQUIRE_SERVE") == "1"
+#: vLLM's CPU engine in the test process: one engine process, one thread, 1 GiB of KV cache.
+VLLM_ENV = {
+    "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1",
+    "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "OMP_NUM_THREADS": "1",
+}
+
+
+def require_vllm() -> Any:
+    """Import and return vLLM (with :data:`VLLM_ENV` set); skip the calling module without it,
+    unless ``PSE_REQUIRE_SERVE=1``."""
+    for name, value in VLLM_ENV.items():
+        os.environ.setdefault(name, value)
+    try:
+        import vllm
+    except ImportError as exc:
+        if SERVE_REQUIRED:
+            raise ImportError(f"PSE_REQUIRE_SERVE=1 but the serve test environment has no vLLM: {exc}") from exc
+        pytest.skip(f"serve environment only (vLLM): {exc}", allow_module_level=True)
+    return vllm
+
+
 if __name__ == "__main__":
     objects, paths = pickle.loads(Path(sys.argv[1]).read_bytes())
     Path(sys.argv[2]).write_bytes(pickle.dumps(observe(objects, paths)))

@@ -1,0 +1,86 @@
+"""Compiling each distinct constraint once, for one model, off the decode loop.
+
+vLLM calls a logits processor's ``update_state`` when a request joins the batch, then runs the
+model's forward pass, then calls ``apply``. :class:`MatcherCache` starts a new constraint's
+compile in ``update_state`` on a background thread, so it overlaps that forward pass (the
+compiler is Python, but outlines-core and llguidance release the GIL and so does torch's
+forward), and ``apply`` waits only for what is left of it. Requests with the same constraint
+(:attr:`~.requests.ConstraintRequest.key`) share one future, and the compiler's own caches
+(memory, disk) make a repeated constraint cost a dictionary lookup.
+
+This module needs neither vLLM nor torch.
+
+Example:
+    >>> import pse_processors as pse
+    >>> from pse_processors.vllm.requests import request_from_extra_args
+    >>> vocab = pse.Vocabulary([b"yes", b"no", None], eos_token_ids=[2])
+    >>> cache = MatcherCache(lambda: vocab)
+    >>> request = request_from_extra_args({"pse": {"choice": ["yes", "no"]}})
+    >>> matcher = cache.submit(request).result()
+    >>> matcher.accepts([1, 2]), cache.submit(request).result() is matcher
+    (True, True)
+    >>> cache.close()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Optional
+
+from .. import defaults
+from ..caching.lru import SizedLRU
+from ..compiler.compiler import compile as compile_constraint
+from ..matchers import Matcher
+from ..vocabulary.vocabulary import Vocabulary
+from .requests import ConstraintRequest
+
+logger = logging.getLogger(__name__)
+
+
+class MatcherCache:
+    """Compiled matchers by request key, compiled on one background thread.
+
+    Args:
+        vocabulary: returns the model's :class:`~pse_processors.Vocabulary`; called once, on
+            the background thread, the first time a constraint is compiled (reading a 128k
+            tokenizer takes about a second, which no request without a constraint should wait for).
+        max_items: how many distinct constraints keep their future (the compiler keeps its own
+            caches besides).
+    """
+
+    def __init__(self, vocabulary: Callable[[], Vocabulary], max_items: int = defaults.MEMORY_CACHE_ENTRIES) -> None:
+        self._vocabulary_source = vocabulary
+        self._vocabulary: Optional[Vocabulary] = None
+        self._vocabulary_lock = threading.Lock()
+        self._futures = SizedLRU(max_items=max_items)
+        self._executor: Optional[ThreadPoolExecutor] = None
+
+    def vocabulary(self) -> Vocabulary:
+        """The model's vocabulary (built on first use)."""
+        with self._vocabulary_lock:
+            if self._vocabulary is None:
+                self._vocabulary = self._vocabulary_source()
+            return self._vocabulary
+
+    def submit(self, request: ConstraintRequest) -> "Future[Matcher]":
+        """The future matcher of ``request``: started now unless an equal request started it."""
+        future = self._futures.get(request.key)
+        if future is None:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pse-vllm-compile")
+            future = self._executor.submit(self._compile, request)
+            self._futures.put(request.key, future)
+        return future
+
+    def _compile(self, request: ConstraintRequest) -> Matcher:
+        matcher = compile_constraint(request.constraint, self.vocabulary(), options=request.options)
+        matcher.allowed_mask(matcher.initial_state)  # the first mask too, while the forward pass runs
+        return matcher
+
+    def close(self) -> None:
+        """Stop the background thread (compiles already started finish first)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None

@@ -1,0 +1,252 @@
+"""A vLLM request's constraint: ``extra_args["pse"]`` read into a constraint and its compile options.
+
+A request opts in through its sampling parameters, ``SamplingParams(extra_args={"pse": {...}})``,
+where the dict holds exactly one constraint and optionally compile options::
+
+    {"json_schema": {...}}            a JSON Schema (a dict, or its JSON text)
+    {"regex": "[0-9]{3}"}             the whole output matches the regex
+    {"choice": ["yes", "no"]}         the output is exactly one of the strings
+    {"grammar": "start: ..."}         a Lark grammar (see ``pse_processors.Grammar``)
+    + "options": {"whitespace": "compact", "backend": "dfa", ...}
+
+The OpenAI-compatible server passes ``vllm_xargs`` on as ``extra_args``, and ``vllm_xargs`` values
+may only be strings, numbers or lists of them: there, ``"pse"`` is the JSON text of the same
+dict (:func:`vllm_xargs` writes it). A request without ``"pse"`` is not touched.
+
+Per request, only options that shape the output are accepted; the limits (``max_states``,
+``max_regex_length``, ``max_compile_seconds``, ``max_recursion_depth``, ``any_value_depth``)
+stay the server's defaults, so a client cannot ask the server for an unbounded compile.
+
+This module needs neither vLLM nor torch.
+
+Example:
+    >>> args = extra_args({"type": "integer"}, whitespace="compact")
+    >>> args
+    {'pse': {'json_schema': {'type': 'integer'}, 'options': {'whitespace': 'compact'}}}
+    >>> request = request_from_extra_args(args)
+    >>> request.kind, request.options.whitespace
+    ('json_schema', 'compact')
+    >>> request_from_extra_args(vllm_xargs(Regex("[0-9]+"))).constraint
+    Regex(pattern='[0-9]+')
+    >>> request_from_extra_args({"pse": {"regex": "a", "choice": ["b"]}})
+    Traceback (most recent call last):
+    ...
+    pse_processors.errors.SchemaError: extra_args['pse'] must hold exactly one of 'json_schema', 'regex', 'choice', 'grammar'; got 'regex', 'choice'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional
+
+from ..compiler.compiler import compile as compile_constraint
+from ..compiler.options import CompileOptions, options_from
+from ..constraints.schema import Schema
+from ..constraints.spec import Choice, Grammar, Regex
+from ..errors import ConstraintConflictError, PSEError, SchemaError
+from ..matchers import Matcher
+from ..vocabulary.vocabulary import Vocabulary
+
+class RequestConflictError(ConstraintConflictError, ValueError):
+    """A request's other settings (or the server's) make its constraint impossible to enforce:
+    ``ignore_eos=True``, speculative decoding. A ``ValueError`` too, so vLLM answers HTTP 400."""
+
+
+#: The key of ``extra_args`` (and ``vllm_xargs``) that holds a request's constraint.
+KEY = "pse"
+#: Options a request may set; the limits are the server's (see the module docstring).
+REQUEST_OPTIONS = ("whitespace", "indent", "whitespace_pattern", "additional_properties", "strict", "unknown_formats", "backend")
+
+
+def _json_schema(value: Any) -> Any:
+    if isinstance(value, str):  # a schema sent as JSON text (vllm_xargs): parsed here, so a bad one is named
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise SchemaError(f"extra_args['pse']['json_schema'] is not valid JSON: {exc}", None) from exc
+    if not isinstance(value, (dict, bool)):
+        raise SchemaError(
+            f"extra_args['pse']['json_schema'] must be a JSON Schema (an object or true/false), not {type(value).__name__}", None
+        )
+    return value
+
+
+def _string(kind: str, wrap: Callable[[str], Any]) -> Callable[[Any], Any]:
+    def build(value: Any) -> Any:
+        if not isinstance(value, str):
+            raise SchemaError(f"extra_args['pse'][{kind!r}] must be a string, not {type(value).__name__}", None)
+        return wrap(value)
+
+    return build
+
+
+def _choice(value: Any) -> Choice:
+    if not isinstance(value, (list, tuple)):
+        raise SchemaError(f"extra_args['pse']['choice'] must be a list of strings, not {type(value).__name__}", None)
+    return Choice(list(value))
+
+
+#: Each kind of constraint a request may ask for: key -> builder of the constraint.
+KINDS: dict[str, Callable[[Any], Any]] = {
+    "json_schema": _json_schema,
+    "regex": _string("regex", Regex),
+    "choice": _choice,
+    "grammar": _string("grammar", Grammar),
+}
+
+
+@dataclass(frozen=True)
+class ConstraintRequest:
+    """One request's constraint, read from its ``extra_args``.
+
+    Attributes:
+        kind: the key it came under (``"json_schema"``, ``"regex"``, ``"choice"``, ``"grammar"``).
+        constraint: what :func:`pse_processors.compile` takes (a schema dict, ``Regex``...).
+        options: the :class:`~pse_processors.CompileOptions` it is compiled with.
+        key: a canonical text of all three: requests with equal keys share one compiled matcher.
+    """
+
+    kind: str
+    constraint: Any
+    options: CompileOptions
+    key: str
+
+
+def request_from_extra_args(extra: Optional[Mapping[str, Any]]) -> Optional[ConstraintRequest]:
+    """The constraint that ``extra`` (a request's ``extra_args``) asks for, or ``None`` without ``"pse"``.
+
+    Raises:
+        SchemaError: ``extra["pse"]`` is malformed (not one known constraint, bad options...),
+            or the constraint itself is (a bad regex, a choice that is not a list of strings).
+    """
+    if not extra or KEY not in extra:
+        return None
+    spec = extra[KEY]
+    if isinstance(spec, str):  # vllm_xargs: the dict as JSON text
+        try:
+            spec = json.loads(spec)
+        except json.JSONDecodeError as exc:
+            raise SchemaError(f"extra_args['pse'] is a string but not valid JSON: {exc}", None) from exc
+    if not isinstance(spec, Mapping):
+        raise SchemaError(
+            f"extra_args['pse'] must be an object such as {{'json_schema': {{...}}}} (or its JSON text), not {type(spec).__name__}",
+            None,
+        )
+    unknown = [name for name in spec if name not in KINDS and name != "options"]
+    if unknown:
+        raise SchemaError(
+            f"extra_args['pse'] has unknown keys {', '.join(map(repr, unknown))}; the keys are "
+            f"{', '.join(map(repr, KINDS))} and 'options'",
+            None,
+        )
+    kinds = [name for name in KINDS if name in spec]
+    if len(kinds) != 1:
+        raise SchemaError(
+            f"extra_args['pse'] must hold exactly one of {', '.join(map(repr, KINDS))}; got "
+            f"{', '.join(map(repr, kinds)) or 'none'}",
+            None,
+        )
+    kind = kinds[0]
+    constraint = KINDS[kind](spec[kind])
+    options = _options(spec.get("options"))
+    key = json.dumps([kind, spec[kind] if kind != "json_schema" else constraint, dataclasses.asdict(options)],
+                     ensure_ascii=False, default=repr)
+    return ConstraintRequest(kind, constraint, options, key)
+
+
+def _options(raw: Any) -> CompileOptions:
+    if raw is None:
+        return CompileOptions()
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise SchemaError(f"extra_args['pse']['options'] is a string but not valid JSON: {exc}", None) from exc
+    if not isinstance(raw, Mapping):
+        raise SchemaError(f"extra_args['pse']['options'] must be an object, not {type(raw).__name__}", None)
+    refused = [name for name in raw if name not in REQUEST_OPTIONS]
+    if refused:
+        raise SchemaError(
+            f"extra_args['pse']['options'] may not set {', '.join(map(repr, refused))}; a request may set "
+            f"{', '.join(REQUEST_OPTIONS)} (the limits are the server's)",
+            None,
+        )
+    try:
+        return options_from(None, dict(raw))
+    except (TypeError, ValueError) as exc:
+        raise SchemaError(f"extra_args['pse']['options']: {exc}", None) from exc
+
+
+def extra_args(constraint: Any, options: Optional[CompileOptions] = None, **option_kwargs: Any) -> dict:
+    """``{"pse": {...}}`` for ``SamplingParams(extra_args=...)``: plain JSON values only.
+
+    ``constraint`` is a JSON Schema (dict or JSON text), a Pydantic model class (its JSON
+    Schema is sent), a :class:`~pse_processors.Schema`, ``Regex``, ``Choice`` or ``Grammar``.
+    ``options`` / ``option_kwargs`` are sent when they differ from the defaults (only
+    :data:`REQUEST_OPTIONS` may).
+    """
+    if isinstance(constraint, Schema):
+        constraint = constraint.constraint
+    if isinstance(constraint, Regex):
+        spec: dict = {"regex": constraint.pattern}
+    elif isinstance(constraint, Choice):
+        spec = {"choice": list(constraint.choices)}
+    elif isinstance(constraint, Grammar):
+        spec = {"grammar": constraint.lark}
+    elif isinstance(constraint, type) and hasattr(constraint, "model_json_schema"):
+        spec = {"json_schema": constraint.model_json_schema()}
+    elif isinstance(constraint, (dict, bool)):
+        spec = {"json_schema": constraint}
+    elif isinstance(constraint, str):
+        spec = {"json_schema": _json_schema(constraint)}
+    else:
+        raise TypeError(
+            "constraint must be a JSON Schema (dict or str), a Pydantic model class, Regex(...), Choice([...]) or "
+            f"Grammar(...), not {type(constraint).__name__}"
+        )
+    chosen = options_from(options, option_kwargs)
+    default = CompileOptions()
+    changed = {f.name: getattr(chosen, f.name) for f in dataclasses.fields(chosen) if getattr(chosen, f.name) != getattr(default, f.name)}
+    if changed:
+        spec["options"] = changed
+    return {KEY: spec}
+
+
+def vllm_xargs(constraint: Any, options: Optional[CompileOptions] = None, **option_kwargs: Any) -> dict:
+    """``{"pse": "<JSON text>"}`` for the OpenAI server's ``extra_body={"vllm_xargs": ...}``
+    (whose values may only be strings, numbers or lists); same arguments as :func:`extra_args`."""
+    return {KEY: json.dumps(extra_args(constraint, options, **option_kwargs)[KEY], ensure_ascii=False)}
+
+
+# -- checking a request where no tokenizer is at hand (vLLM's front end) ---------------------------
+
+#: Every byte as a token of its own, and EOS: a vocabulary that can spell any text. Compiling
+#: against it runs every stage that does not depend on the model's tokenizer.
+_BYTES = Vocabulary([bytes([b]) for b in range(256)] + [None], eos_token_ids=[256])
+
+
+def check_request(request: ConstraintRequest) -> Matcher:
+    """Compile ``request`` against a vocabulary of single bytes: the schema compiler, the regex
+    or grammar and the limits run as they will for the model, without its tokenizer.
+
+    vLLM's front end (``validate_params``) has no tokenizer; this raises there what compiling
+    for the model would raise, so a bad constraint becomes an HTTP 400 and never reaches the
+    engine. The byte automaton it builds lands in the disk cache, where the engine's compile
+    finds it. The returned matcher also checks finished outputs (:mod:`.outputs`).
+
+    Raises:
+        PSEError: the constraint cannot be compiled (its subclass names the cause).
+    """
+    try:
+        return compile_constraint(request.constraint, _BYTES, options=request.options)
+    except PSEError:
+        raise
+    except (TypeError, ValueError) as exc:  # anything else a bad value can raise: still the request's fault
+        raise SchemaError(f"extra_args['pse'] cannot be compiled: {exc}", None) from exc
+
+
+def byte_ids(text: str) -> list[int]:
+    """``text`` as ids of the single-byte vocabulary of :func:`check_request`."""
+    return list(text.encode("utf-8"))
