@@ -4,9 +4,11 @@
     pse-processors cache clear [--models]
 
 The compile cache (``$PSE_PROCESSORS_CACHE_DIR``, default ``~/.cache/pse-processors``) holds
-schema regexes, byte automata, token tries and dense tables; ``clear`` empties those folders.
-``--models`` also removes the converted SmolLM2 folder (converted again on next use). Nothing
-else in the folder (fetched tokenizers, environments) is touched.
+schema regexes, byte automata, token tries and dense tables; ``info`` also says whether the
+folder is refused (owned by someone else, or writable by other users: then every process
+compiles in memory). ``clear`` empties those folders. ``--models`` also removes the converted
+SmolLM2 folder (converted again on next use). Nothing else in the folder (fetched tokenizers,
+environments, the cache's key) is touched.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..caching.store import cache_dir, user_cache_dir
+from ..caching.trust import unsafe
 
 #: The folders of the compile cache, with what they hold.
 CACHE_FOLDERS = {
@@ -70,10 +73,19 @@ def _human(size: int) -> str:
     return f"{size} B"
 
 
+def _refused(folder: Path) -> Optional[str]:
+    """Why processes do not use ``folder`` (see pse_processors.caching.store), without creating it."""
+    try:
+        return unsafe(folder.stat()) if folder.exists() else None
+    except OSError as exc:
+        return str(exc)
+
+
 def run_info(args: argparse.Namespace) -> int:
     folder: Optional[Path] = cache_dir()
     report: dict = {"cache_dir": str(folder) if folder is not None else None, "folders": {}}
     if folder is not None:
+        report["refused"] = _refused(folder)
         for name, what in CACHE_FOLDERS.items():
             files, size = _usage(folder / name)
             report["folders"][name] = {"files": files, "bytes": size, "holds": what}
@@ -85,7 +97,8 @@ def run_info(args: argparse.Namespace) -> int:
     if folder is None:
         sys.stdout.write("compile cache: disabled (PSE_PROCESSORS_CACHE_DIR is off)\n")
     else:
-        sys.stdout.write(f"compile cache: {folder}\n")
+        refused = f" (not used: {report['refused']})" if report["refused"] else ""
+        sys.stdout.write(f"compile cache: {folder}{refused}\n")
         for name, entry in report["folders"].items():
             sys.stdout.write(f"  {name + '/':10} {entry['files']:6} files {_human(entry['bytes']):>10}  {entry['holds']}\n")
     sys.stdout.write(f"models: {report['models']['path']} ({report['models']['files']} files, {_human(size)})\n")

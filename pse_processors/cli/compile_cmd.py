@@ -1,5 +1,7 @@
 """``pse-processors compile``: check that a constraint compiles for a tokenizer, report its size and
-time, and warm the disk cache (so the first ``generate`` in production skips the compile).
+time, and warm the disk cache: it writes every file a later ``generate`` loads (the schema's regex,
+the byte automaton, once built, and the token trie; ``--tables`` adds the TF/Flax dense tables),
+so that a later process compiles nothing. ``cached files`` lists them.
 
     pse-processors compile --schema invoice.json                      # the embedded SmolLM2 tokenizer
     pse-processors compile --schema invoice.json --tokenizer llama3_1 --backend dfa --tables --json
@@ -20,11 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from ..caching.store import cache_dir
-from ..compiler import compile as compile_constraint
+from ..caching.store import DiskStore, cache_dir, disk_store
+from ..compiler import Compiler
 from ..compiler.regexes import spec_and_size
 from ..errors import UnsupportedSchemaError
 from ..json_schema import SchemaOptions
+from ..matchers.automaton import AutomatonMatcher
+from ..matchers.llguidance import LLGuidanceMatcher
+from ..vocabulary.vocabulary import Vocabulary
 from .constraint_args import add_constraint_arguments, compile_options, load_constraint
 from .errors import UsageError
 from .progress import Progress
@@ -48,7 +53,7 @@ def add_parser(commands: Any, parents: list) -> None:
     parser.add_argument(
         "--tables", action="store_true",
         help="also build (and cache) the dense token tables that the TensorFlow/Flax processors use, "
-        "and count every reachable state and distinct mask",
+        "and count every reachable state and distinct mask (needs the byte automaton: --backend dfa or auto)",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(run=run)
@@ -63,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with progress.task("compiling the constraint to a regex"):
         try:  # before loading a tokenizer: a refused schema fails fast, with every refusal listed
-            spec, expanded = spec_and_size(constraint, schema_options, cache_dir())
+            spec, expanded = spec_and_size(constraint, schema_options, disk_store())
         except UnsupportedSchemaError as exc:
             _report_refusals(exc, constraint, schema_options)
             raise
@@ -75,24 +80,28 @@ def run(args: argparse.Namespace) -> int:
     if dropped:
         report["dropped_keywords"] = dropped
     with progress.task(f"loading the {args.tokenizer} tokenizer"):
-        tokenizer = _load_tokenizer(args.tokenizer)
+        compiler = Compiler(Vocabulary.from_tokenizer(_load_tokenizer(args.tokenizer)), options)
     begin = time.perf_counter()
+    # warm() also waits for backend="auto"'s automaton, so that the cache holds what a later process loads.
     with progress.task(f"compiling for the {options.backend} backend"):
-        matcher = compile_constraint(constraint, tokenizer, options=options)
+        matcher, files = compiler.warm(constraint)
     report["compile_seconds"] = round(time.perf_counter() - begin, 4)
     report["engine"] = _REPORTED_NAMES.get(matcher.backend, matcher.backend)
     report["vocab_size"] = matcher.vocab_size
-    if matcher.backend == "dfa":
+    if isinstance(matcher, AutomatonMatcher):
         report["automaton_states"] = matcher.num_states
-    else:  # states are created lazily, as token paths are walked: the grammar's size says more
+    elif isinstance(matcher, LLGuidanceMatcher):  # states are created lazily: the grammar's size says more
         report["grammar_chars"] = len(matcher.lark)
         report["grammar_rules"] = sum(1 for line in matcher.lark.splitlines() if line[:1].isalpha() and ":" in line)
-    report["masks_computed"] = matcher.num_masks
     if args.tables:
-        if matcher.backend != "dfa":
-            raise UsageError("--tables builds the TensorFlow/Flax tables of the byte automaton: add --backend dfa")
+        if not isinstance(matcher, AutomatonMatcher):
+            raise UsageError(
+                "--tables builds the TensorFlow/Flax tables of the byte automaton, and this constraint runs on "
+                f"{matcher.backend}: add --backend dfa"
+            )
         begin = time.perf_counter()
         with progress.task("building the dense token tables"):
+            matcher, files = compiler.warm(constraint, dense=True)
             tables = matcher.dense_automaton
         reachable = tables.transitions[(tables.transitions >= 0).any(axis=1)] >= 0
         report["tables_seconds"] = round(time.perf_counter() - begin, 4)
@@ -101,7 +110,11 @@ def run(args: argparse.Namespace) -> int:
         report["distinct_masks"] = int(np.unique(reachable, axis=0).shape[0]) if reachable.size else 0
     report["total_seconds"] = round(time.perf_counter() - start, 4)
     folder = cache_dir()
-    report["disk_cache"] = str(folder) if folder is not None else None
+    store = DiskStore(folder) if folder is not None else None
+    report["disk_cache"] = str(folder) if store is not None and store.usable else None
+    if store is not None and not store.usable:
+        report["disk_cache_refused"] = store.refused
+    report["cached_files"] = {name: str(path) for name, path in files.items()}
     _print(report, args.json)
     return 0
 
@@ -167,4 +180,6 @@ def _print(report: dict, as_json: bool) -> None:
     for key, value in report.items():
         if key == "dropped_keywords":
             value = ", ".join(f"{d['keyword']!r} at {d['pointer']}" for d in value)
+        elif key == "cached_files":
+            value = ", ".join(name.replace("_", " ") for name in value) or "none"
         sys.stdout.write(f"{key.replace('_', ' ')}: {value}\n")

@@ -11,13 +11,14 @@ the caches, all of them :class:`~pse_processors.caching.lru.SizedLRU` instances 
   matcher in ``backends.py``);
 - on disk, each schema's regex (``regexes/``), each regex's byte automaton (``grammars/``),
   dense automata (``tables/``) and token tries (``tries/``), each file bound to its inputs and
-  sealed: see :mod:`~pse_processors.caching.store`.
+  sealed: see :mod:`~pse_processors.caching.store`. :meth:`Compiler.warm` writes them all.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from .. import defaults
@@ -78,6 +79,49 @@ class Compiler:
         # recipe: any constraint that compiles to it rebuilds it.
         matcher.recipe = (constraint, self.options.recipe())
         return matcher
+
+    def warm(self, constraint: Constraint, *, dense: bool = False) -> tuple[Matcher, dict[str, Path]]:
+        """Compile ``constraint`` and leave in the disk cache every file a later compile of it loads.
+
+        ``backend="auto"``'s hand-off is settled: its automaton is built and written, so a later
+        process loads it instead of starting on llguidance. ``dense=True`` also builds and
+        writes the dense automaton of the in-graph (TF/Flax) processors. Returns the matcher that
+        later steps run on and the cache files now on disk for it, by name (``regex``,
+        ``automaton``, ``token_trie``, ``dense_automaton``; none when the cache is off or
+        refused, or for llguidance, which compiles in milliseconds and keeps nothing on disk).
+
+        Example:
+            >>> import pse_processors as pse
+            >>> from pse_processors.compiler import Compiler
+            >>> vocab = pse.Vocabulary([b"t", b"rue", b"true", b"false", None], eos_token_ids=[4])
+            >>> matcher, files = Compiler(vocab).warm({"type": "boolean"})
+            >>> matcher.backend, sorted(files)
+            ('dfa', ['automaton', 'regex', 'token_trie'])
+        """
+        if isinstance(constraint, Schema):
+            constraint = constraint.constraint
+        matcher = self.compile(constraint)
+        try:
+            matcher = matcher.settled()
+        except PSEError as exc:  # the hand-off stays on llguidance for good
+            logger.warning("the byte automaton could not be built (%s): this constraint runs on llguidance", exc)
+        store = disk_store()
+        entries: dict[str, Optional[CacheEntry]] = {}
+        if store is not None and isinstance(matcher, AutomatonMatcher):  # llguidance keeps nothing on disk
+            entries["regex"] = regexes.cache_entry(constraint, self._schema_options, store, write=True)
+            # Written again if missing: the matcher may come from memory, compiled with the cache off.
+            entries["automaton"] = _automaton_entry(matcher.spec.regex, store)
+            _save_automaton(entries["automaton"], matcher.automaton, write_only_missing=True)
+            entries["token_trie"] = token_trie.cache_entry(self.vocabulary, store)
+            if not entries["token_trie"].path.exists():
+                entries["token_trie"].save(lambda handle: matcher.trie.save(handle, self.vocabulary.fingerprint), "trie")
+            if matcher.dense_file is None:
+                key = entry_binding("tables", _FORMAT, matcher.spec.key, self.vocabulary.fingerprint)
+                matcher.dense_file = (store.entry("tables", key, ".npz"), {"format": _FORMAT, "binding": key})
+            entries["dense_automaton"] = matcher.dense_file[0]
+        if dense and isinstance(matcher, AutomatonMatcher):
+            matcher.dense_automaton  # noqa: B018 - built (or loaded) and written
+        return matcher, {name: e.path for name, e in entries.items() if e is not None and e.path.exists()}
 
     def _compile(self, constraint: Constraint) -> Matcher:
         backend, options = self.options.backend, self._schema_options
@@ -239,7 +283,9 @@ def _load_or_build(regex: str, max_states: int, store: Optional[DiskStore]) -> B
     return automaton
 
 
-def _save_automaton(entry: CacheEntry, automaton: ByteAutomaton) -> None:
+def _save_automaton(entry: CacheEntry, automaton: ByteAutomaton, write_only_missing: bool = False) -> None:
+    if write_only_missing and entry.path.exists():
+        return
     meta = {"format": _FORMAT, "binding": entry.binding}
     entry.save(lambda handle: automaton.save(handle, meta, sidecar=entry.path.with_suffix(".npy")), "grammar")
 

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from .. import defaults
 from ..caching.lru import SizedLRU
-from ..caching.store import DiskStore, entry_binding
+from ..caching.store import CacheEntry, DiskStore, entry_binding
 from ..constraints.spec import ConstraintSpec, ParsedConstraint, normalize, parse_constraint
 from ..json_schema import SchemaOptions, json_schema_to_regex
 from ..json_schema.fragments import expanded_length
@@ -66,6 +66,23 @@ def spec_and_size(constraint: Any, options: SchemaOptions, store: Any) -> tuple[
             entry.save(lambda handle: handle.write(data), "regex")
     _memory.put(key, hit)
     return ConstraintSpec("json", hit[0], result_type), hit[1]
+
+
+def cache_entry(constraint: Any, options: SchemaOptions, store: DiskStore, write: bool = False) -> Optional[CacheEntry]:
+    """The ``regexes/`` entry of ``constraint`` (``write``: written first if missing); ``None`` for
+    what is not cached (not a JSON Schema; lenient mode)."""
+    parsed = _parsed(constraint)
+    if parsed is None or not options.strict or parsed.text is None:
+        return None
+    entry = store.entry("regexes", _binding(parsed.text, options), ".json")
+    if write and not entry.path.exists():
+        hit = _memory.get(entry.binding)
+        if hit is None:
+            spec, expanded = spec_and_size(parsed, options, None)
+            hit = (spec.regex, expanded)
+        data = json.dumps({"regex": hit[0], "expanded": hit[1]}).encode()
+        entry.save(lambda handle: handle.write(data), "regex")
+    return entry
 
 
 def _binding(text: str, options: SchemaOptions) -> str:

@@ -188,6 +188,71 @@ def test_compile_reports_and_warms_the_cache(tmp_path, tiny_model_dir):
     assert cleared.returncode == 0 and not (tmp_path / "cache" / "grammars").exists()
 
 
+LATER_PROCESS = """
+import json, sys
+import pse_processors as pse
+import pse_processors.compiler.regexes as regexes
+import pse_processors.matchers.automaton as automaton
+import pse_processors.matchers.byte_automaton as byte_automaton
+import pse_processors.vocabulary.token_trie as token_trie
+from transformers import AutoTokenizer
+
+def built(what):
+    def fail(*args, **kwargs):
+        raise AssertionError(f"a later process built the {what}: compile did not warm the cache")
+    return fail
+
+regexes.json_schema_to_regex = built("regex")
+byte_automaton.ByteAutomaton.build = classmethod(built("byte automaton"))
+token_trie.TokenTrie.build = classmethod(built("token trie"))
+automaton.materialize = built("dense tables")
+tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
+matcher = pse.compile(json.loads(sys.argv[2]), tokenizer)  # the default backend, as generate runs it
+dense = matcher.dense_automaton if sys.argv[3] == "tables" else None
+accepts = lambda text: matcher.accepts(tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id])
+print(json.dumps({"matcher": type(matcher).__name__, "states": matcher.num_states,
+                  "valid": accepts(sys.argv[4]), "hello": accepts('"hello"')}))
+"""
+
+
+@pytest.mark.parametrize("tables", [False, True])
+def test_compile_warms_everything_a_later_process_loads(tmp_path, tiny_model_dir, tables):
+    """The default backend ("auto") starts a schema on llguidance while its automaton builds: compile
+    waits for the automaton and writes it, with the regex and the token trie (--tables: the dense
+    tables too), so that a later process builds nothing; the report's figures are the automaton's,
+    and no temporary file is left."""
+    valid = json.dumps({"label": "ham", "score": 3})
+    validate(LABEL_SCHEMA, valid)
+    args = ["compile", "--schema", json.dumps(LABEL_SCHEMA), "--tokenizer", str(tiny_model_dir), "--json", "--quiet"]
+    result = cli(tmp_path, *args, *(["--tables"] if tables else []))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["engine"] == "dfa" and report["automaton_states"] > 10 and "masks_computed" not in report
+    expected = {"regex", "automaton", "token_trie"} | ({"dense_automaton"} if tables else set())
+    assert set(report["cached_files"]) == expected and all(Path(path).is_file() for path in report["cached_files"].values())
+    cache = tmp_path / "cache"
+    assert not list(cache.rglob("*.tmp"))
+    later = subprocess.run(
+        [sys.executable, "-c", LATER_PROCESS, str(tiny_model_dir), json.dumps(LABEL_SCHEMA), "tables" if tables else "-", valid],
+        capture_output=True, text=True, env=cli_env(tmp_path), timeout=600,
+    )
+    assert later.returncode == 0, later.stderr
+    assert json.loads(later.stdout) == {"matcher": "AutomatonMatcher", "states": report["automaton_states"], "valid": True, "hello": False}
+    assert "WARNING" not in later.stderr, later.stderr
+
+
+def test_compile_with_a_refused_cache_folder_warns_and_reports_it(tmp_path, tiny_model_dir):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    cache.chmod(0o777)
+    result = cli(tmp_path, "compile", "--regex", "[a-z]{1,5}", "--tokenizer", str(tiny_model_dir), "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["disk_cache"] is None and "other users can write" in report["disk_cache_refused"]
+    assert report["cached_files"] == {} and list(cache.iterdir()) == []
+    assert result.stderr.count("not using the compile cache") == 1, result.stderr
+
+
 def test_usage_errors_exit_2_without_traceback(tmp_path):
     cases = [
         (["generate", "--prompt", "x", "--schema", "missing.json"], "no such file"),
