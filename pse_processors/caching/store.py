@@ -309,6 +309,17 @@ def _finish_writes(timeout: float = 10.0) -> None:
 atexit.register(_finish_writes)
 
 
+def _after_fork_in_child() -> None:
+    """A forked child has only the forking thread: no write of another thread is under way
+    there, and a lock another thread held would never be released."""
+    global _writes, _in_flight, _depth, _roots_lock
+    _writes, _in_flight, _depth, _roots_lock = threading.Condition(), 0, threading.local(), threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def sweep_temporary_files(root: Path) -> int:
     """Delete the temporary files that killed writers left in ``root``'s kind folders; how many."""
     removed = 0

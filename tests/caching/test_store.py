@@ -126,6 +126,35 @@ def test_a_killed_writer_leaves_a_temporary_file_that_the_next_writer_removes(tm
     assert sweep_temporary_files(tmp_path) == 0
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_forked_child_does_not_wait_for_its_parents_writes(tmp_path):
+    """A child forked while another thread writes (a DataLoader worker) exits at once: the write is
+    not under way in the child."""
+    child = run_child("""
+        import os, sys, threading, time
+        from pathlib import Path
+        from pse_processors.caching.store import write_atomically
+
+        started = threading.Event()
+
+        def slow(handle):
+            started.set()
+            time.sleep(30)
+
+        threading.Thread(target=write_atomically, args=(Path(sys.argv[1]) / "x.npy", slow, "test"), daemon=True).start()
+        started.wait()
+        begin = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            sys.exit(0)  # runs the exit hooks
+        os.waitpid(pid, 0)
+        print(time.monotonic() - begin)
+        os._exit(0)
+    """, tmp_path, stdout=subprocess.PIPE, text=True)
+    out, _ = child.communicate(timeout=120)
+    assert float(out) < 5  # not the 10 s the exit hook waits for writes under way
+
+
 def test_exit_waits_for_a_background_write_under_way(tmp_path):
     """A daemon thread (the hand-off's builder) writing when the interpreter exits finishes its file."""
     child = run_child("""
