@@ -50,6 +50,11 @@ class StructuringEngine:
             adapters).
         **compile_options: single options of ``CompileOptions`` by name, over ``options``.
 
+    Raises:
+        TypeError: ``constraint`` is no constraint, ``adapter`` is not a ``FrameworkAdapter``
+            instance (``adapter="torch"`` says to pass ``PyTorchAdapter()``), or an option is unknown.
+        SchemaError: the constraint is malformed (with ``tokenizer``, compile errors too).
+
     Example:
         >>> from proxy_structuring_engine import StructuringEngine, Schema
         >>> from proxy_structuring_engine.adapters import PyTorchAdapter

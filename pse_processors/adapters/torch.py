@@ -29,8 +29,9 @@ class PyTorchAdapter(FrameworkAdapter):
         compile_model: run the model's forward pass under ``torch.compile`` (the model's
             ``forward`` is replaced by its compiled version, once; the first ``generate`` pays the
             compilation: about 4 minutes with the default inductor backend for a tiny Llama on a
-            busy 2-core CPU, then 0.2 s per call). A warning is logged (``pse_processors.adapters.torch``)
-            before that first call and its measured time after it.
+            busy 2-core CPU, then 0.2 s per call; 2.5 to 17 minutes for SmolLM2-135M, whose later
+            calls were then no faster than eager ones, so on a CPU it rarely pays). A warning is
+            logged (``pse_processors.adapters.torch``) before that first call and its measured time after it.
         compile_options: keyword arguments of ``torch.compile`` (``backend``, ``mode``...);
             default ``{"dynamic": True}``: one graph for the prompt and the one-token steps.
 
@@ -133,8 +134,8 @@ class PyTorchAdapter(FrameworkAdapter):
             # torch.compile works during the first call, silently: say so, and what it cost.
             logger.warning(
                 "PyTorchAdapter(compile_model=True): the first generate compiles %s's forward pass with "
-                "torch.compile (%s); expect minutes on a CPU (about 4 for a tiny Llama on a busy 2-core "
-                "machine) before any token, then faster calls while the shapes repeat",
+                "torch.compile (%s); expect minutes before the first token on a CPU (SmolLM2-135M: 2.5 with a "
+                "warm inductor cache, 17 cold, on a busy 2-core machine); later calls reuse it while shapes repeat",
                 type(model).__name__, self.compile_options,
             )
             start = time.perf_counter()

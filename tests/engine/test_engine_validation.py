@@ -243,5 +243,5 @@ def test_compile_model_logs_before_and_after_the_first_call(smol_tokenizer, monk
     messages = [record.getMessage() for record in caplog.records if record.name == "pse_processors.adapters.torch"]
     assert compiled == [{"dynamic": True}]
     assert len(messages) == 2, messages  # the first call only
-    assert "compiles LlamaForCausalLM's forward pass" in messages[0] and "minutes on a CPU" in messages[0]
+    assert "compiles LlamaForCausalLM's forward pass" in messages[0] and "minutes before the first token on a CPU" in messages[0]
     assert "the first compiled generate took" in messages[1]
