@@ -134,13 +134,12 @@ class DeviceMasks:
             self._table = new
             self._free.extend(range(grown - 1, capacity, -1))
             return capacity
-        # Full: overwrite the least recently used mask that this step does not need.
-        for key in self._slots:
-            if key not in self._step_keys:
-                slot = self._slots.pop(key)
-                self._release(key)
-                return slot
-        raise AssertionError("unreachable: a mask not used in this step exists when the table is full")
+        # Full: overwrite the least recently used mask. Masks this step used were moved to the end,
+        # and a table holding only those grew above, so this one is not needed in this step.
+        key = next(iter(self._slots))
+        slot = self._slots.pop(key)
+        self._release(key)
+        return slot
 
     def _release(self, key: Hashable) -> None:
         owner = self._owners.get(key[0]) if isinstance(key[0], int) else None  # type: ignore[index]

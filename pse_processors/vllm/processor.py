@@ -15,7 +15,6 @@ GPUs with Triton and which refuses plug-ins of the v1 interface.
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any, Optional
 
 import torch
@@ -31,13 +30,12 @@ except ImportError:  # a vLLM without Model Runner V2
 
 
 from ..errors import VocabularyError
-from ..matchers import DEAD
-from ..vocabulary.vocabulary import Vocabulary
 from .compiling import MatcherCache
 from .masks import DeviceMasks
-from .requests import ConstraintRequest, RequestConflictError, check_request, request_from_extra_args
+from .requests import check_request, request_from_extra_args
 from .rows import RowStates
 from .runner_v2 import draft_rows, sync_outputs
+from .serving import model_vocabulary, refuse_conflicts, request_of
 
 logger = logging.getLogger(__name__)
 
@@ -86,23 +84,13 @@ class VLLMPSELogitsProcessor(_V1LogitsProcessor, _V2LogitsProcessor):
 
         Raises (all ``ValueError`` s, which vLLM answers with HTTP 400):
             SchemaError, UnsupportedSchemaError, CompileLimitError...: the constraint, named.
-            RequestConflictError: ``ignore_eos=True``, or the server decodes speculatively
-                (vLLM then runs no custom logits processor).
+            RequestConflictError: ``ignore_eos=True``, or a server where the processor cannot
+                run (speculative decoding; async scheduling on the v1 runner with the entry point only).
         """
         request = request_from_extra_args(getattr(sampling_params, "extra_args", None))
         if request is None:
             return
-        if getattr(sampling_params, "ignore_eos", False):
-            raise RequestConflictError(
-                "ignore_eos=True cannot be combined with extra_args['pse']: the constraint ends the output with EOS, "
-                "which ignore_eos would pad with more EOS tokens up to max_tokens"
-            )
-        config = _front_end_config()
-        if config is not None and getattr(config, "speculative_config", None) is not None:
-            raise RequestConflictError(
-                "this server decodes speculatively, and vLLM runs no custom logits processor then: "
-                "extra_args['pse'] cannot be enforced (serve without --speculative-config)"
-            )
+        refuse_conflicts(cls, sampling_params)
         check_request(request)
 
     # -- the v1 interface ------------------------------------------------------------------------
@@ -112,7 +100,7 @@ class VLLMPSELogitsProcessor(_V1LogitsProcessor, _V2LogitsProcessor):
 
     def update_state(self, batch_update: Optional[BatchUpdate]) -> None:
         if batch_update is not None:
-            self._rows.update(batch_update.removed, batch_update.added, batch_update.moved, _request_of)
+            self._rows.update(batch_update.removed, batch_update.added, batch_update.moved, request_of)
 
     def apply(self, logits: torch.Tensor, ctx: Any = None) -> torch.Tensor:
         """Mask the constrained rows of ``logits`` in place (``ctx``: Model Runner V2's step layout)."""
@@ -146,7 +134,7 @@ class VLLMPSELogitsProcessor(_V1LogitsProcessor, _V2LogitsProcessor):
     # -- Model Runner V2 -------------------------------------------------------------------------
     def add_request(self, req_idx: int, sampling_params: Any) -> bool:
         self._outputs.pop(req_idx, None)
-        request, stop_ids, error = _request_of(sampling_params)
+        request, stop_ids, error = request_of(sampling_params)
         if request is None and error is None:
             self._rows.remove(req_idx)
             return False
@@ -163,52 +151,3 @@ class VLLMPSELogitsProcessor(_V1LogitsProcessor, _V2LogitsProcessor):
         width = logits.shape[-1]
         slots = [self._masks.stop_slot(self._rows.get(slot).stop_ids, width) for _, slot in placed]  # type: ignore[union-attr]
         return self._masks.apply(logits, [row for row, _ in placed], slots)
-
-
-def _request_of(params: Any) -> tuple[Optional[ConstraintRequest], frozenset, Optional[str]]:
-    """``(constraint request, stop ids, error)`` of a request's sampling parameters."""
-    stop_ids = frozenset(getattr(params, "all_stop_token_ids", None) or ())
-    eos = getattr(params, "eos_token_id", None)
-    if eos is not None:
-        stop_ids |= {eos}
-    try:
-        return request_from_extra_args(getattr(params, "extra_args", None)), stop_ids, None
-    except Exception as exc:  # noqa: BLE001 - validate_params refuses these; never crash the engine
-        logger.error("pse: a request's extra_args['pse'] is invalid (%s): it is stopped", exc)
-        return None, stop_ids, str(exc)
-
-
-def model_vocabulary(vllm_config: Any) -> Vocabulary:
-    """The served model's :class:`~pse_processors.Vocabulary`: vLLM's tokenizer, with EOS the
-    tokenizer's and the generation config's, as vLLM stops on both."""
-    from vllm.tokenizers import cached_tokenizer_from_config
-
-    model_config = vllm_config.model_config
-    tokenizer = cached_tokenizer_from_config(model_config)
-    if tokenizer is None:
-        raise VocabularyError("the server runs with skip_tokenizer_init=True: pse constraints need the model's tokenizer")
-    try:
-        eos = model_config.try_get_generation_config().get("eos_token_id")
-    except Exception as exc:  # noqa: BLE001 - a missing or odd generation config only means no extra EOS
-        logger.debug("no generation config EOS (%s)", exc)
-        eos = None
-    eos_ids = [eos] if isinstance(eos, int) else list(eos or ())
-    return Vocabulary.from_tokenizer(tokenizer, eos_token_ids=eos_ids)
-
-
-def _front_end_config() -> Any:
-    """The engine's ``VllmConfig`` as vLLM's input processor holds it, found on the call stack.
-
-    ``validate_params`` is given the request only; whether the server decodes speculatively
-    (vLLM then silently skips logits processors registered by entry point) is on the caller's
-    ``self.vllm_config``. ``None`` when no caller has one (the check is then skipped)."""
-    frame = sys._getframe(2)
-    for _ in range(12):
-        if frame is None:
-            return None
-        owner = frame.f_locals.get("self")
-        config = getattr(owner, "vllm_config", None)
-        if config is not None and hasattr(config, "speculative_config"):
-            return config
-        frame = frame.f_back
-    return None

@@ -13,8 +13,12 @@ history, and it only changes in ways that are detected:
 - it grows by the ids sampled since the last step: they are walked from the saved state;
 - it shrinks (vLLM discards tokens after a KV-load failure) or its last consumed id changed:
   the walk starts again from the beginning, so a state never outlives the ids it came from;
-- under async scheduling its tail may hold ``-1`` placeholders, which vLLM replaces with the
-  sampled ids just before the logits processors run: the walk stops at the first one.
+- under async scheduling vLLM appends ``-1`` placeholders and replaces them with the sampled
+  ids just before the logits processors run, but only for processors registered explicitly
+  (``logits_processors=[...]``), not for entry-point ones. A placeholder still there when the
+  masks are computed means this step's mask cannot be known: the request is stopped (only its
+  stop ids are allowed) and the reason logged, rather than masked from a stale state.
+  (``validate_params`` refuses such requests up front where it can see the configuration.)
 
 A request that vLLM preempts and resumes comes back as a new request with its ids so far,
 which are walked from the start. This module needs neither vLLM nor torch.
@@ -47,6 +51,12 @@ from .compiling import MatcherCache
 from .requests import ConstraintRequest
 
 logger = logging.getLogger(__name__)
+
+PLACEHOLDER_ERROR = (
+    "vLLM did not hand this request's sampled ids to the processor before masking (async scheduling with "
+    "an entry-point logits processor): it is stopped. Register the processor explicitly "
+    "(--logits-processors pse_processors.vllm:VLLMPSELogitsProcessor) or serve with --no-async-scheduling."
+)
 
 
 class RequestState:
@@ -81,8 +91,10 @@ class RequestState:
         step = matcher.step  # type: ignore[union-attr]
         while consumed < n:
             token = ids[consumed]
-            if token < 0:  # an async-scheduling placeholder: replaced before the next apply
-                break
+            if token < 0:  # an async-scheduling placeholder vLLM did not replace: see the module docstring
+                self.error = PLACEHOLDER_ERROR
+                logger.error("pse: %s", PLACEHOLDER_ERROR)
+                return DEAD
             if state != DEAD:
                 nxt = step(state, token)
                 state = DEAD if nxt is None else nxt
@@ -175,7 +187,8 @@ class RowStates:
                         "pse: the constraint of a request could not be compiled for this model (%s); the request "
                         "is stopped at once", row.error,
                     )
-            if row.matcher is None:
+            if row.matcher is None or row.error is not None:
                 yield index, None, DEAD, row
             else:
-                yield index, row.matcher, row.advance(), row
+                state = row.advance()
+                yield index, (None if row.error is not None else row.matcher), state, row

@@ -65,19 +65,35 @@ def test_validate_params_names_the_cause_as_a_value_error() -> None:
         VLLMPSELogitsProcessor.validate_params(params({"type": "integer"}, ignore_eos=True))
 
 
+class InputProcessor:
+    """What vLLM's front end looks like from validate_params: a caller holding the engine's config."""
+
+    def __init__(self, speculative=None, async_scheduling=False, v2=False, explicit=()):
+        self.vllm_config = SimpleNamespace(
+            speculative_config=speculative, scheduler_config=SimpleNamespace(async_scheduling=async_scheduling),
+            use_v2_model_runner=v2, model_config=SimpleNamespace(logits_processors=list(explicit)),
+        )
+
+    def _validate_params(self, sampling_params):
+        validate = VLLMPSELogitsProcessor.validate_params
+        (lambda p: validate(p))(sampling_params)
+
+
 def test_validate_params_refuses_constraints_when_the_server_decodes_speculatively() -> None:
-    class InputProcessor:  # what vLLM's front end looks like from validate_params
-        def __init__(self, speculative):
-            self.vllm_config = SimpleNamespace(speculative_config=speculative)
-
-        def _validate_params(self, sampling_params):
-            validate = VLLMPSELogitsProcessor.validate_params
-            (lambda p: validate(p))(sampling_params)
-
-    InputProcessor(None)._validate_params(params(pse.Regex("a")))
+    InputProcessor()._validate_params(params(pse.Regex("a")))
     with pytest.raises(RequestConflictError, match="speculatively"):
-        InputProcessor(object())._validate_params(params(pse.Regex("a")))
-    InputProcessor(object())._validate_params(SamplingParams())  # unconstrained requests still pass
+        InputProcessor(speculative=object())._validate_params(params(pse.Regex("a")))
+    InputProcessor(speculative=object())._validate_params(SamplingParams())  # unconstrained requests still pass
+
+
+def test_validate_params_refuses_constraints_the_v1_runner_would_withhold_sampled_ids_from() -> None:
+    # Async scheduling on the v1 model runner replaces its -1 placeholders with the sampled ids
+    # only for explicitly registered logits processors.
+    with pytest.raises(RequestConflictError, match="--logits-processors pse_processors.vllm:VLLMPSELogitsProcessor"):
+        InputProcessor(async_scheduling=True)._validate_params(params(pse.Regex("a")))
+    for explicit in ([VLLMPSELogitsProcessor], ["pse_processors.vllm:VLLMPSELogitsProcessor"]):
+        InputProcessor(async_scheduling=True, explicit=explicit)._validate_params(params(pse.Regex("a")))
+    InputProcessor(async_scheduling=True, v2=True)._validate_params(params(pse.Regex("a")))  # V2 reads the device
 
 
 def test_v1_batch_updates_and_apply() -> None:

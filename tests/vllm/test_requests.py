@@ -142,6 +142,13 @@ def test_parse_refuses_outputs_the_constraint_rejects(text, reason, words) -> No
         parse(SimpleNamespace(text=text, finish_reason=reason), SCHEMA)
 
 
+def test_parse_refuses_an_output_cut_by_max_tokens_even_where_it_happens_to_be_complete() -> None:
+    # "12" matches [0-9]+, but max_tokens stopped a number the constraint let go on: not the value.
+    assert parse(SimpleNamespace(text="12", finish_reason="stop"), pse.Regex("[0-9]+")) == "12"
+    with pytest.raises(InvalidOutputError, match="cut off by max_tokens"):
+        parse(SimpleNamespace(text="12", finish_reason="length"), pse.Regex("[0-9]+"))
+
+
 def test_parse_needs_an_output() -> None:
     with pytest.raises(TypeError, match="has no text"):
         parse(SimpleNamespace(), SCHEMA)

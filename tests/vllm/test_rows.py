@@ -77,6 +77,9 @@ def test_removed_added_moved_in_vllms_order(rows) -> None:
     # An unconstrained request replacing a constrained one leaves no state behind.
     rows.update([1], [(1, None, None, [])], [], of)
     assert snapshot(rows) == {0: ("regex", [0])}
+    # A finished request that nothing replaces (the batch shrinks) is forgotten.
+    rows.update([0], [], [], of)
+    assert snapshot(rows) == {}
 
 
 def test_states_follow_the_live_list_and_rewalk_when_it_changes(rows) -> None:
@@ -87,10 +90,7 @@ def test_states_follow_the_live_list_and_rewalk_when_it_changes(rows) -> None:
         ids.append(token)
     (_, _, state, row), = rows.current()
     assert row.consumed == 2 and allowed(matcher, state) == [2, 3]
-    ids.append(-1)  # an async-scheduling placeholder: not consumed
-    (_, _, state, row), = rows.current()
-    assert row.consumed == 2
-    ids[-1] = 2
+    ids.append(2)
     ids.append(EOS)
     (_, _, state, _), = rows.current()
     assert allowed(matcher, state) == [EOS]  # DONE: only EOS
@@ -100,6 +100,22 @@ def test_states_follow_the_live_list_and_rewalk_when_it_changes(rows) -> None:
     ids[0] = 4  # a different id where one was consumed: walked again, rejected
     (_, _, state, _), = rows.current()
     assert state == DEAD and allowed(matcher, state) == [EOS]
+
+
+def test_a_placeholder_left_in_the_list_stops_the_request_instead_of_masking_from_a_stale_state(rows, caplog) -> None:
+    # vLLM's async scheduling appends -1 and replaces it before apply only for explicitly
+    # registered processors: a -1 at apply time means this step's state is unknown.
+    ids = [2]
+    rows.add(0, request(regex="[01]{3}"), ids, {EOS})
+    (_, matcher, _, _), = rows.current()
+    assert matcher is not None
+    ids.append(-1)
+    (_, matcher, state, row), = rows.current()
+    assert matcher is None and state == DEAD and "--logits-processors" in row.error
+    assert "did not hand this request's sampled ids" in caplog.text
+    ids[-1] = 3  # it stays stopped: the output already went on without the constraint
+    (_, matcher, _, _), = rows.current()
+    assert matcher is None
 
 
 def test_a_constraint_the_model_cannot_spell_stops_its_request_without_raising(rows, caplog) -> None:
@@ -151,7 +167,8 @@ def test_the_table_grows_to_its_budget_then_overwrites_old_masks_never_this_step
     masks = DeviceMasks(torch.device("cpu"), max_bytes=6 * WIDTH)
     for step in range(12):
         masks.begin_step()
-        chosen = [keyed[(3 * step + k) % len(keyed)] for k in range(4)]
+        # the first mask is needed by every step (as EOS-only is in a real batch): it must stay
+        chosen = [keyed[0]] + [keyed[1 + (3 * step + k) % (len(keyed) - 1)] for k in range(3)]
         slots = [masks.slot(matcher, state, WIDTH) for matcher, state in chosen]
         assert len(set(slots)) == 4
         logits = torch.zeros(4, WIDTH)
