@@ -18,9 +18,12 @@ The trust model (what a planted file could otherwise do: make an object schema a
   entry's name answers for nothing.
 - **Each entry is authenticated.** The header carries an HMAC-SHA256 of the header and the
   contents under a random per-folder key (``compile-cache.key``, mode 0600): a file edited or
-  forged without that key (copied from another cache, damaged on disk) is refused. A
-  memory-mapped table over 16 MB is bound by its index (shape and 64 sampled rows), not read
-  whole. What it cannot stop: anything running as you (or root), which can read the key.
+  forged without that key (copied from another cache, damaged on disk) is refused. Once a
+  file is checked in full (and has not changed for 2 s), a ``.stamp`` beside it holds a MAC
+  of its inode, size and modification and change times: later loads skip the contents' MAC
+  while those match (a change time cannot be set back but by root). A memory-mapped table
+  over 16 MB is bound by its index (shape and 64 sampled rows), not read whole. What it
+  cannot stop: anything running as you (or root), which can read the key.
 
 A refused or damaged entry is ignored with a warning and rebuilt over. Readers never see half
 a file (a temporary file, then a rename); a failed write removes its temporary file, and a
@@ -52,7 +55,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Optional
 
 from .. import defaults
-from .trust import KEY_FILE, CacheEntryError, check_folder, entry_binding, open_checked, private_file, secret_key, seal, unseal
+from .trust import KEY_FILE, CacheEntryError, check_folder, entry_binding, open_checked, private_file, secret_key, seal, stamp, unseal
 
 __all__ = [
     "KEY_FILE", "KINDS", "CacheEntry", "CacheEntryError", "DiskStore", "cache_dir", "disk_store", "entry_binding",
@@ -64,6 +67,7 @@ logger = logging.getLogger(__name__)
 #: The compile cache's subfolders.
 KINDS = ("regexes", "grammars", "tables", "tries")
 _STALE_SECONDS = 3600  # a temporary file this old is left over, whatever its writer's pid
+_STAMP_BYTES = 1 << 18  # below, the contents' MAC costs less than reading a stamp
 
 
 @dataclass(frozen=True)
@@ -138,10 +142,17 @@ class DiskStore:
             return None
         try:
             with open_checked(path) as handle:
-                return unseal(handle, entry.kind, entry.binding, state.secret)
+                info = os.fstat(handle.fileno())
+                large = info.st_size >= _STAMP_BYTES
+                expected = stamp(entry.kind, entry.binding, info, state.secret) if large else None
+                stamped = expected is not None and _read_stamp(path) == expected
+                payload = unseal(handle, entry.kind, entry.binding, state.secret, stamped)
         except (OSError, CacheEntryError) as exc:
             logger.warning("ignoring the %s cache file %s (%s); rebuilding it", what, path, exc)
             return None
+        if expected is not None and not stamped:  # checked in full: later loads skip the MAC
+            write_atomically(_stamp_path(path), lambda handle: handle.write(expected.encode()), f"{what} stamp", quiet=True)
+        return payload
 
     def save(self, entry: CacheEntry, write: Callable[[BinaryIO], object], what: str) -> bool:
         state = self._state()
@@ -184,6 +195,18 @@ class DiskStore:
 
     def __repr__(self) -> str:
         return f"DiskStore({str(self.root)!r})"
+
+
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".stamp")
+
+
+def _read_stamp(path: Path) -> Optional[str]:
+    try:
+        with open_checked(_stamp_path(path)) as handle:
+            return handle.read(128).decode("ascii", "replace")
+    except (OSError, CacheEntryError):
+        return None
 
 
 _FIX = f"Compiling in memory; make it private (chmod 700) or set {defaults.CACHE_ENV} to a folder of your own"
@@ -267,11 +290,12 @@ def _end_write() -> None:
         _writes.notify_all()
 
 
-def write_atomically(path: Path, write: Callable[[BinaryIO], object], what: str) -> bool:
+def write_atomically(path: Path, write: Callable[[BinaryIO], object], what: str, quiet: bool = False) -> bool:
     """Call ``write(handle)`` on a private temporary file next to ``path``, then move it into place.
 
     A failure (read-only or full disk, a failing ``write``) is logged as a warning naming
-    ``what`` and removes the temporary file: a cache that cannot be written is not an error.
+    ``what`` (``quiet``: at debug level) and removes the temporary file: a cache that cannot
+    be written is not an error.
     Returns whether ``path`` was written. Once the interpreter exits, new writes are skipped
     and those under way are waited for, so that no background build leaves half a file.
     """
@@ -288,7 +312,7 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], object], what: str)
         temporary = None
         return True
     except Exception as exc:  # noqa: BLE001 - see the docstring
-        logger.warning("could not write the %s cache file %s: %s", what, path, exc)
+        logger.log(logging.DEBUG if quiet else logging.WARNING, "could not write the %s cache file %s: %s", what, path, exc)
         return False
     finally:
         if temporary is not None:

@@ -110,6 +110,43 @@ def test_a_swapped_automaton_with_matching_metadata_is_refused(disk_cache, caplo
         caplog.clear()
 
 
+def test_a_stamped_entry_skips_the_mac_until_it_changes_even_with_its_times_put_back(disk_cache, monkeypatch, caplog):
+    import time
+
+    monkeypatch.setattr(trust, "SETTLED_SECONDS", 0.05)  # 2 s in use: a test would wait
+    monkeypatch.setattr(store_module, "_STAMP_BYTES", 0)  # in use, files under 256 KB get no stamp
+    compile_fresh(backend="dfa")
+    target = only(disk_cache, "grammars/*.npz")
+    stamp = target.with_name(target.name + ".stamp")
+    compile_fresh(backend="dfa")
+    assert not stamp.exists()  # just written: its change time is too fresh to vouch for it
+    time.sleep(0.1)
+    compile_fresh(backend="dfa")  # checked in full, then stamped
+    assert stamp.exists() and stamp.stat().st_mode & 0o777 == 0o600
+    macs = []
+    real_mac = trust._mac
+    monkeypatch.setattr(trust, "_mac", lambda *args: macs.append(args[0]) or real_mac(*args))
+    check_constraint_holds(compile_fresh(backend="dfa"))
+    assert "grammars" not in macs
+    # Edited in place, same size, its modification time put back: only the change time tells.
+    time.sleep(0.1)
+    before = target.stat()
+    data = bytearray(target.read_bytes())
+    data[-200] ^= 1
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert target.stat().st_size == before.st_size and target.stat().st_mtime_ns == before.st_mtime_ns
+    time.sleep(0.1)
+    with caplog.at_level(logging.WARNING, logger="pse_processors"):
+        check_constraint_holds(compile_fresh(backend="dfa"))
+    assert "not what this cache wrote" in caplog.text
+    stamp.write_text("0" * 64)  # a forged stamp (no key): the contents are checked in full
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pse_processors"):
+        check_constraint_holds(compile_fresh(backend="dfa"))
+    assert "grammars" in macs[-3:] and not caplog.text
+
+
 def test_swapped_tries_and_dense_tables_are_refused(disk_cache, caplog):
     from pse_processors.vocabulary import token_trie
 
