@@ -47,8 +47,14 @@ class AutomatonMatcher(Matcher):
 
     def __init__(self, automaton: ByteAutomaton, trie: TokenTrie, vocabulary: Vocabulary, spec: ConstraintSpec) -> None:
         super().__init__(vocabulary, spec)
+        if automaton.num_symbols != trie.symbol_tokens.size:
+            raise ValueError(
+                f"the automaton has {automaton.num_symbols} symbol columns but the trie {trie.symbol_tokens.size} symbol tokens"
+            )
         self.automaton = automaton
         self.trie = trie
+        # Symbol tokens (markers that are special tokens) -> their column: read on the byte-less path only.
+        self._symbol_column: dict[int, int] = {int(t): 256 + k for k, t in enumerate(trie.symbol_tokens.tolist())}
         self.initial_state: int = automaton.initial
         self._next_state = automaton.next_state
         self._accepting = automaton.accepting
@@ -129,7 +135,10 @@ class AutomatonMatcher(Matcher):
             return None
         data = self._token_bytes[token_id]
         if data is None:
-            return None
+            column = self._symbol_column.get(token_id)
+            if column is None:
+                return None
+            data = (column,)  # a marker token is its one symbol
         rows = self._byte_rows
         for byte in data:
             row = rows[state]

@@ -94,6 +94,9 @@ class Matcher(ABC):
         self.mask_owner: Matcher = self
         #: ``(constraint, compile options)`` that the compiler built this from: what a pickle holds.
         self.recipe: Optional[tuple[Any, dict]] = None
+        #: Where a generation starts given its prompt (``Reasoning``'s prompt detection, set by the
+        #: compiler; see :mod:`~pse_processors.matchers.prompts`), or ``None``: always :attr:`initial_state`.
+        self.prompt_scanner: Optional[Any] = None
 
     # -- what a back end implements -------------------------------------------------------------
     @abstractmethod
@@ -115,6 +118,20 @@ class Matcher(ABC):
         """The tokens ``state`` allows (without EOS) and whether it is accepting."""
 
     # -- what every back end shares -----------------------------------------------------------
+    def initial_state_for(self, prompt_ids: Iterable[int]) -> int:
+        """The state a generation after ``prompt_ids`` starts in: :attr:`initial_state`, unless the
+        constraint reads its prompt (a :class:`~pse_processors.Reasoning` block that the chat template
+        opened or closed already). The runtime calls it once per new row, never per step.
+
+        Example:
+            >>> import pse_processors as pse
+            >>> matcher = pse.compile(pse.Regex("a"), pse.Vocabulary([b"a", None], eos_token_ids=[1]))
+            >>> matcher.initial_state_for([0, 0]) == matcher.initial_state
+            True
+        """
+        scanner = self.prompt_scanner
+        return self.initial_state if scanner is None else scanner(prompt_ids)
+
     @property
     def engine(self) -> str:
         """Deprecated (0.1): the back end under its old name (``"grammar"`` for llguidance); use :attr:`backend`."""

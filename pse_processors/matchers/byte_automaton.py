@@ -6,7 +6,9 @@ costs seconds on 128k-262k vocabularies. We build it over the 256 single bytes i
 (:mod:`pse_processors.vocabulary.token_trie`). The byte automaton does not depend on the tokenizer, so
 one cached file serves every vocabulary.
 
-- ``next_state``: int32 ``[states, 256]``, the next state, or -1 when the byte is rejected;
+- ``next_state``: int32 ``[states, 256 + K]``, the next state, or -1 when the byte is rejected;
+  columns past 256 are K *symbols* that no text spells (special-token markers of structure in
+  free text, see :mod:`~pse_processors.matchers.compose`); K = 0 for every regex;
 - ``accepting``: bool ``[states]``, True where the text so far is complete;
 - state 0 is the initial state.
 """
@@ -71,6 +73,11 @@ class ByteAutomaton:
     @property
     def nbytes(self) -> int:
         return int(self.next_state.nbytes + self.accepting.nbytes)
+
+    @property
+    def num_symbols(self) -> int:
+        """K: the columns past the 256 bytes (0 unless built by :mod:`~pse_processors.matchers.compose`)."""
+        return int(self.next_state.shape[1]) - 256
 
     def walk(self, data: bytes, state: int = 0) -> "int | None":
         """The state after ``data`` from ``state``, or ``None`` if some byte is rejected."""
@@ -184,7 +191,7 @@ class ByteAutomaton:
         table, accepting = self.next_state, self.accepting
         if table.dtype != np.int32 or accepting.dtype != np.bool_:
             raise ValueError("wrong dtypes")
-        if table.ndim != 2 or table.shape[1] != 256 or accepting.shape != (table.shape[0],) or not table.shape[0]:
+        if table.ndim != 2 or table.shape[1] < 256 or accepting.shape != (table.shape[0],) or not table.shape[0]:
             raise ValueError("wrong shapes")
         if full and (table.min() < -1 or table.max() >= table.shape[0]):
             raise ValueError("transitions out of range")

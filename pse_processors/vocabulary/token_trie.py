@@ -12,12 +12,13 @@ and, next to the grammars, on disk.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import threading
 import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Optional, Union
 
@@ -38,7 +39,11 @@ class TokenTrie:
     - ``byte``: uint8 ``[nodes]``, the last byte of each node's prefix;
     - ``first_child`` / ``num_children``: int32 ``[nodes]``, the contiguous children of each node;
     - ``token_node``: int32 ``[vocab]``, the node where each token ends, or ``nodes`` (a slot
-      that is always rejected) for tokens that may never be generated.
+      that is always rejected) for tokens that may never be generated;
+    - ``symbol_tokens``: int64 ``[K]``, byte-less tokens that are symbols of the automaton
+      (markers of structure in free text, :meth:`with_symbols`): token ``symbol_tokens[k]`` is a
+      virtual node whose one "byte" is column ``256 + k`` of the automaton. Empty (K = 0) for
+      every other constraint.
 
     Example:
         >>> from pse_processors import Vocabulary
@@ -53,6 +58,7 @@ class TokenTrie:
     first_child: np.ndarray
     num_children: np.ndarray
     token_node: np.ndarray
+    symbol_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), compare=False)
 
     @property
     def num_nodes(self) -> int:
@@ -112,7 +118,23 @@ class TokenTrie:
 
     def next_states(self, next_state: np.ndarray, state: int) -> np.ndarray:
         """int32 ``[vocab]``: the state after each token from ``state``, or -1 when it is rejected."""
-        return self.node_states(next_state, state)[self.token_node]
+        states = self.node_states(next_state, state)[self.token_node]
+        if self.symbol_tokens.size:  # symbol k's token reads column 256 + k
+            states[self.symbol_tokens] = next_state[state, 256 : 256 + self.symbol_tokens.size]
+        return states
+
+    def with_symbols(self, token_ids: "list[int] | tuple[int, ...]") -> "TokenTrie":
+        """This trie with ``token_ids`` (byte-less tokens) as symbols 0..K-1 (see the class docstring).
+
+        Example:
+            >>> from pse_processors import Vocabulary
+            >>> trie = TokenTrie.build(Vocabulary([b"a", None, None], eos_token_ids=[2])).with_symbols([1])
+            >>> table = np.full((2, 257), -1, dtype=np.int32)  # 256 bytes and one symbol
+            >>> table[0, ord("a")], table[0, 256] = 0, 1
+            >>> trie.next_states(table, 0).tolist()
+            [0, 1, -1]
+        """
+        return dataclasses.replace(self, symbol_tokens=np.asarray(list(token_ids), dtype=np.int64))
 
     def save(self, path: Union[Path, BinaryIO], fingerprint: str) -> None:
         np.savez(

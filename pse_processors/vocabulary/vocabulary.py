@@ -27,10 +27,11 @@ import logging
 import re
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from ..errors import VocabularyError
 from .packing import check_fingerprint, pack_vocabulary, unpack_tokens
+from .specials import chat_template_of, checked_special_tokens, named_specials
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,9 @@ class Vocabulary:
         dummy_prefix: the tokenizer prepends a space (SentencePiece's ``▁``) to the text it
             encodes, so a model's first token carries one leading space that decoding strips.
             Constraints then accept one optional leading space (see the module docstring).
+        special_tokens: names of byte-less tokens (``{"<think>": 151667}``), which markers of
+            structure in free text may name (see :mod:`~pse_processors.vocabulary.specials`).
+        chat_template: the tokenizer's chat template, which tool-call formats are read from.
 
     Example:
         >>> from pse_processors import Vocabulary
@@ -93,9 +97,12 @@ class Vocabulary:
     eos_token_ids: frozenset
     dummy_prefix: bool = False
     fingerprint: str = field(default="", compare=False)
+    special_tokens: Mapping[str, int] = field(default_factory=dict, compare=False)
+    chat_template: Optional[str] = field(default=None, compare=False)
 
     def __init__(
-        self, token_bytes: Sequence[Optional[bytes]], eos_token_ids: Iterable[int], *, dummy_prefix: bool = False
+        self, token_bytes: Sequence[Optional[bytes]], eos_token_ids: Iterable[int], *, dummy_prefix: bool = False,
+        special_tokens: Optional[Mapping[str, int]] = None, chat_template: Optional[str] = None,
     ) -> None:
         tokens = tuple(None if not b else bytes(b) for b in token_bytes)
         eos = frozenset(int(i) for i in eos_token_ids)
@@ -114,12 +121,18 @@ class Vocabulary:
         for b in tokens:
             digest.update(b"\xff\xff" if b is None else len(b).to_bytes(2, "little") + b)
         object.__setattr__(self, "fingerprint", digest.hexdigest()[:32])
+        # Not fingerprinted: neither changes what a token spells (see specials.py).
+        object.__setattr__(self, "special_tokens", checked_special_tokens(special_tokens, tokens))
+        object.__setattr__(self, "chat_template", chat_template if isinstance(chat_template, str) else None)
 
     def __reduce__(self) -> tuple:
         # One bytes blob and an int32 length array: a quarter of the size of a tuple of bytes
         # objects, and the fingerprint is checked again on the other side.
         blob, lengths = pack_vocabulary(self.token_bytes)
-        return unpack_vocabulary, (blob, lengths, sorted(self.eos_token_ids), self.dummy_prefix, self.fingerprint)
+        return unpack_vocabulary, (
+            blob, lengths, sorted(self.eos_token_ids), self.dummy_prefix, self.fingerprint, dict(self.special_tokens),
+            self.chat_template,
+        )
 
     @property
     def size(self) -> int:
@@ -163,7 +176,10 @@ class Vocabulary:
             if eos_token_ids is None and generation_config is None:
                 return tokenizer
             eos = set(tokenizer.eos_token_ids) | _eos_from(None, eos_token_ids, generation_config)
-            return cls(tokenizer.token_bytes, eos, dummy_prefix=tokenizer.dummy_prefix)
+            return cls(
+                tokenizer.token_bytes, eos, dummy_prefix=tokenizer.dummy_prefix,
+                special_tokens=tokenizer.special_tokens, chat_template=tokenizer.chat_template,
+            )
         tiktoken = _is_tiktoken(tokenizer)
         eos = _eos_from(None if tiktoken else tokenizer, eos_token_ids, generation_config)
         size = tokenizer.n_vocab if tiktoken else len(tokenizer) if hasattr(tokenizer, "__len__") else 0
@@ -183,7 +199,10 @@ class Vocabulary:
             eos |= extra_eos
             if well_known_eos:
                 eos |= {specials[name] for name in WELL_KNOWN_EOS_TOKENS if name in specials}
-            per_tokenizer[key] = cls(token_bytes, eos, dummy_prefix=dummy_prefix)
+            names = named_specials(tokenizer, token_bytes, specials if tiktoken else None)
+            per_tokenizer[key] = cls(
+                token_bytes, eos, dummy_prefix=dummy_prefix, special_tokens=names, chat_template=chat_template_of(tokenizer)
+            )
         return per_tokenizer[key]
 
 
@@ -368,8 +387,14 @@ def _hf_token_bytes(tokenizer: Any) -> tuple[list[Optional[bytes]], dict[str, in
     return result, specials, set(), dummy_prefix
 
 
-def unpack_vocabulary(blob: bytes, lengths: bytes, eos_token_ids: list, dummy_prefix: bool, fingerprint: str) -> Vocabulary:
+def unpack_vocabulary(
+    blob: bytes, lengths: bytes, eos_token_ids: list, dummy_prefix: bool, fingerprint: str,
+    special_tokens: Optional[dict] = None, chat_template: Optional[str] = None,
+) -> Vocabulary:
     """The :class:`Vocabulary` that ``Vocabulary.__reduce__`` packed; checks its fingerprint."""
-    vocabulary = Vocabulary(unpack_tokens(blob, lengths), eos_token_ids, dummy_prefix=dummy_prefix)
+    vocabulary = Vocabulary(
+        unpack_tokens(blob, lengths), eos_token_ids, dummy_prefix=dummy_prefix, special_tokens=special_tokens,
+        chat_template=chat_template,
+    )
     check_fingerprint(vocabulary, fingerprint, "the unpickled vocabulary")
     return vocabulary
