@@ -31,6 +31,7 @@ from ..json_schema import SchemaOptions, json_schema_to_grammar
 from ..json_schema.rules import terminal_only
 from ..matchers.llguidance import LLGuidanceMatcher
 from ..vocabulary.vocabulary import Vocabulary
+from .finiteness import check_grammar
 from .options import BACKENDS
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 #: Deprecated (0.1): the back ends under their old names.
 ENGINES = ("auto", "dfa", "grammar")
 AUTO_MAX_EXPANDED = defaults.AUTO_MAX_EXPANDED
-_specs = SizedLRU(max_items=defaults.SPEC_CACHE_ENTRIES)  # schema + options -> (Lark spec, recursive)
+_specs = SizedLRU(max_items=defaults.SPEC_CACHE_ENTRIES)  # schema + options -> (Lark spec, recursive); checked grammars
 _matchers = SizedLRU(max_items=defaults.MEMORY_CACHE_ENTRIES)  # (Lark key, vocabulary) -> LLGuidanceMatcher
 
 
@@ -60,7 +61,11 @@ def grammar_spec(constraint: Any, options: SchemaOptions) -> tuple[ConstraintSpe
     ``recursive`` is true when the byte automaton could hold the language only cut at a depth."""
     parsed = parse_constraint(constraint)
     if parsed.kind == "grammar":
-        return ConstraintSpec("grammar", "", lark=parsed.constraint.lark), True
+        lark = parsed.constraint.lark
+        if _specs.get(("grammar", lark)) is None:
+            check_grammar(lark)  # a start rule (or a rule it reaches) that can never finish is refused
+            _specs.put(("grammar", lark), True)
+        return ConstraintSpec("grammar", "", lark=lark), True
     if parsed.kind != "json":
         spec = normalize(parsed.constraint, options)
         return dataclasses.replace(spec, lark=terminal_only(spec.regex)), False

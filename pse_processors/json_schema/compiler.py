@@ -26,11 +26,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
-from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError, UnsupportedSchemaError
+from ..errors import CompileLimitError, PSEError, SchemaError, UnsatisfiableConstraintError, UnsupportedSchemaError
 from . import fragments as fx
 from .fragments import Fragment
 from .document import MAX_DEPTH, check_depth, check_values, lone_surrogate
 from .drafts import drop_ref_siblings, ignores_ref_siblings
+from .finiteness import no_finite_instance, unfinished
 from .negation import negate
 from .options import SchemaOptions
 from .rules import ANY_VALUE, RuleSet, check_no_markers, to_lark
@@ -62,6 +63,7 @@ class _Compiler(RefsMixin, CombinatorsMixin, ValuesMixin, ScalarsMixin, ArraysMi
         self._open_rules: set = set()
         self._recursive_rules: set = set()
         self._rule_memo: dict = {}
+        self.depth_cut = False  # regex output: a recursion was cut at max_recursion_depth
         if options.whitespace_pattern is not None:
             space = f"(?:{options.whitespace_pattern})"
             self.open_ws = self.close_ws = space
@@ -231,6 +233,8 @@ def json_schema_to_grammar(schema: Any, options: Optional[SchemaOptions] = None)
     check_no_markers(schema)
     rules = RuleSet()
     root, compiler = _run(schema, options or SchemaOptions(), rules)
+    if compiler._recursive_rules:  # only a recursive $ref can make a rule that never finishes
+        root, compiler = _finite_rules(schema, options or SchemaOptions(), rules, root, compiler)
     recursive = bool(compiler._recursive_rules) or ANY_VALUE in rules.bodies
     try:
         lark = to_lark(root, rules)
@@ -295,5 +299,45 @@ def _run(schema: Any, options: SchemaOptions, rules: Optional[RuleSet]) -> tuple
     except RecursionError as exc:
         raise SchemaError("the schema nests too deeply to compile", "#") from exc
     if regex is None:
+        if rules is None and compiler.depth_cut:
+            raise _why_unsatisfiable(schema, options)
         raise UnsatisfiableConstraintError("no JSON value satisfies this schema")
     return regex, compiler
+
+
+def _finite_rules(schema: Any, options: SchemaOptions, rules: RuleSet, root: str, compiler: _Compiler) -> tuple:
+    """``(root, compiler)`` with no rule that never finishes: llguidance would let a walk enter
+    such a rule and never end. A recursive ``$ref`` without a finite instance is refused where
+    it is required, and dropped where it is optional, as the regex output drops it where its
+    unrolling runs out (see ``finiteness.py``)."""
+    to_lark(root, rules)  # kept in rules.written, with each rule's expression form
+    finishes, stuck, cycles = unfinished(rules.written[2])
+    refs = [name for name in stuck if name in compiler._rule_sources]
+    if finishes and not refs:
+        return root, compiler
+    on_cycles = [name for cycle in cycles for name in cycle if name in compiler._rule_sources]
+    message = no_finite_instance(list(dict.fromkeys(compiler._rule_sources[n][2] for n in on_cycles or refs)))
+    if not finishes:
+        raise UnsatisfiableConstraintError(message)
+    logger.info("dropping the optional parts that can never end: %s", message)
+    rules.clear()
+    rules.empty |= {key for key, name in compiler._rule_names.items() if name in refs}
+    try:
+        return _run(schema, options, rules)
+    except UnsatisfiableConstraintError as exc:
+        raise UnsatisfiableConstraintError(message) from exc
+
+
+def _why_unsatisfiable(schema: Any, options: SchemaOptions) -> UnsatisfiableConstraintError:
+    """The error for a schema whose regex output is empty after a recursion was cut: the grammar
+    output (no depth limit) says whether a deeper instance exists or none at all."""
+    try:
+        json_schema_to_grammar(schema, options)
+    except UnsatisfiableConstraintError as exc:
+        return exc
+    except PSEError:
+        return UnsatisfiableConstraintError("no JSON value satisfies this schema")
+    return UnsatisfiableConstraintError(
+        f"no JSON value satisfies this schema within max_recursion_depth={options.max_recursion_depth}: the byte "
+        "automaton unrolls recursion only that deep. Raise it, or use backend='llguidance' (no depth limit)"
+    )

@@ -29,7 +29,7 @@ class LarkOutput:
         # Per group text (quantifier included): "space", "lexical" or "tokens"; and the Lark
         # of a "tokens" group by (text, depth). Large schemas repeat the same objects inline.
         self.group_kind: dict = {}
-        self.rendered: dict = {}
+        self.rendered: dict = {}  # (text, depth) -> (Lark, expression form)
 
     def terminal(self, regex: str) -> str:
         """The name of the terminal ``regex`` (a JSON token), defined once."""
@@ -88,12 +88,17 @@ def _is_lexical(node: FragmentNode) -> bool:
 
 
 class _Emitter:
-    """Builds one Lark sequence from a regex sequence, cutting terminals at token boundaries."""
+    """Builds one Lark sequence from a regex sequence, cutting terminals at token boundaries.
+
+    Alongside, the sequence's expression form for the finiteness check (see ``finiteness.py``):
+    what it needs, which is only its holes and groups that may not be skipped (terminals are
+    never empty languages)."""
 
     def __init__(self, output: LarkOutput, depth: int) -> None:
         self.output = output
         self.depth = depth
         self.out: list[str] = []
+        self.needs: list = []  # expression forms of the parts that must be there
         self.term = ""
         self.kind = ""  # what self.term holds: "", "space", "structural", "scalar"
 
@@ -106,16 +111,20 @@ class _Emitter:
         self.term += text
         self.kind = kind
 
-    def sequence(self, items: list) -> str:
+    def sequence(self, items: list) -> tuple:
         for item in items:
             self.item(item)
         self.flush()
-        return " ".join(self.out) if self.out else '""'
+        needs = self.needs
+        expr = True if not needs else needs[0] if len(needs) == 1 else ("seq", tuple(needs))
+        return (" ".join(self.out) if self.out else '""'), expr
 
     def item(self, node: FragmentNode) -> None:
         if node.kind == "hole":
             self.flush()
             self.out.append(node.text + node.quantifier)
+            if not may_skip(node.quantifier):
+                self.needs.append(node.text)
             return
         if node.kind == "string":  # a whole JSON string (see _sequence): its own terminal
             self.flush()
@@ -161,17 +170,19 @@ class _Emitter:
         # its own rule (llguidance refuses Lark nested too deeply: long oneOf chains, say).
         self.flush()
         key = (node.text, self.depth)
-        rendered = self.output.rendered.get(key)
-        if rendered is None:
-            inner = lark_expression(node.parts[0], self.output, self.depth + 1)
+        found = self.output.rendered.get(key)
+        if found is None:
+            inner, expr = lark_rule(node.parts[0], self.output, self.depth + 1)
             if self.depth >= _MAX_NESTING:
                 name = f"group_{len(self.output.hoisted)}"
                 self.output.hoisted.append(f"{name}: {inner}")
                 rendered = name + node.quantifier
             else:
                 rendered = f"({inner})" + node.quantifier
-            self.output.rendered[key] = rendered
-        self.out.append(rendered)
+            found = self.output.rendered[key] = (rendered, True if may_skip(node.quantifier) else expr)
+        self.out.append(found[0])
+        if found[1] is not True:
+            self.needs.append(found[1])
 
 
 _MAX_NESTING = 8
@@ -179,10 +190,31 @@ _MAX_NESTING = 8
 
 def lark_expression(node: FragmentNode, output: LarkOutput, depth: int = 0) -> str:
     """The Lark expression of ``node``, its terminals and hoisted rules collected in ``output``."""
+    return lark_rule(node, output, depth)[0]
+
+
+def lark_rule(node: FragmentNode, output: LarkOutput, depth: int = 0) -> tuple:
+    r"""``(Lark expression, expression form)`` of ``node``: the form is what the finiteness check
+    reads (``True``, a rule name, ``("seq", parts)`` or ``("alt", parts)``; see ``finiteness.py``):
+    the holes and groups that must be there.
+
+    Example:
+        >>> from pse_processors.json_schema.fragment_parser import parse_fragment
+        >>> from pse_processors.json_schema.holes import HOLE_CLOSE as C, HOLE_OPEN as O
+        >>> lark_rule(parse_fragment(f"\\[{O}a{C}(?:,{O}b{C})*\\]|{O}c{C}+"), LarkOutput())
+        ('T0 a (T1 b)* T2 | c+', ('alt', ('a', 'c')))
+    """
     if node.kind == "alt":
-        return " | ".join(lark_expression(part, output, depth) for part in node.parts)
+        pairs = [lark_rule(part, output, depth) for part in node.parts]
+        exprs = tuple(expr for _, expr in pairs)
+        return " | ".join(text for text, _ in pairs), (True if True in exprs else ("alt", exprs))
     items = node.parts if node.kind == "seq" else [node]
     return _Emitter(output, depth).sequence(items)
+
+
+def may_skip(quantifier: str) -> bool:
+    """True when a Lark quantifier allows zero repetitions (``?``, ``*``, ``{0,n}``)."""
+    return quantifier in ("?", "*") or quantifier.startswith(("{0", "{,"))
 
 
 def lark_terminal(regex: str) -> str:

@@ -48,6 +48,7 @@ class RefsMixin:
         if self.rules is not None:
             return self._ref_rule(ref, target, siblings, pointer)
         if self._ref_stack.count(ref) >= self.options.max_recursion_depth:
+            self.depth_cut = True  # for the message if nothing is left (compiler._why_unsatisfiable)
             return None  # recursion unrolled as deep as allowed: this branch drops out
         # A plain $ref's regex depends only on how often each ref is already being unrolled.
         memo_key = None if _has_assertions(siblings) else (ref, frozenset(Counter(self._ref_stack).items()), self.depth)
@@ -72,6 +73,8 @@ class RefsMixin:
         recursion that repeats the siblings at every level stays exact."""
         plain = not _has_assertions(siblings)
         key = (ref, "" if plain else json.dumps(siblings, sort_keys=True, default=str))
+        if key in self.rules.empty:  # type: ignore[union-attr]  # no finite instance: the branch drops out
+            return None
         name = self._rule_names.get(key)
         if name is None:
             name = self._rule_names[key] = f"ref_{len(self._rule_names)}"

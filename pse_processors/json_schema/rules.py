@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from .fragment_parser import parse_fragment
 from .holes import HOLE_CLOSE, HOLE_OPEN, check_no_markers, hole_names
-from .lark_emitter import LarkOutput, lark_expression, lark_terminal
+from .lark_emitter import LarkOutput, lark_rule, lark_terminal
 
 __all__ = ["ANY_VALUE", "HOLE_CLOSE", "HOLE_OPEN", "RuleSet", "check_no_markers", "terminal_only", "to_lark"]
 
@@ -50,12 +50,19 @@ class RuleSet:
     _by_terminal: dict = field(default_factory=dict)
     #: Characters of every body defined so far (the compiler bounds it, as it bounds a regex).
     size: int = 0
+    #: (ref, siblings) keys of recursive references without a finite instance: the compiler
+    #: drops them as empty languages (see ``compiler._finite_rules``); kept by :meth:`clear`.
+    empty: set = field(default_factory=set)
+    #: What :func:`to_lark` wrote last: (root, Lark, each rule's expression form for the
+    #: finiteness check, ``"start"`` for the root); forgotten when a rule changes.
+    written: tuple = ()
 
     @staticmethod
     def hole(name: str) -> str:
         return HOLE_OPEN + name + HOLE_CLOSE
 
     def define(self, name: str, body: str) -> None:
+        self.written = ()
         self.size += len(body)
         self.bodies[name] = body
         self._by_body.setdefault(body, name)
@@ -67,6 +74,7 @@ class RuleSet:
         if name is None:
             name = self._by_terminal[definition] = f"{prefix}{len(self.terminals)}"
             self.terminals[name] = definition
+            self.written = ()
         return self.hole(name)
 
     def clear(self) -> None:
@@ -76,6 +84,7 @@ class RuleSet:
         self.terminals.clear()
         self._by_terminal.clear()
         self.size = 0
+        self.written = ()
 
     def shared(self, body: str, prefix: str) -> str:
         """A hole for ``body``, one rule per distinct body (named ``prefix`` + a number)."""
@@ -88,9 +97,16 @@ class RuleSet:
 
 def to_lark(root: str, rules: RuleSet) -> str:
     """The Lark grammar: ``start`` is ``root``, then every rule that ``root`` reaches, then
-    the terminals, each regex defined once by name (llguidance reads a repeated regex once)."""
+    the terminals, each regex defined once by name (llguidance reads a repeated regex once).
+
+    The expression form of each rule written (see ``finiteness.py``) is kept with the text in
+    ``rules.written``, and the text is reused while no rule changes."""
+    if rules.written and rules.written[0] == root:
+        return rules.written[1]
     out = LarkOutput()
-    lines = [f"start: {lark_expression(parse_fragment(root), out)}"]
+    start, expr = lark_rule(parse_fragment(root), out)
+    lines = [f"start: {start}"]
+    exprs = {"start": expr}
     done: set = set()
     pending = hole_names(root)
     while pending:
@@ -102,11 +118,14 @@ def to_lark(root: str, rules: RuleSet) -> str:
             out.named[name] = rules.terminals[name]
             continue
         body = rules.bodies[name]
-        lines.append(f"{name}: {lark_expression(parse_fragment(body), out)}")
+        text, exprs[name] = lark_rule(parse_fragment(body), out)
+        lines.append(f"{name}: {text}")
         pending.extend(hole_names(body))
     terminals = [f"{name}: {definition}" for name, definition in out.named.items()]
     terminals += [f"{name}: {regex}" for regex, name in out.terminals.items()]
-    return "\n".join(lines + out.hoisted + terminals)
+    lark = "\n".join(lines + out.hoisted + terminals)
+    rules.written = (root, lark, exprs)
+    return lark
 
 
 def terminal_only(regex: str) -> str:
