@@ -135,7 +135,7 @@ def test_tensorflow_dtypes_reach_the_processor(policy, dtype):
 def test_tensorflow_bad_options():
     from proxy_structuring_engine.adapters import TensorFlowAdapter
 
-    with pytest.raises(ValueError, match="mixed_precision must be"):
+    with pytest.raises(ValueError, match=r"mixed_precision=\.\.\.\) must be"):
         TensorFlowAdapter(mixed_precision="float8")
 
 
