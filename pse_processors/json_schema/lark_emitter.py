@@ -12,8 +12,10 @@ Example:
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 from .fragment_parser import FragmentNode
+from .fragments import STRING_CHAR
 from .holes import HOLE_OPEN
 
 _SLASH = re.compile(r"(\\.)|/", re.DOTALL)
@@ -215,6 +217,22 @@ def lark_rule(node: FragmentNode, output: LarkOutput, depth: int = 0) -> tuple:
 def may_skip(quantifier: str) -> bool:
     """True when a Lark quantifier allows zero repetitions (``?``, ``*``, ``{0,n}``)."""
     return quantifier in ("?", "*") or quantifier.startswith(("{0", "{,"))
+
+
+def bounded_string(content: str, low: int, high: Optional[int]) -> str:
+    """llguidance's terminal for a JSON string whose content matches ``content`` and has ``low``
+    to ``high`` characters: the intersection (``&``) of the two, which llguidance's lexer takes
+    apart lazily. The regex output narrows the pattern's repetitions instead, which is a subset
+    but, for a pattern with unbounded parts, a regex so ambiguous that llguidance's lexer runs
+    out of fuel on it partway through a string, after which that grammar allows no token.
+
+    Example:
+        >>> terminal = bounded_string("[a-z]+", 3, 8)
+        >>> terminal.split(" & ")[0], terminal.endswith('{3,8}"/')
+        ('/"[a-z]+"/', True)
+    """
+    count = f"{{{low},{'' if high is None else high}}}"
+    return f'{lark_terminal(chr(34) + content + chr(34))} & {lark_terminal(chr(34) + STRING_CHAR + count + chr(34))}'
 
 
 def lark_terminal(regex: str) -> str:

@@ -13,6 +13,7 @@ from . import fragments as fx
 from .formats import ANY_STRING_FORMATS, NUMERIC_FORMATS, STANDARD_FORMATS, STRING_FORMATS
 from .fragments import Fragment
 from .keywords import ALL_TYPES
+from .lark_emitter import bounded_string
 from .numbers import MAX_NESTING, integer_range, nesting, number_range
 from .document import check_text as _check_text
 from .patterns import translate, translate_bounded
@@ -173,6 +174,8 @@ class ScalarsMixin:
         if fmt is not None:
             if low > 0 or high is not None:  # narrow the format's own repetitions to the bounds
                 narrowed = translate_bounded(f"^(?:{STRING_FORMATS[fmt]})$", pointer, low, high)
+                if narrowed is not None and self.rules is not None:  # llguidance: the exact intersection
+                    return self.rules.terminal(bounded_string(STRING_FORMATS[fmt], low, high), "STR")
                 return None if narrowed is None else '"' + narrowed + '"'
             return '"' + STRING_FORMATS[fmt] + '"'
         if pattern is not None:
@@ -195,6 +198,8 @@ class ScalarsMixin:
             if narrowed is None:
                 self.unsupported("pattern", pointer, "a pattern that cannot be narrowed to minLength/maxLength")
                 return '"' + translated.regex + '"'
+            if self.rules is not None:  # llguidance: the exact intersection (narrowed, too ambiguous for its lexer)
+                return self.rules.terminal(bounded_string(translated.regex, low, high), "STR")
             return '"' + narrowed + '"'
         char = fx.STRING_CHAR if high is None and low <= 1 else fx.BOUNDED_STRING_CHAR
         return '"' + fx.repeat(char, low, high) + '"'

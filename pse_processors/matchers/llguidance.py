@@ -190,14 +190,29 @@ class LLGuidanceMatcher(Matcher):
         # bool mask of allowed_mask() is derived on demand (per allowed set, see _walk).
         packed, accepting = self._fill(state)
         if not accepting and not packed.any():
-            raise UnsatisfiableConstraintError(
-                "the tokenizer cannot continue the constraint from here: no token spells what must come next"
-            )
+            raise self._dead_end(state)
         mask_id = self._mask_id_for(state, packed.tobytes())  # the EOS bits carry `accepting`
         if self._packed.get(mask_id) is None:
             packed.setflags(write=False)
             self._packed.put(mask_id, packed)
         return mask_id
+
+    def _dead_end(self, state: int) -> Exception:
+        """Why ``state`` allows nothing: llguidance gave up on the grammar, or no token spells what
+        comes next."""
+        with self._matcher_lock:
+            matcher = self._matcher(state)
+            if matcher.is_error():
+                return _gave_up(matcher.get_error())
+        return UnsatisfiableConstraintError(
+            "the tokenizer cannot continue the constraint from here: no token spells what must come next"
+        )
+
+    def _was_allowed(self, state: int, token_id: int) -> bool:
+        """Whether ``state``'s mask, if computed, allows ``token_id``."""
+        mask_id = self._mask_of_state.get(state)
+        packed = None if mask_id is None else self._packed.get(mask_id)
+        return packed is not None and bool(packed.view(np.uint32)[token_id >> 5] >> np.uint32(token_id & 31) & 1)
 
     def _walk(self, state: int) -> tuple[np.ndarray, bool]:
         mask_id = self._mask_of_state.get(state)
@@ -230,11 +245,23 @@ class LLGuidanceMatcher(Matcher):
                 self._accepting_flag.append(-1)
                 self._keep(child, matcher)
             else:
+                if matcher.is_error() and self._was_allowed(state, token_id):  # llguidance failed, not the token
+                    raise _gave_up(matcher.get_error())
                 child = _REJECTED
             if len(self._steps) >= _STEP_CACHE:
                 self._steps.clear()  # only a cache: the nodes stay valid
             self._steps[key] = child
         return None if child == _REJECTED else child
+
+
+def _gave_up(error: str) -> CompileLimitError:
+    """llguidance stopped on a lexer or parser limit (its lexer is shared by every state of the
+    grammar, so no state allows a token after that)."""
+    first = error.strip().splitlines()[0] if error.strip() else "no reason given"
+    return CompileLimitError(
+        f"llguidance gave up on this grammar partway through a walk ({first}): no state of it allows a token "
+        "now. A string terminal whose regex is very ambiguous is the usual cause"
+    )
 
 
 def grammar_error(message: str, lark: str) -> SchemaError:
