@@ -35,6 +35,9 @@ from .errors import (
 from .matchers.base import Matcher
 from .json_schema import SchemaOptions, json_schema_to_grammar, json_schema_to_regex
 from .constraints.schema import Schema
+from .constraints.freetext import Delimited, Reasoning
+from .constraints.tools import Tools
+from .runtime.structured import StructuredOutput, ToolCall
 from .vocabulary.vocabulary import Vocabulary
 
 from .version import __version__
@@ -86,9 +89,10 @@ def _importable(module: str) -> bool:
 
 
 _CORE = [
-    "Choice", "CompileLimitError", "CompileOptions", "Compiler", "ConstraintConflictError", "Grammar", "InvalidLogitsError",
-    "InvalidOutputError", "Matcher", "PSEError", "Regex", "Schema", "SchemaError", "SchemaOptions", "UnsatisfiableConstraintError",
-    "UnsupportedRegexError", "UnsupportedSchemaError", "Vocabulary", "VocabularyError", "cache_dir", "clear_memory_cache", "compile",
+    "Choice", "CompileLimitError", "CompileOptions", "Compiler", "ConstraintConflictError", "Delimited", "Grammar",
+    "InvalidLogitsError", "InvalidOutputError", "Matcher", "PSEError", "Reasoning", "Regex", "Schema", "SchemaError", "SchemaOptions",
+    "StructuredOutput", "ToolCall", "Tools", "UnsatisfiableConstraintError", "UnsupportedRegexError", "UnsupportedSchemaError",
+    "Vocabulary", "VocabularyError", "cache_dir", "clear_memory_cache", "compile",
     "json_schema_to_grammar", "json_schema_to_regex",
 ]
 # Every public name, its framework installed or not (``pse_processors.X`` then names the extra to install).

@@ -27,6 +27,7 @@ from ..caching.store import CacheEntry, DiskStore, disk_store, entry_binding
 from ..caching.store import cache_dir, user_cache_dir  # noqa: F401 - re-exported
 from ..constraints.schema import Schema
 from ..constraints.spec import Constraint, ConstraintSpec, ParsedConstraint, parse_constraint
+from ..constraints.structure import StructuredConstraint
 from ..errors import CompileLimitError, PSEError
 from ..json_schema import SchemaOptions
 from ..matchers.automaton import AutomatonMatcher
@@ -35,7 +36,7 @@ from ..matchers.byte_automaton import ByteAutomaton
 from ..matchers.handoff import HandoffMatcher
 from ..vocabulary import token_trie
 from ..vocabulary.vocabulary import Vocabulary
-from . import backends, regexes
+from . import backends, regexes, structures
 from .options import CompileOptions, options_from
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,10 @@ class Compiler:
         if isinstance(constraint, Schema):
             constraint = constraint.constraint
         backends.check_backend(self.options.backend, constraint)
-        matcher = self._compile(constraint)
+        if isinstance(constraint, StructuredConstraint):  # Reasoning, Delimited, Tools: see structures.py
+            matcher = structures.compile_structure(constraint, self.vocabulary, self.options, self._inner_automaton)
+        else:
+            matcher = self._compile(constraint)
         # What a pickle of the matcher holds (see recipes.py). A cached matcher keeps the latest
         # recipe: any constraint that compiles to it rebuilds it.
         matcher.recipe = (constraint, self.options.recipe())
@@ -107,7 +111,8 @@ class Compiler:
             logger.warning("the byte automaton could not be built (%s): this constraint runs on llguidance", exc)
         store = disk_store()
         entries: dict[str, Optional[CacheEntry]] = {}
-        if store is not None and isinstance(matcher, AutomatonMatcher):  # llguidance keeps nothing on disk
+        if store is not None and isinstance(matcher, AutomatonMatcher) and matcher.spec.structure is None:
+            # llguidance keeps nothing on disk; a structure's inner automata are written as they are built
             entries["regex"] = regexes.cache_entry(constraint, self._schema_options, store, write=True)
             # Written again if missing: the matcher may come from memory, compiled with the cache off.
             entries["automaton"] = _automaton_entry(matcher.spec.regex, store)
@@ -140,13 +145,16 @@ class Compiler:
                 chosen = backends.grammar_spec(parsed, options)
         return backends.llguidance_matcher(chosen[0], self.vocabulary)
 
-    def _automaton(self, parsed: Any, max_expanded: Optional[int] = None, warm_start: bool = False) -> Matcher:
-        """The byte-automaton matcher (``max_expanded``: ``backend="auto"``'s limit).
-
-        ``warm_start`` (``backend="auto"``): a JSON Schema whose automaton is neither in memory nor
-        on disk starts on llguidance while the automaton builds (see ``matchers/handoff.py``)."""
-        max_regex_length = self.options.max_regex_length
+    def _inner_automaton(self, parsed: Any, auto: bool) -> ByteAutomaton:
+        """The byte automaton of a constraint inside a structure (``auto``: ``backend="auto"``'s limit),
+        through the same limits and disk cache as on its own."""
         store = disk_store()
+        spec = self._checked_spec(parsed, defaults.AUTO_MAX_EXPANDED if auto else None, store)
+        return _load_or_build(spec.regex, self.options.max_states, store)
+
+    def _checked_spec(self, parsed: Any, max_expanded: Optional[int], store: Optional[DiskStore]) -> ConstraintSpec:
+        """The constraint's spec, once its regex is within the limits (``CompileLimitError`` otherwise)."""
+        max_regex_length = self.options.max_regex_length
         spec, expanded = regexes.spec_and_size(parsed, self._schema_options, store)
         if max_expanded is not None and expanded > max_expanded and spec.kind == "json":
             raise CompileLimitError(
@@ -165,6 +173,15 @@ class Compiler:
                 f"{max_regex_length:,} (max_regex_length): its automaton could exhaust memory. Lower "
                 "max_recursion_depth or any_value_depth, bound fewer repetitions, or raise max_regex_length."
             )
+        return spec
+
+    def _automaton(self, parsed: Any, max_expanded: Optional[int] = None, warm_start: bool = False) -> Matcher:
+        """The byte-automaton matcher (``max_expanded``: ``backend="auto"``'s limit).
+
+        ``warm_start`` (``backend="auto"``): a JSON Schema whose automaton is neither in memory nor
+        on disk starts on llguidance while the automaton builds (see ``matchers/handoff.py``)."""
+        store = disk_store()
+        spec = self._checked_spec(parsed, max_expanded, store)
         vocabulary = self.vocabulary
         if vocabulary.dummy_prefix:  # Llama-2-style ▁ prefix: one optional leading space (see constraints/spec.py)
             spec = spec.with_dummy_prefix()
@@ -254,6 +271,7 @@ def clear_memory_cache() -> None:
     _memory.clear()
     regexes.clear()
     backends.clear()
+    structures.clear()
 
 
 def _automaton_entry(regex: str, store: Optional[DiskStore]) -> Optional[CacheEntry]:

@@ -14,6 +14,7 @@ from ..json_schema import SchemaOptions, json_schema_to_regex
 from ..json_schema import fragments as fx
 from ..json_schema.document import MAX_DEPTH, check_depth, lone_surrogate
 from .regex_check import check_regex
+from .structure import StructuredConstraint
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class Grammar:
             )
 
 
-Constraint = Union[dict, bool, str, Regex, Choice, Grammar, type]
+Constraint = Union[dict, bool, str, Regex, Choice, Grammar, type, StructuredConstraint]
 
 
 @dataclass(frozen=True)
@@ -106,16 +107,23 @@ class ConstraintSpec:
     dummy-prefix vocabulary (see :meth:`with_dummy_prefix`).
     """
 
-    kind: str  # "json", "regex", "choice" or "grammar"
+    kind: str  # "json", "regex", "choice" or "grammar"; "reasoning", "delimited" or "tools" (structure)
     regex: str
     result_type: Any = None
     leading_space: bool = False
     #: The Lark grammar run by the grammar engine (``None``: the regex runs on the byte automaton).
     lark: Optional[str] = None
+    #: Structure in free text: the :class:`~pse_processors.constraints.structure.Lowered` tree
+    #: that the matcher runs and ``parse`` splits by (``None`` for the other kinds).
+    structure: Any = None
+    #: What else the structure's matcher depends on (the compile options of its inner constraints).
+    structure_options: str = ""
 
     @property
     def key(self) -> str:
         """Cache key: the regex alone determines the automaton (the grammar, for the grammar engine)."""
+        if self.structure is not None:
+            return _key("structure", self.structure.key, self.structure_options, self.lark or "")
         return _key(self.regex) if self.lark is None else _key("lark", self.lark)
 
     def with_dummy_prefix(self) -> "ConstraintSpec":
@@ -189,7 +197,8 @@ def json_schema_of(constraint: Constraint) -> tuple:
 class ParsedConstraint:
     """A constraint parsed once, for every stage after it (the regex and the Lark grammar alike).
 
-    ``kind`` is ``"json"``, ``"regex"``, ``"choice"`` or ``"grammar"``. For a JSON Schema,
+    ``kind`` is ``"json"``, ``"regex"``, ``"choice"`` or ``"grammar"`` (or a structured constraint's:
+    ``"reasoning"``, ``"delimited"``, ``"tools"``). For a JSON Schema,
     ``schema`` is the loaded schema, ``result_type`` the Pydantic class (or ``None``) and ``text``
     its JSON text (the cache key: property order is generation order), ``None`` when the schema
     is not JSON (the compiler then names the problem).
@@ -219,6 +228,8 @@ def parse_constraint(constraint: Any) -> ParsedConstraint:
     if isinstance(constraint, (Regex, Choice, Grammar)):
         kind = {Regex: "regex", Choice: "choice", Grammar: "grammar"}[type(constraint)]
         return ParsedConstraint(constraint, kind)
+    if isinstance(constraint, StructuredConstraint):
+        return ParsedConstraint(constraint, constraint.kind)
     schema, result_type = json_schema_of(constraint)
     check_depth(schema)  # before json.dumps and the compiler recurse through it
     try:

@@ -57,7 +57,8 @@ def llguidance_matcher(tokenizer: Any, lark: str, max_lexer_states: int = defaul
         max_lexer_states=max_lexer_states, initial_lexer_fuel=20_000_000, precompute_large_lexemes=False,
         verbose_errors=True,
     )
-    grammar = llguidance.LLMatcher.grammar_from_lark(_NO_FORCING + lark)
+    # A top-level grammar JSON (structure in free text: a sub-grammar per inner constraint) goes as is.
+    grammar = lark if lark.startswith('{"grammars"') else llguidance.LLMatcher.grammar_from_lark(_NO_FORCING + lark)
     return llguidance.LLMatcher(tokenizer, grammar, log_level=0, limits=limits)
 
 

@@ -25,19 +25,25 @@ from typing import Any, Iterable, Optional, Union
 
 import numpy as np
 
+from ..compiler.compiler import compile as compile_constraint
+from ..compiler.options import CompileOptions
 from ..errors import InvalidOutputError
 from ..matchers import Matcher
 from ..matchers.handoff import HandoffMatcher
 from ..matchers.llguidance import LLGuidanceMatcher, llguidance_matcher
 from ..vocabulary.llg_tokenizer import lltokenizer_for
 from ..vocabulary.vocabulary import Vocabulary
+from .structured import StructuredOutput, parse_structured
 
 _WHAT = {"json": "the JSON Schema", "regex": "the regex", "choice": "the choices", "grammar": "the grammar"}
 
 
-def parse_output(matcher: Matcher, output: Union[str, bytes, Iterable[int]]) -> Any:
+def parse_output(matcher: Matcher, output: Union[str, bytes, Iterable[int]], prompt: Optional[Iterable[int]] = None) -> Any:
     """Parse one output: a dict/list/... for JSON Schemas, a Pydantic instance for models,
-    the string for regexes, choices and grammars.
+    the string for regexes, choices and grammars, a
+    :class:`~pse_processors.runtime.structured.StructuredOutput` for structure in free text
+    (:class:`~pse_processors.Reasoning`, :class:`~pse_processors.Delimited`,
+    :class:`~pse_processors.Tools`), whose ``prompt`` ids (when given) say where it starts.
 
     ``output`` is the generated text, or the generated token ids (EOS and padding allowed at
     the end). Either is checked by the constraint's matcher first, so anything the constraint
@@ -63,6 +69,8 @@ def parse_output(matcher: Matcher, output: Union[str, bytes, Iterable[int]]) -> 
         InvalidOutputError: the output is incomplete or does not satisfy the constraint.
         TypeError: ``output`` is neither text nor integer token ids.
     """
+    if matcher.spec.structure is not None:
+        return parse_structured(matcher, output, prompt, spell, _inner_value)
     if isinstance(output, (str, bytes, bytearray)):
         text = _checked_text(matcher, output)
     else:
@@ -81,6 +89,14 @@ def parse_output(matcher: Matcher, output: Union[str, bytes, Iterable[int]]) -> 
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidOutputError(f"the output is not valid JSON: {exc}: {text[:200]!r}") from exc
+
+
+def _inner_value(matcher: Matcher, constraint: Any, text: str) -> Any:
+    """The value of a constraint inside a structure, parsed from its text as on its own (checked by
+    llguidance, which compiles in milliseconds, with the structure's compile options)."""
+    options = dict(matcher.recipe[1]) if matcher.recipe is not None else {}
+    inner = compile_constraint(constraint, matcher.vocabulary, options=CompileOptions(**options, backend="llguidance"))
+    return parse_output(inner, text)
 
 
 def _checked_ids(matcher: Matcher, output: Any) -> str:
