@@ -62,7 +62,7 @@ PLACEHOLDER_ERROR = (
 class RequestState:
     """One constrained request: its matcher (once compiled), its live ids and how far they are walked."""
 
-    __slots__ = ("request", "future", "matcher", "output_ids", "consumed", "last", "state", "stop_ids", "error")
+    __slots__ = ("request", "future", "matcher", "output_ids", "prompt_ids", "consumed", "last", "state", "stop_ids", "error")
 
     def __init__(
         self, request: Optional[ConstraintRequest], future: "Optional[Future[Matcher]]", output_ids: list, stop_ids: frozenset
@@ -71,6 +71,9 @@ class RequestState:
         self.future = future
         self.matcher: Optional[Matcher] = None
         self.output_ids = output_ids
+        #: The prompt's ids, where vLLM gives them: a constraint may start from what the prompt opened
+        #: (``Matcher.initial_state_for``: a reasoning block the chat template began).
+        self.prompt_ids: Optional[list] = None
         self.consumed = 0
         self.last = -1
         self.state = 0
@@ -79,6 +82,11 @@ class RequestState:
         #: Why the constraint could not be run (the request then gets only its stop ids).
         self.error: Optional[str] = None
 
+    def initial(self) -> int:
+        """The state before the first output id."""
+        matcher = self.matcher
+        return matcher.initial_state if self.prompt_ids is None else matcher.initial_state_for(self.prompt_ids)  # type: ignore[union-attr]
+
     def advance(self) -> int:
         """The state after every id in ``output_ids`` (``DEAD`` after a rejected one)."""
         matcher = self.matcher
@@ -86,7 +94,7 @@ class RequestState:
         n = len(ids)
         consumed = self.consumed
         if n < consumed or (consumed and ids[consumed - 1] != self.last):
-            consumed, self.state = 0, matcher.initial_state  # type: ignore[union-attr]
+            consumed, self.state = 0, self.initial()
         state = self.state
         step = matcher.step  # type: ignore[union-attr]
         while consumed < n:
@@ -129,7 +137,7 @@ class RowStates:
 
     def add(
         self, index: int, request: Optional[ConstraintRequest], output_ids: list, stop_ids: Iterable[int] = (),
-        error: Optional[str] = None,
+        error: Optional[str] = None, prompt_ids: Optional[list] = None,
     ) -> None:
         """Row ``index`` now holds a new request (replacing whatever was there): ``request``, or
         unconstrained (``None``), or one whose constraint could not be read (``error``: it may only stop)."""
@@ -138,7 +146,7 @@ class RowStates:
             return
         future = self.matchers.submit(request) if request is not None else None
         row = self._rows[index] = RequestState(request, future, output_ids, frozenset(stop_ids))
-        row.error = error
+        row.error, row.prompt_ids = error, prompt_ids
 
     def remove(self, index: int) -> None:
         self._rows.pop(index, None)
@@ -160,9 +168,9 @@ class RowStates:
         direction whose name is ``"SWAP"`` swapping the two rows."""
         for index in removed:
             self.remove(index)
-        for index, params, _prompt_ids, output_ids in added:
+        for index, params, prompt_ids, output_ids in added:
             request, stop_ids, error = request_of(params)
-            self.add(index, request, output_ids, stop_ids, error)
+            self.add(index, request, output_ids, stop_ids, error, prompt_ids)
         for source, target, direction in moved:
             self.move(source, target, getattr(direction, "name", direction) == "SWAP")
 
@@ -180,7 +188,7 @@ class RowStates:
             if row.matcher is None and row.error is None:
                 try:
                     row.matcher = row.future.result()  # type: ignore[union-attr]
-                    row.state = row.matcher.initial_state
+                    row.state = row.initial()
                 except Exception as exc:  # noqa: BLE001 - never take the engine down for one request
                     row.error = f"{type(exc).__name__}: {exc}"
                     logger.error(

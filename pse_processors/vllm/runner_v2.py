@@ -11,7 +11,8 @@ ids in a host list that :func:`sync_outputs` extends every step before the state
   (exact without speculative decoding): the ids up to and including the token fed at this row;
 - one id more than we hold (plain decoding): it is the token fed at this row, ``ctx.input_ids[i]``;
   one small device-to-host copy per step for all such rows together;
-- anything else (a resumed request, a chunked prefill) is read from ``all_token_ids`` again.
+- anything else (a resumed request, a chunked prefill) is read from ``all_token_ids`` again;
+- a request's prompt ids are read once, the first time it is seen.
 
 With speculative decoding a request owns several logits rows whose draft ids are not committed;
 pse requests are refused up front then (``validate_params``); rows that get here anyway may
@@ -36,6 +37,9 @@ def sync_outputs(rows: RowStates, outputs: dict, ctx: Any, req_states: Any) -> l
     placed = [(i, int(slot)) for i, slot in enumerate(ctx.idx_mapping_np.tolist()) if int(slot) in rows]
     grew: list[tuple[int, list]] = []
     for i, slot in placed:
+        row = rows.get(slot)
+        if row is not None and row.prompt_ids is None:  # once per request: what its constraint may start from
+            row.prompt_ids = req_states.all_token_ids.gpu[slot, : int(prompt_len[slot])].tolist()
         ids = outputs.setdefault(slot, [])
         length = max(0, int(seq_lens[i]) - int(prompt_len[slot]))
         if length == len(ids):

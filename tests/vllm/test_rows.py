@@ -102,6 +102,18 @@ def test_states_follow_the_live_list_and_rewalk_when_it_changes(rows) -> None:
     assert state == DEAD and allowed(matcher, state) == [EOS]
 
 
+def test_a_constraint_starts_where_the_prompt_left_it(rows) -> None:
+    # Matcher.initial_state_for(prompt_ids): e.g. a reasoning block the chat template opened.
+    matcher = pse.compile(pse.Regex("[ab]x"), VOCAB)
+    after_a = matcher.step(matcher.initial_state, 0)
+    matcher.prompt_scanner = lambda prompt: after_a if list(prompt)[-1:] == [0] else matcher.initial_state
+    try:
+        rows.update([], [(0, request(regex="[ab]x"), [9, 0], []), (1, request(regex="[ab]x"), [9], [])], [], of)
+        assert snapshot(rows) == {0: ("regex", [4]), 1: ("regex", [0, 1])}
+    finally:
+        matcher.prompt_scanner = None
+
+
 def test_a_placeholder_left_in_the_list_stops_the_request_instead_of_masking_from_a_stale_state(rows, caplog) -> None:
     # vLLM's async scheduling appends -1 and replaces it before apply only for explicitly
     # registered processors: a -1 at apply time means this step's state is unknown.
@@ -227,6 +239,7 @@ def test_model_runner_v2_outputs_come_from_the_fed_tokens_and_the_device_history
 
     placed = sync_outputs(rows, outputs, ctx([2, 4, 6], [0, 0, 3]), req_states)
     assert placed == [(0, 9), (2, 5)]
+    assert rows.get(5).prompt_ids == [9, 9, 9] and rows.get(9).prompt_ids == [0, 0]  # read once, from the device
     assert outputs == {9: [], 5: [2, 3, 3]}  # 9 just finished its prefill; 5 was read back whole
     sync_outputs(rows, outputs, ctx([3, 5, 7], [2, 4, 2]), req_states)
     assert outputs == {9: [2], 5: [2, 3, 3, 2]}  # one step each: the fed tokens
