@@ -37,6 +37,7 @@ from .base import DONE, Matcher
 from .prompts import PromptScanner, unit_text
 
 _AFTER = 1 << 30  # the phase past the reasoning
+_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 continuation bytes
 
 
 class BudgetMatcher(Matcher):
@@ -172,15 +173,21 @@ class BudgetMatcher(Matcher):
             return found
         rest = self._end[progress:]
         mask = np.zeros(self.vocab_size, dtype=bool)
-        if ord(rest[0]) >= 256:  # a token marker: that token only
-            token = next(t for t, k in self._symbols.items() if k == ord(rest[0]) - 256)
-            mask[token] = True
-        else:
-            text_run = rest.split(next((c for c in rest if ord(c) >= 256), "\uffff"))[0].encode("latin-1")
-            whole = len(text_run) == len(rest)
-            for index, data in enumerate(self._token_bytes):
-                if data is not None and (text_run.startswith(data) or (whole and data.startswith(text_run))):
-                    mask[index] = True
+        marker_token = ord(rest[0]) >= 256
+        text_run = b"" if marker_token else rest.split(next((c for c in rest if ord(c) >= 256), "\uffff"))[0].encode("latin-1")
+        whole = len(text_run) == len(rest)
+        for index, data in enumerate(self._token_bytes):
+            if data is None:
+                continue
+            # The budget may run out inside a character: its continuation bytes (which the inner
+            # matcher allows only there) may come first, else no token could follow.
+            way = data.lstrip(_CONTINUATION)
+            if way != data and len(data) - len(way) <= 3 and not way:
+                mask[index] = True
+            elif not marker_token and (text_run.startswith(way) or (whole and way.startswith(text_run))):
+                mask[index] = len(data) - len(way) <= 3
+        if marker_token:  # a token marker: that token
+            mask[next(t for t, k in self._symbols.items() if k == ord(rest[0]) - 256)] = True
         mask.setflags(write=False)
         self._on_the_way[progress] = mask
         return mask
