@@ -232,7 +232,8 @@ class StructuringEngine:
             raise RuntimeError("call generate() before parse()")
         sequences = getattr(outputs, "sequences", outputs)
         length = last.prompt_length if prompt_length is None else prompt_length
-        return parse_output(last.matcher, _row_as_numpy(sequences, row)[length:])
+        ids = _row_as_numpy(sequences, row)
+        return parse_output(last.matcher, ids[length:], ids[:length] if length else None)
 
 
 def _text_of(outputs: Any, row: int) -> Any:

@@ -54,7 +54,7 @@ def decode(
     eos = matcher.vocabulary.eos_token_ids
     temperature = float(temperature) if do_sample else 0.0
     ids = input_ids
-    states = [matcher.initial_state] * ids.shape[0]
+    states = [matcher.initial_state_for(row) for row in ids.tolist()]  # a prompt may open a reasoning block
     finished = np.zeros(ids.shape[0], dtype=bool)
     for _ in range(int(max_new_tokens)):
         logits = _last_position(model(adapter.to_framework(ids)))

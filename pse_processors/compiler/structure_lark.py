@@ -14,7 +14,7 @@ Example:
     >>> main, _ = structure_grammar(Seq((Lit((151667,)), Capture("reasoning", FreeText(forbid=(b"</think>",))), Lit((151668, b"\\n")))), [])
     >>> print(main)
     start: <[151667]> TEXT0? <[151668]> "\\n"
-    TEXT0: /(?s:.+)/ & ~/(?s:.*)<\\/think>(?s:.*)/
+    TEXT0: /[^\\x{100000}-\\x{10FFFF}]+/ & ~/(?s:.*)<\\/think>(?s:.*)/
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ NO_FORCING = '%llguidance {"no_forcing": true}\n'
 
 
 _META = set("\\.+*?()|[]{}^$#&-~/")
+#: Any character but plane 16 (the byte automaton's free text leaves out its lead byte F4, so this does too).
+_CHAR = "[^\\x{100000}-\\x{10FFFF}]"
 _CONTROL = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
@@ -69,8 +71,8 @@ def structure_grammar(root: Node, inner_larks: list[str]) -> tuple[str, list[str
             return " ".join(f"<[{u}]>" if isinstance(u, int) else json.dumps(u.decode("utf-8")) for u in node.units)
         if isinstance(node, FreeText):
             if node.until is not None:  # lazy: it ends at the first occurrence of `until`
-                return named("hd", f"[lazy]: /(?s:.*){_regex_text(node.until)}/{_excluding(node.forbid)}")
-            first = "(?s:.+)" if not node.first_not else f"[^{''.join(_class(b) for b in node.first_not)}](?s:.*)"
+                return named("hd", f"[lazy]: /{_CHAR}*{_regex_text(node.until)}/{_excluding(node.forbid)}")
+            first = f"{_CHAR}+" if not node.first_not else f"[^{''.join(_class(b) for b in node.first_not)}\\x{{100000}}-\\x{{10FFFF}}]{_CHAR}*"
             return named("TEXT", f": /{first}/{_excluding(node.forbid)}") + "?"  # llguidance lexemes are not empty
         if isinstance(node, Inner):
             if node.text not in inner_ids:

@@ -95,7 +95,7 @@ def compile_structure(
     main, subs = structure_grammar(lowered.root, larks)
     grammar = top_level_grammar(main, subs)
     spec = ConstraintSpec(lowered.kind, "", lark=grammar, structure=lowered, structure_options=base_key + "|llguidance")
-    base = LLGuidanceMatcher(grammar, vocabulary, spec)
+    base = LLGuidanceMatcher(grammar, vocabulary, spec, symbols=lowered.symbols)
     base.mask_id(base.initial_state)  # the first mask; raises now if the tokenizer cannot start
     return _memory.setdefault(requested, _wrapped(base, lowered))
 

@@ -84,9 +84,12 @@ class LLGuidanceMatcher(Matcher):
     backend = "llguidance"
 
     def __init__(
-        self, lark: str, vocabulary: Vocabulary, spec: ConstraintSpec, *, max_lexer_states: int = defaults.MAX_LEXER_STATES
+        self, lark: str, vocabulary: Vocabulary, spec: ConstraintSpec, *, max_lexer_states: int = defaults.MAX_LEXER_STATES,
+        symbols: tuple = (),
     ) -> None:
         super().__init__(vocabulary, spec)
+        #: Byte-less tokens the grammar names as ``<[id]>`` (markers of structure in free text).
+        self._symbols = frozenset(symbols)
         llguidance = require_llguidance()
         import llguidance.numpy
 
@@ -231,7 +234,7 @@ class LLGuidanceMatcher(Matcher):
             return DONE if state == DONE else None
         if token_id in self._eos_set:
             return DONE if self.is_accepting(state) else None
-        if not 0 <= token_id < self.vocabulary.size or self._token_bytes[token_id] is None:
+        if not 0 <= token_id < self.vocabulary.size or (self._token_bytes[token_id] is None and token_id not in self._symbols):
             return None
         key = (state << 32) | token_id
         found = self._steps.get(key)

@@ -137,17 +137,21 @@ class EagerProcessor:
         return output
 
     def parse(self, output: Any, prompt_length: int = 0) -> Any:
-        """Parse one generated row into a Python value (a dict, a Pydantic instance, or a string).
+        """Parse one generated row into a Python value (a dict, a Pydantic instance, or a string; a
+        :class:`~pse_processors.StructuredOutput` for ``Reasoning``, ``Delimited`` and ``Tools``).
 
         Args:
             output: the generated text, or a 1-D tensor/array/list of token ids as returned by
-                ``generate`` (prompt included, then pass ``prompt_length``).
+                ``generate`` (prompt included, then pass ``prompt_length``: the prompt then says
+                where a reasoning block starts, as it did during generation).
             prompt_length: how many leading ids are the (padded) prompt.
 
         Raises:
             InvalidOutputError: the output is incomplete or invalid.
         """
         output = self._host_ids(output)
+        prompt = None
         if not isinstance(output, (str, bytes)):
-            output = np.asarray(output).reshape(-1)[prompt_length:]
-        return parse_output(self.matcher, output)
+            ids = np.asarray(output).reshape(-1)
+            output, prompt = ids[prompt_length:], (ids[:prompt_length] if prompt_length else None)
+        return parse_output(self.matcher, output, prompt)

@@ -8,6 +8,10 @@ unknown, or when the constraint rejects its last token: generate never samples a
 token, so such a row is a new prompt that extends an earlier one (or a beam already at -inf,
 or a rejected speculative candidate, whose scores no longer matter).
 
+A new prompt starts in ``matcher.initial_state_for(prompt)`` (the initial state, unless the
+constraint reads its prompt: a :class:`~pse_processors.Reasoning` block that the chat template
+opened or closed), computed once per new row: the key holds the prompt, so later steps inherit it.
+
 Ambiguity: a new prompt that equals an earlier row plus one token *that the constraint
 allows there* looks like a continuation. Call :meth:`PrefixStates.reset` between such
 ``generate`` calls.
@@ -76,14 +80,13 @@ class PrefixStates:
         keys = [row.tobytes() for row in rows]
         last = self._last_keys
         step = self.matcher.step
-        initial = self.matcher.initial_state
         states = []
         # Plain decoding: each row is the same row of the last call plus one token. Plain
         # Python on bytes beats numpy calls on the cold caches left by a forward pass.
         if len(last) == len(keys) and all(key[:-8] == parent for key, parent in zip(keys, last)):
             for key, parent_state in zip(keys, self._last_states):
                 state = step(parent_state, int.from_bytes(key[-8:], "little", signed=True))
-                state = initial if state is None else state
+                state = self._initial(key) if state is None else state
                 self._remember(key, state)
                 states.append(state)
         else:
@@ -108,6 +111,13 @@ class PrefixStates:
         if parent is not None:
             state = self.matcher.step(parent, int.from_bytes(key[-8:], "little", signed=True))
         if state is None:
-            state = self.matcher.initial_state
+            state = self._initial(key)
         self._remember(key, state)
         return state
+
+    def _initial(self, key: bytes) -> int:
+        """The state of a new prompt (the row of ``key``), read from it when the constraint reads prompts."""
+        matcher = self.matcher
+        if matcher.prompt_scanner is None:
+            return matcher.initial_state
+        return matcher.initial_state_for(np.frombuffer(key, dtype=np.int64).tolist())
