@@ -12,7 +12,7 @@ Example:
     >>> CompileOptions.merge(None, colour="red")
     Traceback (most recent call last):
     ...
-    TypeError: unknown compile option 'colour'; the options are: whitespace, indent, whitespace_pattern, additional_properties, strict, max_recursion_depth, any_value_depth, max_regex_length, max_compile_seconds, unknown_formats, max_states, backend
+    TypeError: unknown compile option 'colour'; the options are: whitespace, indent, whitespace_pattern, additional_properties, property_order, strict, max_recursion_depth, any_value_depth, max_regex_length, max_compile_seconds, unknown_formats, max_states, backend
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ class CompileOptions:
     """How a constraint is compiled: the JSON Schema compiler's options, the limits, the back end.
 
     Args:
-        whitespace, indent, whitespace_pattern, additional_properties, strict, max_recursion_depth,
-            any_value_depth, max_regex_length, max_compile_seconds, unknown_formats: the JSON Schema
+        whitespace, indent, whitespace_pattern, additional_properties, property_order, strict,
+            max_recursion_depth, any_value_depth, max_regex_length, max_compile_seconds, unknown_formats: the JSON Schema
             compiler's options, see :class:`~pse_processors.SchemaOptions`.
         max_states: refuse constraints whose byte automaton has more states.
         backend: ``"auto"`` (default), ``"dfa"`` (the byte automaton) or ``"llguidance"`` (the
@@ -47,6 +47,7 @@ class CompileOptions:
     indent: int = defaults.INDENT
     whitespace_pattern: Optional[str] = None
     additional_properties: str = defaults.ADDITIONAL_PROPERTIES
+    property_order: str = defaults.PROPERTY_ORDER
     strict: bool = defaults.STRICT
     max_recursion_depth: int = defaults.MAX_RECURSION_DEPTH
     any_value_depth: int = defaults.ANY_VALUE_DEPTH

@@ -39,7 +39,7 @@ from ..vocabulary.vocabulary import unpack_vocabulary  # noqa: F401 - 0.1 pickle
 
 #: compile() options that a grammar's recipe keeps (EOS ids are in its vocabulary, the engine is its own).
 RECIPE_OPTIONS = (
-    "whitespace", "indent", "whitespace_pattern", "additional_properties", "strict", "max_recursion_depth",
+    "whitespace", "indent", "whitespace_pattern", "additional_properties", "property_order", "strict", "max_recursion_depth",
     "any_value_depth", "max_regex_length", "max_compile_seconds", "unknown_formats", "max_states",
 )
 

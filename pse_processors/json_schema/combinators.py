@@ -29,9 +29,14 @@ class CombinatorsMixin:
         branches = schema["allOf"]
         if not isinstance(branches, list) or not branches:
             raise SchemaError("allOf must be a non-empty array", pointer)
-        merged: Any = {k: v for k, v in schema.items() if k != "allOf"}
-        # Nested allOf entries are merged in place, depth first: property order follows the text.
+        # Nested allOf entries are merged in place, depth first: property order follows the text,
+        # so the keywords written after "allOf" are merged after its entries.
+        keys = list(schema)
+        merged: Any = {k: v for k, v in schema.items() if keys.index(k) < keys.index("allOf")}
+        after = {k: v for k, v in schema.items() if keys.index(k) > keys.index("allOf")}
         pending = [(branch, _pointer_join(pointer, "allOf", i)) for i, branch in enumerate(branches)]
+        if after:
+            pending.append((after, pointer))
         expansions = 0
         while pending:
             branch, where = pending.pop(0)
@@ -146,8 +151,8 @@ class CombinatorsMixin:
                     continue
                 if self._discriminated([branch, other]):
                     continue
-                if objects_only and _forbids_required(view, other):
-                    continue
+                if objects_only and (_forbids_required(view, other) or _forbids_required(other, view)):
+                    continue  # a property one requires and the other forbids: no object passes both
                 needed = [n for n in other.get("required", []) if n not in branch.get("required", [])]
                 if generated == {"object"} and needed and isinstance(other.get("required"), list):
                     branch = _merge(branch, {"properties": {needed[0]: False}}, where)

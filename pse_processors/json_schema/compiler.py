@@ -12,7 +12,8 @@ language is always a subset of the valid instances: never a superset.
 This file holds the entry points and the compiler's shared state; each concern is a mixin in
 a file of its own: ``references.py`` (``$ref``), ``combinators.py`` (``allOf``/``anyOf``/
 ``oneOf``), ``values.py`` (``enum``/``const``), ``scalars.py`` (types, numbers, strings),
-``arrays.py``, ``objects.py`` (and any value), ``conditionals.py`` (``not``, ``if``);
+``arrays.py``, ``objects.py`` (and any value), ``conditionals.py`` (``not``, ``if``), ``lexemes.py``
+(strings under several patterns, llguidance only);
 ``schema_tools.py`` holds the schema-level helpers, ``options.py`` :class:`SchemaOptions`,
 ``rules.py`` the grammar output's rules and their Lark form.
 """
@@ -40,6 +41,7 @@ from .schema_tools import _ANY_NESTED, _MAX_ELSE_PARTS, _REFUSED_ANYWHERE
 from .arrays import ArraysMixin
 from .combinators import CombinatorsMixin
 from .conditionals import ConditionalsMixin
+from .lexemes import StringAlgebraMixin
 from .objects import ObjectsMixin
 from .references import RefsMixin
 from .scalars import ScalarsMixin
@@ -48,7 +50,8 @@ from .values import ValuesMixin
 logger = logging.getLogger(__name__)
 
 
-class _Compiler(RefsMixin, CombinatorsMixin, ValuesMixin, ScalarsMixin, ArraysMixin, ObjectsMixin, ConditionalsMixin):
+class _Compiler(RefsMixin, CombinatorsMixin, ValuesMixin, ScalarsMixin, StringAlgebraMixin, ArraysMixin, ObjectsMixin,
+                ConditionalsMixin):
     """One compile of one schema: the entry points and shared state; each concern is a mixin."""
 
     def __init__(self, root: Any, options: SchemaOptions, rules: Optional[RuleSet] = None) -> None:
@@ -112,7 +115,7 @@ class _Compiler(RefsMixin, CombinatorsMixin, ValuesMixin, ScalarsMixin, ArraysMi
 
     def negation(self, schema: Any, pointer: str) -> Any:
         """Positive schemas for the instances failing ``schema`` (see ``negation.negate``)."""
-        return negate(schema, lambda ref: self._resolve(ref, pointer))
+        return negate(schema, lambda ref: self._resolve(ref, pointer), patterns=self.rules is not None)
 
     def refuse_present(self, schema: dict, keywords: tuple, pointer: str) -> None:
         for keyword in keywords:
@@ -204,7 +207,9 @@ class SchemaGrammar:
     """The compiler's grammar output: a Lark grammar, and whether it has recursive rules.
 
     ``recursive`` is true when the language needs rules: a recursive ``$ref``, any JSON value
-    (``{}``, an absent ``items``...) or an object's optional members. The byte automaton
+    (``{}``, an absent ``items``...) or an object's optional members; or llguidance's terminal
+    algebra (``&``, ``~``: a pattern's complement, two patterns' intersection) where the regex
+    output generates a subset (see ``lexemes.py``). The byte automaton
     can hold the same language only where ``recursive`` is false (the rules of optional
     members aside)."""
 
@@ -235,7 +240,7 @@ def json_schema_to_grammar(schema: Any, options: Optional[SchemaOptions] = None)
     root, compiler = _run(schema, options or SchemaOptions(), rules)
     if compiler._recursive_rules:  # only a recursive $ref can make a rule that never finishes
         root, compiler = _finite_rules(schema, options or SchemaOptions(), rules, root, compiler)
-    recursive = bool(compiler._recursive_rules) or ANY_VALUE in rules.bodies
+    recursive = bool(compiler._recursive_rules) or ANY_VALUE in rules.bodies or rules.beyond_regex
     try:
         lark = to_lark(root, rules)
     except RecursionError as exc:  # the Lark writer recurses once per nested group

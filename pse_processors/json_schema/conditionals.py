@@ -10,6 +10,8 @@ from typing import Any
 from . import fragments as fx
 from .fragments import Fragment
 from .keywords import ALL_TYPES, ANNOTATIONS
+from .keywords import NOT_PATTERNS
+from .lexemes import literal_pattern
 from .negation import not_in_pattern
 from .schema_tools import (
     _pointer_join,
@@ -77,6 +79,8 @@ class ConditionalsMixin:
             if not banned:
                 return rest
             if "pattern" in rest or "format" in rest:  # two patterns do not intersect in a regex
+                if self.rules is not None:  # llguidance: the strings minus the excluded ones (lexemes.py)
+                    return dict(rest, **{NOT_PATTERNS: list(rest.get(NOT_PATTERNS, [])) + [literal_pattern(banned)]})
                 self.unsupported("not", where, "excluded strings next to a pattern or format")
                 return rest
             return dict(rest, pattern=not_in_pattern(banned))

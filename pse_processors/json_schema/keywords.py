@@ -7,9 +7,15 @@ ANNOTATIONS = frozenset(
         "contentSchema", "$defs", "definitions", "discriminator", "xml", "externalDocs", "example",
     }
 )
+# Internal keywords (lexemes.py), behind the hole marker U+10FFF0 (holes.py) that no user schema
+# holds: patterns a string must also match, and patterns it must not match. Assertions, so that
+# the negation rules and the value checks that do not know them answer "not exact"/"undecided".
+ALSO_PATTERNS = "\U0010fff0also-patterns"
+NOT_PATTERNS = "\U0010fff0not-patterns"
 # Every keyword that asserts something; anything else is an annotation or unknown (ignored).
 ASSERTIONS = frozenset(
     {
+        ALSO_PATTERNS, NOT_PATTERNS,
         "type", "enum", "const", "nullable", "properties", "required", "additionalProperties",
         "patternProperties", "propertyNames", "minProperties", "maxProperties", "items", "prefixItems",
         "additionalItems", "minItems", "maxItems", "uniqueItems", "contains", "minContains", "maxContains",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
 
-from .keywords import ANNOTATIONS, ASSERTIONS
+from .keywords import ALSO_PATTERNS, ANNOTATIONS, ASSERTIONS, NOT_PATTERNS
 
 MAX_TERMS = 32
 MAX_NODES = 2000
@@ -37,23 +37,26 @@ class Negation:
         self.exact = self.exact and other.exact
 
 
-def negate(schema: Any, resolve: Callable[[str], Any], max_terms: int = MAX_TERMS, max_nodes: int = MAX_NODES) -> Negation:
+def negate(schema: Any, resolve: Callable[[str], Any], max_terms: int = MAX_TERMS, max_nodes: int = MAX_NODES,
+           patterns: bool = False) -> Negation:
     """Positive schemas for the instances that fail ``schema``.
 
     ``resolve`` maps a ``$ref`` to its target schema. At most ``max_terms`` terms per schema
     and ``max_nodes`` schemas visited in all (recursive and very large schemas): past either
-    limit the result is inexact.
+    limit the result is inexact. ``patterns`` (the grammar output): a ``pattern`` is negated
+    exactly, as strings under the internal keyword ``NOT_PATTERNS`` (``lexemes.py``).
 
     Example:
         >>> negate({"type": "object", "required": ["a"]}, resolve=lambda ref: None).terms
         [{'type': ['null', 'boolean', 'array', 'string', 'number']}, {'type': 'object', 'properties': {'a': False}}]
     """
-    return _Negator(resolve, max_terms, max_nodes).negate(schema, 0)
+    return _Negator(resolve, max_terms, max_nodes, patterns).negate(schema, 0)
 
 
 class _Negator:
-    def __init__(self, resolve: Callable[[str], Any], max_terms: int, max_nodes: int) -> None:
+    def __init__(self, resolve: Callable[[str], Any], max_terms: int, max_nodes: int, patterns: bool = False) -> None:
         self.resolve, self.max_terms, self.nodes_left = resolve, max_terms, max_nodes
+        self.patterns = patterns
 
     def negate(self, schema: Any, depth: int) -> Negation:
         if schema is True:
@@ -101,6 +104,12 @@ class _Negator:
                     continue
                 out.terms.extend({"type": "object", "required": [trigger], "properties": {n: False}} for n in needed)
             return out
+        if self.patterns and key == "pattern" and isinstance(value, str):  # the strings it does not match
+            return Negation([{"type": "string", NOT_PATTERNS: [value]}])
+        if self.patterns and key == ALSO_PATTERNS and isinstance(value, list):
+            return Negation([{"type": "string", NOT_PATTERNS: [p]} for p in value])
+        if key == NOT_PATTERNS and isinstance(value, list):
+            return Negation([{"type": "string", "pattern": p} for p in value])
         if key in _BOUND_NEGATIONS:
             return _not_bound(key, value, schema)
         if key == "items" and isinstance(value, (dict, bool)) and "prefixItems" not in schema:

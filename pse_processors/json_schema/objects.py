@@ -13,6 +13,8 @@ from . import fragments as fx
 from .document import check_text
 from .fragments import Fragment
 from .keywords import ANNOTATIONS
+from .lexemes import names_regex, string_outside
+from .orders import member_orders
 from .patterns import translate
 from .rules import ANY_VALUE
 from .schema_tools import (
@@ -93,6 +95,10 @@ class ObjectsMixin:
             if extras and high is not None and entries:
                 extras = []  # counting free keys after declared ones is not tracked: the declared ones only
             members = [(self._key(name) + self.key_sep + value, req) for name, value, req in entries]
+            orders = member_orders([name for name, _, _ in entries], required, self.options.property_order)
+            if len(orders) > 1 and self.rules is not None:  # each member once, as a rule, however many orders
+                members = [(self.rules.shared(member, "member"), req) for member, req in members]
+            layouts = [[members[i] for i in order] for order in orders]
             opening, closing, sep = self.opening(), self.closing(), self.sep()
         finally:
             self.depth -= 1
@@ -105,27 +111,31 @@ class ObjectsMixin:
         if self.rules is None and not self.pretty and self.options.whitespace_pattern is None and (
             n_required > 0 or low == 0
         ):
-            return self._marked_object(members, extras, sep, high if not members else None)
-        body = self._object_body(members, extras, sep, must_have, high if not members else None)
+            return self._marked_object(layouts, extras, sep, high if not members else None)
+        body = fx.alternation(self._object_body(layout, extras, sep, must_have, high if not members else None)
+                              for layout in layouts)
         if body is None:
             return None if must_have else r"\{\}"
         wrapped = opening + body + closing
         return r"\{" + (wrapped if must_have else fx.optional(wrapped)) + r"\}"
 
-    def _marked_object(self, members: list, extras: list, sep: str, high: Optional[int]) -> str:
-        """``{`` MARK then every member behind a separator, linear in size.
+    def _marked_object(self, layouts: list, extras: list, sep: str, high: Optional[int]) -> str:
+        """``{`` MARK then every member behind a separator, linear in size (in each accepted
+        order of the members, ``layouts``; see ``orders.py``).
 
         The byte automaton drops the separator of the first member present (see
         ``byte_automaton.FIRST_MEMBER_MARK``): writing "no comma before the first present
         member" in a plain regex needs one alternative per possible first member, quadratic in
         the number of optional properties."""
         extra = fx.alternation(k + self.key_sep + v for k, v in extras) if extras else None
-        parts = [fx.FIRST_MEMBER_MARK]
-        for member, is_required in members:
-            parts.append(sep + member if is_required else fx.optional(sep + member))
-        if extra is not None and high != 0:
-            parts.append(fx.repeat(sep + extra, 0, high))
-        return r"\{" + "".join(parts) + r"\}"
+        orders = []
+        for members in layouts:
+            parts = []
+            for member, is_required in members:
+                parts.append(sep + member if is_required else fx.optional(sep + member))
+            orders.append("".join(parts))
+        tail = fx.repeat(sep + extra, 0, high) if extra is not None and high != 0 else ""
+        return r"\{" + fx.FIRST_MEMBER_MARK + (fx.alternation(orders) or "") + tail + r"\}"
 
     def _object_body(self, members: list, extras: list, sep: str, must_have: bool, high: Optional[int] = None) -> Fragment:
         """Members in schema order, then extra members; non-empty. ``high`` bounds free members
@@ -199,15 +209,21 @@ class ObjectsMixin:
                 translated = translate(pattern, _pointer_join(pointer, "patternProperties", pattern))
                 key = None if translated.regex is None else '"' + translated.regex + '"'
                 if any(_search(pattern, name) for name in declared):
-                    if not translated.universal:
+                    if translated.universal:
+                        key = self._undeclared_key(declared)  # ".*" and the like: every undeclared key
+                    elif self.rules is not None and key is not None:  # llguidance: the pattern minus the names
+                        key = self.rules.terminal(string_outside([names_regex(declared)], within=translated.regex),
+                                                  "KEY", beyond_regex=True)
+                    else:
                         continue  # keys would have to avoid the declared names: not generated (a subset)
-                    key = self._undeclared_key(declared)  # ".*" and the like: every undeclared key
                 others = [o for p, o in subs if p != pattern]
                 value = self.compile({"allOf": [sub, *others]} if others else sub,
                                      _pointer_join(pointer, "patternProperties", pattern))
                 if key is not None and value is not None:
                     extras.append((key, value))
-            return extras  # other keys would have to avoid every pattern: not generated (a subset)
+            if self.rules is not None and "propertyNames" not in schema:  # llguidance: keys outside every pattern
+                extras += self._unmatched_extras(schema, declared, additional, patterns, pointer)
+            return extras  # regex output: other keys would have to avoid every pattern: not generated (a subset)
         if additional is False:
             return []
         listed = "properties" in schema or bool(declared)
@@ -221,6 +237,19 @@ class ObjectsMixin:
         if "propertyNames" in schema:
             return []
         return [(self._undeclared_key(declared), value)]
+
+    def _unmatched_extras(self, schema: dict, declared: set, additional: Any, patterns: dict, pointer: str) -> list:
+        """Grammar mode: the members whose keys match no pattern and no declared name, under
+        ``additionalProperties``: a key terminal ``key & ~names & ~pattern...`` (``lexemes.py``)."""
+        listed = "properties" in schema or bool(declared)
+        if additional is False or (listed and additional is _ANY_NESTED and self.options.additional_properties == "closed"):
+            return []
+        value = self.compile(additional, _pointer_join(pointer, "additionalProperties"))
+        translated = [translate(p, _pointer_join(pointer, "patternProperties", p)) for p in patterns]
+        if value is None or any(t.universal for t in translated):  # every key matches a pattern
+            return []
+        excluded = [regex for regex in [t.regex for t in translated] + [names_regex(declared)] if regex is not None]
+        return [(self.rules.terminal(string_outside(excluded), "KEY", beyond_regex=True), value)]  # type: ignore[union-attr]
 
     def _undeclared_key(self, declared: set) -> Fragment:
         """A quoted key (raw characters only) equal to none of ``declared``. In grammar mode a

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from .orders import POLICIES
+
 
 @dataclass(frozen=True)
 class SchemaOptions:
@@ -23,6 +25,11 @@ class SchemaOptions:
             ``additionalProperties``: ``"closed"`` (default) generates only the listed
             properties; ``"spec"`` also accepts other properties, as JSON Schema does (written
             after the listed ones, with keys spelled without escapes).
+        property_order: which orders of an object's declared members are accepted (see
+            ``orders.py``): ``"properties"``, the order of ``properties``; ``"required"``
+            (default), that order or ``required``'s names first, then the optional members in
+            the order of ``properties``; ``"any"``, every order for objects of at most 4 declared
+            members (larger ones as ``"required"``). Extra members always come after them.
         strict: ``True`` refuses a keyword that cannot be enforced exactly
             (``UnsupportedSchemaError``); ``False`` logs a warning and drops it instead.
         max_recursion_depth: how many times a recursive ``$ref`` is unrolled.
@@ -45,6 +52,7 @@ class SchemaOptions:
     indent: int = 2
     whitespace_pattern: Optional[str] = None
     additional_properties: str = "closed"
+    property_order: str = "required"
     strict: bool = True
     max_recursion_depth: int = 3
     any_value_depth: int = 2
@@ -57,6 +65,8 @@ class SchemaOptions:
             raise ValueError(f"whitespace must be 'default', 'compact' or 'pretty', not {self.whitespace!r}")
         if self.additional_properties not in ("closed", "spec"):
             raise ValueError(f"additional_properties must be 'closed' or 'spec', not {self.additional_properties!r}")
+        if self.property_order not in POLICIES:
+            raise ValueError(f"property_order must be one of {', '.join(map(repr, POLICIES))}, not {self.property_order!r}")
         if self.unknown_formats not in ("annotation", "refuse"):
             raise ValueError(f"unknown_formats must be 'annotation' or 'refuse', not {self.unknown_formats!r}")
         if self.max_recursion_depth < 0 or self.any_value_depth < 0 or self.indent < 0:

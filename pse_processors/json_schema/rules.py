@@ -48,6 +48,9 @@ class RuleSet:
     #: Terminals written in llguidance's own syntax (``&``, ``~``), by name: definition.
     terminals: dict = field(default_factory=dict)
     _by_terminal: dict = field(default_factory=dict)
+    #: Whether a terminal holds a language the regex output cannot (an intersection or complement
+    #: where the regex output generates a subset): then ``backend="auto"`` runs llguidance.
+    beyond_regex: bool = False
     #: Characters of every body defined so far (the compiler bounds it, as it bounds a regex).
     size: int = 0
     #: (ref, siblings) keys of recursive references without a finite instance: the compiler
@@ -67,9 +70,11 @@ class RuleSet:
         self.bodies[name] = body
         self._by_body.setdefault(body, name)
 
-    def terminal(self, definition: str, prefix: str) -> str:
+    def terminal(self, definition: str, prefix: str, beyond_regex: bool = False) -> str:
         """A hole for a terminal written in llguidance's syntax, one per distinct definition
-        (named ``prefix`` + a number, upper case as Lark terminals are)."""
+        (named ``prefix`` + a number, upper case as Lark terminals are). ``beyond_regex``: the
+        regex output has no equal of it (see :attr:`beyond_regex`)."""
+        self.beyond_regex = self.beyond_regex or beyond_regex
         name = self._by_terminal.get(definition)
         if name is None:
             name = self._by_terminal[definition] = f"{prefix}{len(self.terminals)}"
@@ -84,6 +89,7 @@ class RuleSet:
         self.terminals.clear()
         self._by_terminal.clear()
         self.size = 0
+        self.beyond_regex = False
         self.written = ()
 
     def shared(self, body: str, prefix: str) -> str:

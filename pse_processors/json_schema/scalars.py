@@ -32,6 +32,11 @@ from .schema_tools import (
 logger = logging.getLogger(__name__)
 
 
+# Keywords that assert nothing with these (empty) values: they imply no type.
+_VACUOUS = {"properties": {}, "required": [], "patternProperties": {}, "dependentRequired": {}, "dependencies": {},
+            "prefixItems": []}
+
+
 class ScalarsMixin:
     def _is_annotation(self, fmt: Any) -> bool:
         """Whether ``format: fmt`` is an annotation: a format no draft or OpenAPI defines, under
@@ -60,7 +65,7 @@ class ScalarsMixin:
             return list(dict.fromkeys(types))
         # No "type": generate the types that the present keywords describe (a subset of
         # what validates, which also allows every other type).
-        present = set(schema)
+        present = {k for k, v in schema.items() if not (k in _VACUOUS and v == _VACUOUS[k])}  # "required": [] implies no type
         if "format" in present and self._is_annotation(schema["format"]):
             present.discard("format")  # an unknown format implies no type
         implied = [t for t in ("object", "array", "string") if any(k in present for k in _TYPE_KEYWORDS[t])]
@@ -76,7 +81,7 @@ class ScalarsMixin:
         if type_name in ("integer", "number"):
             return self._compile_number(type_name, schema, pointer)
         if type_name == "string":
-            return self._compile_string(schema, pointer)
+            return self._compile_string_of(schema, pointer)  # lexemes.py: several patterns at once
         if type_name == "array":
             return self._compile_array(schema, pointer)
         return self._compile_object(schema, pointer)

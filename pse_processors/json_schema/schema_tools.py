@@ -11,7 +11,7 @@ from ..errors import CompileLimitError, SchemaError, UnsupportedSchemaError
 from . import fragments as fx
 from .formats import STRING_FORMATS
 from .fragments import Fragment
-from .keywords import ANNOTATIONS, ASSERTIONS
+from .keywords import ALSO_PATTERNS, ANNOTATIONS, ASSERTIONS, NOT_PATTERNS
 from .lark_emitter import lark_terminal
 
 
@@ -294,6 +294,10 @@ def _merge(a: dict, b: dict, pointer: str) -> dict:
                 merged["allOf"] = list(merged["allOf"]) + [{key: value}]
         elif key == "const" and not _json_equal(merged[key], value):
             merged["enum"] = []  # two different constants: nothing validates
+        elif key in (ALSO_PATTERNS, NOT_PATTERNS):
+            merged[key] = list(merged[key]) + [p for p in value if p not in merged[key]]
+        elif key == "pattern" and isinstance(value, str):  # both must match: llguidance intersects them (lexemes.py)
+            merged[ALSO_PATTERNS] = list(merged.get(ALSO_PATTERNS, [])) + [value]
         elif merged[key] != value and not _json_equal(merged[key], value):
             raise UnsupportedSchemaError("allOf", pointer, f"both branches constrain {key!r} differently")
     return merged

@@ -125,10 +125,30 @@ class ValuesMixin:
         if key == "additionalProperties":
             if kind != "object":
                 return True
-            if "patternProperties" in schema:
-                return None
             declared = schema.get("properties", {})
-            return _all3(self._decide(v, arg, depth + 1) for k, v in value.items() if k not in declared)
+            patterns = schema.get("patternProperties", {})
+            if not isinstance(declared, dict) or not isinstance(patterns, dict):
+                return None
+            verdicts = []
+            for name, member in value.items():
+                hits = [_surely_searches(pattern, name) for pattern in patterns]
+                if None in hits:
+                    return None
+                if name not in declared and not any(hits):
+                    verdicts.append(self._decide(member, arg, depth + 1))
+            return _all3(verdicts)
+        if key == "patternProperties":
+            if kind != "object" or not isinstance(arg, dict):
+                return True if kind != "object" else None
+            verdicts = []
+            for name, member in value.items():
+                for pattern, sub in arg.items():
+                    hit = _surely_searches(pattern, name)
+                    if hit is None:
+                        return None
+                    if hit:
+                        verdicts.append(self._decide(member, sub, depth + 1))
+            return _all3(verdicts)
         if key == "items":
             if kind != "array":
                 return True
@@ -164,4 +184,23 @@ class ValuesMixin:
             if kind != "object":
                 return True
             return all(all(n in value for n in needed) for trigger, needed in arg.items() if trigger in value)
+        return None
+
+
+_PYTHON_ONLY = re.compile(r"\\[AZzpPbB]|\(\?")
+
+
+def _surely_searches(pattern: Any, name: str) -> Optional[bool]:
+    """Whether the ECMA-262 ``pattern`` matches somewhere in ``name``, where Python's ``re`` surely
+    agrees (a printable ASCII name, no construct whose meaning differs); None where in doubt.
+
+    Example:
+        >>> _surely_searches("^x-", "x-a"), _surely_searches("^[0-9]+$", "a1"), _surely_searches("(?i)a", "A")
+        (True, False, None)
+    """
+    if not isinstance(pattern, str) or not all(" " <= c <= "~" for c in name) or _PYTHON_ONLY.search(pattern):
+        return None
+    try:
+        return re.search(pattern, name, re.ASCII) is not None
+    except re.error:
         return None

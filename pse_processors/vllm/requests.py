@@ -57,7 +57,7 @@ class RequestConflictError(ConstraintConflictError, ValueError):
 #: The key of ``extra_args`` (and ``vllm_xargs``) that holds a request's constraint.
 KEY = "pse"
 #: Options a request may set; the limits are the server's (see the module docstring).
-REQUEST_OPTIONS = ("whitespace", "indent", "whitespace_pattern", "additional_properties", "strict", "unknown_formats", "backend")
+REQUEST_OPTIONS = ("whitespace", "indent", "whitespace_pattern", "additional_properties", "property_order", "strict", "unknown_formats", "backend")
 
 
 def _json_schema(value: Any) -> Any:
