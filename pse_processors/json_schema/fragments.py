@@ -15,12 +15,18 @@ Fragment = Optional[str]
 
 _META = set("\\.+*?()|[]{}^$#&-~")
 
-# One JSON string character = one code point: a raw character other than '"', '\' and
-# controls; a simple escape; a \u escape of a non-surrogate; or an escaped surrogate pair.
+# The byte automaton's internal characters (its sentinels U+10FFFE/U+10FFFF around the regex, the
+# object mark U+10FFFD: see matchers/byte_automaton.py). JSON text never spells them raw, on either
+# back end, so the mark is never read inside a string; a string may still hold them as \u escapes
+# (json_text writes them so).
+SENTINELS = (0x10FFFD, 0x10FFFF)
+_RAW_CLASS = r'[^"\\\x00-\x1f\x{10FFFD}-\x{10FFFF}]'
+# One JSON string character = one code point: a raw character other than '"', '\', controls and
+# SENTINELS; a simple escape; a \u escape of a non-surrogate; or an escaped surrogate pair.
 # Lone surrogate escapes are excluded: they decode to strings that cannot be re-encoded.
 _HEX = "[0-9a-fA-F]"
 STRING_CHAR = (
-    r'(?:[^"\\\x00-\x1f]'
+    rf"(?:{_RAW_CLASS}"
     r'|\\["\\/bfnrt]'
     rf"|\\u(?:[0-9a-cA-CefEF]{_HEX}{{3}}|[dD][0-7]{_HEX}{{2}})"
     rf"|\\u[dD][89abAB]{_HEX}{{2}}\\u[dD][c-fC-F]{_HEX}{{2}})"
@@ -29,7 +35,7 @@ STRING_CHAR = (
 # so bounded strings use a cheaper character: raw characters, the simple escapes, and \u00XX
 # (what json.dumps writes for control characters). Other \u escapes are left out there: about
 # 3x fewer states per position (measured in BENCHMARKS.md), a documented subset.
-BOUNDED_STRING_CHAR = r'(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u00[0-9a-fA-F]{2})'
+BOUNDED_STRING_CHAR = rf'(?:{_RAW_CLASS}|\\["\\/bfnrt]|\\u00[0-9a-fA-F]{{2}})'
 # Written right after an object's "{": the byte automaton turns "{" MARK "," into "{"
 # (see byte_automaton.py), so every member can carry its separator in front.
 FIRST_MEMBER_MARK = r"\x{10FFFD}"
@@ -98,18 +104,30 @@ def repeat(fragment: str, low: int, high: Optional[int]) -> str:
 def json_literal(value: Any, item_sep: str, key_sep: str) -> str:
     """A regex matching ``value`` serialized as JSON under the whitespace policy.
 
-    Strings use the ``json.dumps(..., ensure_ascii=False)`` spelling; numbers their
-    ``json.dumps`` spelling.
+    Strings use the :func:`json_text` spelling; numbers their ``json.dumps`` spelling.
     """
     if isinstance(value, dict):
         members = [
-            escape(json.dumps(key, ensure_ascii=False)) + key_sep + json_literal(val, item_sep, key_sep)
+            escape(json_text(key)) + key_sep + json_literal(val, item_sep, key_sep)
             for key, val in value.items()
         ]
         return r"\{" + item_sep.join(members) + r"\}"
     if isinstance(value, list):
         return r"\[" + item_sep.join(json_literal(v, item_sep, key_sep) for v in value) + r"\]"
-    return escape(json.dumps(value, ensure_ascii=False))
+    return escape(json_text(value))
+
+
+_SENTINEL_ESCAPES = {code: json.dumps(chr(code))[1:-1] for code in range(SENTINELS[0], SENTINELS[1] + 1)}
+
+
+def json_text(value: Any) -> str:
+    r"""``json.dumps(value, ensure_ascii=False)``, the SENTINELS written as ``\u`` escapes.
+
+    Example:
+        >>> json_text(["\U0010FFFF", "\U00100000"]) == '["\\udbff\\udfff", "\U00100000"]'
+        True
+    """
+    return json.dumps(value, ensure_ascii=False).translate(_SENTINEL_ESCAPES)
 
 
 # A counted repetition {n}, {n,} or {n,m} (Rust allows spaces inside); any other "{" is a character

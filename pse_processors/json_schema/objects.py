@@ -4,7 +4,6 @@ A mixin of the compiler (``compiler._Compiler``): it uses the compiler's other m
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Callable, Optional
 
@@ -320,7 +319,7 @@ class ObjectsMixin:
         return fx.alternation(self._compile_object(v, pointer) for v in variants)
 
     def _key(self, name: str) -> str:
-        return fx.escape(json.dumps(name, ensure_ascii=False))
+        return fx.escape(fx.json_text(name))
 
     def any_value(self, depth: int) -> str:
         rules = self.rules

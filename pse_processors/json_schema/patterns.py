@@ -15,7 +15,7 @@ from typing import Optional
 
 from ..errors import SchemaError, UnsupportedSchemaError
 from .char_ranges import SURROGATES, Ranges, complement, normalize, subtract
-from .fragments import STRING_CHAR, Fragment, alternation
+from .fragments import SENTINELS, STRING_CHAR, Fragment, alternation, json_text
 from .pattern_parser import Alt, Anchor, Chars, Node, PatternParser, Repeat, Seq
 
 __all__ = ["Node", "Ranges", "StringPattern", "translate", "translate_bounded"]
@@ -29,9 +29,11 @@ def _chars_regex(ranges: Ranges) -> Fragment:
         code = ranges[0][0]
         if code <= 0x1F or code in (0x22, 0x5C):
             return _JSON_ESCAPES.get(code, f"\\\\u00{code:02x}")
+        if SENTINELS[0] <= code <= SENTINELS[1]:
+            return _sentinel_spelling(code)
         if not SURROGATES[0] <= code <= SURROGATES[1]:
             return f"[\\x{{{code:x}}}]"
-    specials = [(0x00, 0x1F), (0x22, 0x22), (0x5C, 0x5C), SURROGATES]
+    specials = [(0x00, 0x1F), (0x22, 0x22), (0x5C, 0x5C), SURROGATES, SENTINELS]
     raw = subtract(ranges, specials)
     parts: list[Fragment] = []
     if raw:
@@ -41,7 +43,15 @@ def _chars_regex(ranges: Ranges) -> Fragment:
         for code in range(low, min(high, 0x5C) + 1):
             if code <= 0x1F or code in (0x22, 0x5C):
                 parts.append(_JSON_ESCAPES.get(code, f"\\\\u00{code:02x}"))
+        for code in range(max(low, SENTINELS[0]), min(high, SENTINELS[1]) + 1):
+            parts.append(_sentinel_spelling(code))
     return alternation(parts)
+
+
+def _sentinel_spelling(code: int) -> str:
+    """The regex of a SENTINELS code point's JSON spelling, the ``\\u`` surrogate pair that
+    :func:`~.fragments.json_text` writes (JSON text never spells them raw)."""
+    return json_text(chr(code))[1:-1].replace("\\", "\\\\")
 
 
 def _emit(node: Node) -> Fragment:

@@ -135,10 +135,13 @@ def to_lark(root: str, rules: RuleSet) -> str:
 
 
 def terminal_only(regex: str) -> str:
-    """A Lark grammar whose only sentence set is ``regex`` (a Regex or Choice constraint).
+    """A Lark grammar whose only sentence set is ``regex`` (a Regex or Choice constraint), less
+    the texts holding U+10FFFD-U+10FFFF: the byte automaton's sentinels, which neither back end
+    generates (``fragments.SENTINELS``).
 
     Example:
-        >>> terminal_only("a/b")
-        'start: /a\\\\/b/'
+        >>> print(terminal_only("a/b"))
+        start: TEXT
+        TEXT: /a\\/b/ & /[^\\x{10FFFD}-\\x{10FFFF}]*/
     """
-    return f"start: {lark_terminal(regex)}"
+    return f"start: TEXT\nTEXT: {lark_terminal(regex)} & /[^\\x{{10FFFD}}-\\x{{10FFFF}}]*/"

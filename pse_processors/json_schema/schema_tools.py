@@ -93,7 +93,12 @@ def _search(pattern: str, name: str) -> bool:
         raise UnsupportedSchemaError("patternProperties", "#", f"the pattern {pattern!r} ({exc})") from exc
 
 
-_RAW_EXCLUDED = "\\\\\\x00-\\x1f"  # a backslash and the control characters, in a regex class
+_RAW_EXCLUDED = "\\\\\\x00-\\x1f\\x{10FFFD}-\\x{10FFFF}"  # a backslash, the control characters and fx.SENTINELS, in a regex class
+
+
+def _raw(ch: str) -> bool:
+    """Whether JSON text spells ``ch`` raw in a key (not a control, quote, backslash or sentinel)."""
+    return ord(ch) >= 0x20 and ch not in '"\\' and not fx.SENTINELS[0] <= ord(ch) <= fx.SENTINELS[1]
 
 
 def _key_not_in(names: set) -> str:
@@ -112,7 +117,7 @@ def _key_not_in(names: set) -> str:
         excluded = "".join(f"\\x{{{ord(c):x}}}" for c in chars)
         parts.append(f"[^{plain}{excluded}][^{plain}]*")
         for ch in chars:
-            if ord(ch) >= 0x20 and ch not in '"\\':
+            if _raw(ch):
                 parts.append(fx.escape(ch) + walk(node[ch]))
         return fx.alternation(parts) or ""
 
@@ -124,10 +129,10 @@ def _key_not_in_terminal(names: set) -> str:
 
     Example:
         >>> print(_key_not_in_terminal({"a/b", "c"}))
-        /"[^"\\\x00-\x1f]*"/ & ~/"(?:a\/b|c)"/
+        /"[^"\\\x00-\x1f\x{10FFFD}-\x{10FFFF}]*"/ & ~/"(?:a\/b|c)"/
     """
     # Names with a character that must be escaped in JSON text never equal a raw-character key.
-    names = sorted(name for name in names if all(ord(ch) >= 0x20 and ch not in '"\\' for ch in name))
+    names = sorted(name for name in names if all(_raw(ch) for ch in name))
     key = lark_terminal('"[^"' + _RAW_EXCLUDED + ']*"')
     if not names:
         return key

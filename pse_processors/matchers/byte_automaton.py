@@ -27,18 +27,20 @@ import numpy as np
 
 from ..caching.store import write_atomically
 from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
+from ..json_schema.fragments import FIRST_MEMBER_MARK as _MARK_TEXT
 from ..json_schema.fragments import expanded_length
+from .byte_sentinels import SPARE_ROWS, exclude_sentinel_chars
 
 logger = logging.getLogger(__name__)
 
 # outlines-core 0.2.14 drops a token whose last byte follows a complete match (after "0" in
 # "0(\.5)?" the token "." is missing), which with single-byte tokens would cut transitions out
 # of every final state. Appending a sentinel character U+10FFFF means no match is complete
-# before the sentinel; "accepting" is "the sentinel's bytes lead to a final state". The lead
-# byte 0xF4 is then removed from the table, so the sentinel can never be generated; the
-# price is that plane-16 characters (U+100000-U+10FFFF, private use only) never are either.
+# before the sentinel; "accepting" is "the sentinel's bytes lead to a final state" (exact: x
+# U+10FFFF is in L U+10FFFF exactly when x is in L). byte_sentinels.py then cuts exactly the
+# sentinel characters (U+10FFFD-U+10FFFF) and the states partway into the trailing one; the
+# rest of plane 16 stays as the regex allows it.
 _SENTINEL = "\U0010FFFF".encode()
-_SENTINEL_LEAD = _SENTINEL[0]
 # A leading sentinel too: outlines-core's DFA construction takes time exponential in n on
 # regexes that *start* with a byte the body repeats ('"(?:[a-z]|\\"){n}"': 11 s at n=16),
 # and is instant once anything precedes it. The initial state is the one after U+10FFFE.
@@ -46,7 +48,8 @@ _PREFIX = "\U0010FFFE".encode()
 # The JSON Schema compiler writes objects as "{" MARK (?:, m1)? (?:, m2)? ... "}" (linear in the
 # number of optional members). Here every state p that reads MARK is rewired to behave as
 # "after '{' MARK ','" minus the optional space: the first member present loses its comma,
-# and "}" closes an empty object. MARK is plane-16 private use, never generated.
+# and "}" closes an empty object. MARK is plane-16 private use; JSON string classes leave out
+# U+10FFFD-U+10FFFF (fragments.SENTINELS), so no JSON text spells it.
 FIRST_MEMBER_MARK = "\U0010FFFD".encode()
 
 
@@ -124,7 +127,8 @@ class ByteAutomaton:
                 "(max_states): bound fewer repetitions or lower max_recursion_depth/any_value_depth"
             )
         dense = {state: i for i, state in enumerate(states)}
-        next_state = np.full((len(states), 256), -1, dtype=np.int32)
+        table = np.full((len(states) + SPARE_ROWS, 256), -1, dtype=np.int32)
+        next_state = table[: len(states)]
         for state, targets in raw.items():
             row = next_state[dense[state]]
             for byte, target in targets.items():
@@ -138,8 +142,13 @@ class ByteAutomaton:
             current = np.where(current >= 0, next_state[np.maximum(current, 0), byte], -1)
         hit = current >= 0
         accepting[hit] = np.isin(current[hit], final_dense)
-        _drop_first_separators(next_state)
-        next_state[:, _SENTINEL_LEAD] = -1
+        if _MARK_TEXT in regex:
+            _drop_first_separators(next_state)
+        next_state, accepting = exclude_sentinel_chars(table, accepting)
+        if not accepting[0] and (next_state[0] < 0).all():
+            raise UnsatisfiableConstraintError(
+                "no text satisfies the constraint without U+10FFFD-U+10FFFF, which are never generated"
+            )
         automaton = cls(next_state, accepting)
         logger.info("byte automaton: %d states in %.3fs", automaton.num_states, time.perf_counter() - start)
         return automaton
