@@ -3,6 +3,7 @@
     python -m benchmarks.maskbench ../shared/data/maskbench-dev [--tokenizer llama3_1] [--json]
     python -m benchmarks.maskbench DIR --engines pse,outlines-core,llguidance,xgrammar,lm-format-enforcer --stride 5
     python -m benchmarks.maskbench DIR --pse-engine dfa|grammar|auto   # pse's back end (default auto)
+    python -m benchmarks.maskbench DIR --engines pse,pse-lark,llguidance  # pse-lark: without llguidance's JSON front end
 
 The protocol (``../shared/data/README.md``): compile the schema; for each test, serialize
 ``data`` with ``json.dumps(data, indent=None, ensure_ascii=False)``, tokenize it without
@@ -45,7 +46,7 @@ except ImportError:  # run as a file: no package, so no relative import
 
 logger = logging.getLogger("maskbench")
 
-ENGINES = ("pse", "outlines-core", "llguidance", "xgrammar", "lm-format-enforcer")
+ENGINES = ("pse", "pse-lark", "outlines-core", "llguidance", "xgrammar", "lm-format-enforcer")
 PEER_MODULES = {
     "outlines-core": "outlines_core", "llguidance": "llguidance", "xgrammar": "xgrammar", "lm-format-enforcer": "lmformatenforcer",
 }
@@ -101,6 +102,24 @@ class PseEngine(Engine):
         backend = compiled.backend if hasattr(type(compiled), "backend") else compiled.engine  # 0.1: .engine
         return {"llguidance": "grammar"}.get(backend, backend)  # the reports' name for it
 
+    def front_end_of(self, compiled: Any) -> Optional[bool]:
+        """Whether llguidance's own JSON Schema front end runs the schema (``compiler/llg_json.py``)."""
+        try:
+            from pse_processors.compiler import llg_json
+        except ImportError:  # a revision before it
+            return None
+        grammar = getattr(compiled, "pushdown", compiled)  # a hand-off starts on llguidance
+        return llg_json.is_wrapped(getattr(grammar, "lark", None) or "")
+
+    def quiesce(self) -> None:
+        """--pse-quiet, between schemas and outside every timing: wait for auto's background
+        automaton builds, so that they do not run into the next schema's (or engine's) timings."""
+        try:
+            from pse_processors.matchers.handoff import wait_for_builds
+        except ImportError:  # a revision without the hand-off
+            return
+        wait_for_builds(120)
+
     def settle(self) -> None:
         """--pse-settle: wait for engine='auto''s background automaton build (handoff.py), so
         that the mask times are the automaton's rather than the grammar engine's warm start."""
@@ -108,6 +127,20 @@ class PseEngine(Engine):
             from pse_processors.matchers.handoff import wait_for_builds
 
             wait_for_builds(60)
+
+
+class PseLarkEngine(PseEngine):
+    """Ours with every schema through our own compiler's Lark (llguidance's JSON Schema front end
+    off): today's path, to compare verdicts on the schemas the front end takes."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        try:
+            from pse_processors.compiler import llg_json
+
+            llg_json.wrapped = lambda schema, options: None  # this worker process only
+        except ImportError:
+            pass
+        super().__init__(tokenizer)
 
 
 def _takes_ap(pse: Any) -> bool:
@@ -286,7 +319,7 @@ class LmfeMatcher:
 
 
 ENGINE_CLASSES = {
-    "pse": PseEngine, "outlines-core": OutlinesCoreEngine, "llguidance": LlguidanceEngine, "xgrammar": XgrammarEngine,
+    "pse": PseEngine, "pse-lark": PseLarkEngine, "outlines-core": OutlinesCoreEngine, "llguidance": LlguidanceEngine, "xgrammar": XgrammarEngine,
     "lm-format-enforcer": LmFormatEnforcerEngine,
 }
 
@@ -298,7 +331,7 @@ def _bit(mask: Any, token: int) -> bool:
 def run_schema(engine: Engine, path: str) -> dict:
     """Score one MaskBench file with ``engine``; runs in the worker."""
     item = json.loads(Path(path).read_text())
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.thread_time()
     try:
         compiled = engine.compile(item["schema"])
         first = engine.matcher(compiled)
@@ -306,6 +339,9 @@ def run_schema(engine: Engine, path: str) -> dict:
     except Exception as exc:  # noqa: BLE001 - a refusal is a result
         return {"status": "compile_error", "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
     ttfm = time.perf_counter() - start
+    # The calling thread's CPU time (llguidance builds on it too): on a busy machine the wall
+    # time also holds the waits for a core, a few ms each time the worker is preempted.
+    ttfm_cpu = time.thread_time() - start_cpu
     getattr(engine, "settle", lambda: None)()
     mask_times: list[float] = []
     status = "passing"
@@ -332,7 +368,9 @@ def run_schema(engine: Engine, path: str) -> dict:
             break
         if not test["valid"] and accepted and status == "passing":
             status, detail = "invalidation_error", f"{test['description']}: accepted {text[:200]!r}"
-    return {"status": status, "ttfm_s": ttfm, "mask_s": mask_times, "error": detail, "engine": engine.backend_of(compiled)}
+    front_end = getattr(engine, "front_end_of", lambda _: None)(compiled)
+    return {"status": status, "ttfm_s": ttfm, "ttfm_cpu_s": ttfm_cpu, "mask_s": mask_times, "error": detail, "engine": engine.backend_of(compiled),
+            "front_end": front_end}
 
 
 def _worker(conn: Any, engine_name: str, tokenizer_name: str, memory_gb: float) -> None:
@@ -349,6 +387,10 @@ def _worker(conn: Any, engine_name: str, tokenizer_name: str, memory_gb: float) 
         path = conn.recv()
         if path is None:
             return
+        if path == "quiesce":
+            getattr(engine, "quiesce", lambda: None)()
+            conn.send("quiet")
+            continue
         try:
             result = run_schema(engine, path)
         except MemoryError:
@@ -390,6 +432,18 @@ class Worker:
             self.stop()
             return {"status": "crash", "error": f"worker died (exit code {code})"}
 
+    def quiesce(self, limit: float = 180.0) -> None:
+        """Let the worker finish its background work (untimed); a worker that does not is restarted."""
+        if self.process is None or not self.process.is_alive():
+            return
+        self.conn.send("quiesce")
+        try:
+            if self.conn.poll(limit) and self.conn.recv() == "quiet":
+                return
+        except (EOFError, ConnectionError, OSError):
+            pass
+        self.stop()
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.kill()
@@ -399,13 +453,15 @@ class Worker:
 
 def summarize(results: dict) -> dict:
     counts = {status: 0 for status in STATUSES}
-    ttfm, masks = [], []
+    ttfm, ttfm_cpu, masks = [], [], []
     for result in results.values():
         counts[result["status"]] += 1
         if "ttfm_s" in result:
             ttfm.append(result["ttfm_s"])
+            ttfm_cpu.extend([result["ttfm_cpu_s"]] if "ttfm_cpu_s" in result else [])
             masks.extend(result.get("mask_s", []))
-    return {"schemas": len(results), **counts, "ttfm_us": percentiles(ttfm), "mask_us": percentiles(masks)}
+    return {"schemas": len(results), **counts, "ttfm_us": percentiles(ttfm), "ttfm_cpu_us": percentiles(ttfm_cpu),
+            "mask_us": percentiles(masks)}
 
 
 def add_backend_splits(summaries: dict, all_results: dict) -> None:
@@ -422,6 +478,22 @@ def add_backend_splits(summaries: dict, all_results: dict) -> None:
             summaries[engine].setdefault("by_pse_backend", {})[backend] = summarize(subset)
 
 
+def add_front_end_split(summaries: dict, all_results: dict) -> None:
+    """On the schemas ``pse`` ran through llguidance's JSON Schema front end: every engine's
+    summary there (``by_front_end``) and, beside ``pse-lark`` (today's path), the schemas whose
+    verdicts differ (issue 25: there must be none)."""
+    pse = all_results.get("pse")
+    if pse is None:
+        return
+    names = {path for path, r in pse.items() if r.get("front_end")}
+    for engine, results in all_results.items():
+        summaries[engine]["by_front_end"] = summarize({path: results[path] for path in names if path in results})
+    lark = all_results.get("pse-lark")
+    if lark is not None:
+        differ = sorted(Path(p).name for p in names if p in lark and lark[p]["status"] != pse[p]["status"])
+        summaries["pse"]["front_end_vs_lark"] = {"schemas": len(names), "verdicts_differ": differ}
+
+
 def main(argv: Optional[list] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.maskbench",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -436,6 +508,12 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--details", type=Path, help="write per-schema results (JSON lines) here")
     parser.add_argument("--save", type=Path, help="also write the summaries, with the command and date, to this JSON file "
                         "(e.g. benchmarks/results/maskbench.json, read by notebooks/benchmarks.ipynb)")
+    parser.add_argument("--interleave", action="store_true",
+                        help="run every engine on each schema in turn (workers side by side) instead of one engine "
+                             "after another: on a busy machine the load then weighs on every engine alike")
+    parser.add_argument("--pse-quiet", action="store_true",
+                        help="after each schema, outside the timings, wait for pse's background automaton builds: a "
+                             "build then never runs into the next schema's timings (one compile at a time)")
     parser.add_argument("--pse-engine", choices=["auto", "dfa", "grammar"], help="pse's back end (default: auto)")
     parser.add_argument("--pse-settle", action="store_true",
                         help="after pse's first mask, wait for auto's background automaton build before the "
@@ -461,25 +539,39 @@ def main(argv: Optional[list] = None) -> int:
     summaries: dict = {}
     all_results: dict = {}
     details = open(args.details, "w") if args.details else None
-    for engine in engines:
-        worker = Worker(engine, args.tokenizer, args.memory_gb)
-        results = {}
-        began = time.perf_counter()
-        for n, path in enumerate(files, 1):
-            result = worker.run(path, args.timeout)
-            results[path] = result
-            if details is not None:
-                details.write(json.dumps({"engine": engine, "schema": Path(path).name, "status": result["status"],
-                                          "ttfm_s": result.get("ttfm_s"), "backend": result.get("engine"),
-                                          "error": result.get("error", "")}) + "\n")
-                details.flush()
-            if n % 50 == 0:
-                logger.info("%s: %d/%d schemas, %.0fs", engine, n, len(files), time.perf_counter() - began)
+    # One engine after another, or (--interleave) every engine on each schema in turn, so that a
+    # busy machine's load changes weigh on every engine alike (the workers stay up side by side).
+    rounds = [[(engine, files)] for engine in engines] if not args.interleave else [[(e, [p]) for e in engines] for p in files]
+    workers: dict = {}
+    seconds = {engine: 0.0 for engine in engines}
+    for round_ in rounds:
+        for engine, paths in round_:
+            worker = workers.get(engine) or workers.setdefault(engine, Worker(engine, args.tokenizer, args.memory_gb))
+            results = all_results.setdefault(engine, {})
+            began = time.perf_counter()
+            for path in paths:
+                result = worker.run(path, args.timeout)
+                results[path] = result
+                if args.pse_quiet:
+                    worker.quiesce()
+                if details is not None:
+                    details.write(json.dumps({"engine": engine, "schema": Path(path).name, "status": result["status"],
+                                              "ttfm_s": result.get("ttfm_s"), "ttfm_cpu_s": result.get("ttfm_cpu_s"),
+                                              "backend": result.get("engine"),
+                                              "front_end": result.get("front_end"),
+                                              "error": result.get("error", "")}) + "\n")
+                    details.flush()
+                if len(results) % 50 == 0:
+                    logger.info("%s: %d/%d schemas, %.0fs", engine, len(results), len(files), seconds[engine])
+            seconds[engine] += time.perf_counter() - began
+            if not args.interleave:
+                worker.stop()
+    for engine, worker in workers.items():
         worker.stop()
-        summaries[engine] = summarize(results)
-        summaries[engine]["seconds"] = round(time.perf_counter() - began, 1)
-        all_results[engine] = results
+        summaries[engine] = summarize(all_results[engine])
+        summaries[engine]["seconds"] = round(seconds[engine], 1)
     add_backend_splits(summaries, all_results)
+    add_front_end_split(summaries, all_results)
     if details is not None:
         details.close()
     if args.save:
@@ -487,7 +579,7 @@ def main(argv: Optional[list] = None) -> int:
             "source": "written by python -m benchmarks.maskbench --save",
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "command": command_line("maskbench"),
-            "tokenizer": args.tokenizer, "stride": args.stride, "timeout_s": args.timeout,
+            "tokenizer": args.tokenizer, "stride": args.stride, "timeout_s": args.timeout, "interleave": args.interleave, "pse_quiet": args.pse_quiet,
             "units": {"ttfm_us": "microseconds", "mask_us": "microseconds"},
             "engines": summaries,
         })
@@ -499,18 +591,32 @@ def main(argv: Optional[list] = None) -> int:
 
 
 def print_table(summaries: dict, args: Any) -> None:
-    header = ["engine", "schemas", *STATUSES, "passing %", "TTFM p50/p90/p99 (ms)", "mask p50/p90/p99 (µs)"]
+    header = ["engine", "schemas", *STATUSES, "passing %", "TTFM p50/p90/p99 (ms)", "TTFM CPU p50/p90/p99 (ms)",
+              "mask p50/p90/p99 (µs)"]
     rows = []
     for engine, s in summaries.items():
-        t, m = s["ttfm_us"], s["mask_us"]
+        t, c, m = s["ttfm_us"], s.get("ttfm_cpu_us", {}), s["mask_us"]
         ms = "/".join("-" if t[k] is None else f"{t[k] / 1000:.1f}" for k in ("p50", "p90", "p99"))
+        cpu = "/".join("-" if c.get(k) is None else f"{c[k] / 1000:.1f}" for k in ("p50", "p90", "p99"))
         us = "/".join("-" if m[k] is None else f"{m[k]:.0f}" for k in ("p50", "p90", "p99"))
-        rows.append([engine, s["schemas"], *(s[k] for k in STATUSES), f"{100 * s['passing'] / s['schemas']:.1f}", ms, us])
+        rows.append([engine, s["schemas"], *(s[k] for k in STATUSES), f"{100 * s['passing'] / s['schemas']:.1f}", ms, cpu, us])
     print(f"MaskBench on {args.data} ({args.tokenizer} tokenizer, timeout {args.timeout:g}s)")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(str(c) for c in row) + " |")
+    if any(s.get("by_front_end", {}).get("schemas") for s in summaries.values()):
+        print("\nOn the schemas pse ran through llguidance's JSON Schema front end (every engine on the same schemas):")
+        print("| engine | schemas | passing | invalid accepted | TTFM p50/p90/p99 (ms) |")
+        print("|---|---:|---:|---:|---|")
+        for engine, s in summaries.items():
+            sub = s["by_front_end"]
+            t = sub["ttfm_us"]
+            ms = "/".join("-" if t[k] is None else f"{t[k] / 1000:.2f}" for k in ("p50", "p90", "p99"))
+            print(f"| {engine} | {sub['schemas']} | {sub['passing']} | {sub['invalidation_error']} | {ms} |")
+        compared = summaries.get("pse", {}).get("front_end_vs_lark")
+        if compared is not None:
+            print(f"pse against pse-lark on those {compared['schemas']}: verdicts differ on {compared['verdicts_differ'] or 'none'}")
     if any("by_pse_backend" in s for s in summaries.values()):
         print("\nOn the schemas each pse back end ran (every engine on the same schemas):")
         print("| pse back end | engine | schemas | passing | TTFM p50/p90/p99 (ms) | mask p50/p90/p99 (µs) |")
