@@ -48,6 +48,10 @@ MEMORY_CACHE_BYTES = 1 << 30
 SPEC_CACHE_ENTRIES = 256
 #: Host masks cached per matcher (bool and packed), by bytes.
 MASK_CACHE_BYTES = 64 << 20
+#: ``backend="auto"`` precomputes every state's mask of an automaton up to this many states on its
+#: background thread (a trie walk per reachable state, ~1 ms each on a 49k vocabulary); larger
+#: automata compute masks on first use.
+PRECOMPUTE_MAX_STATES = 20_000
 #: Device masks cached per matcher, per framework (all devices and dtypes together).
 DEVICE_MASK_CACHE_BYTES = 256 << 20
 #: Prefix -> state entries kept per eager processor, by bytes.

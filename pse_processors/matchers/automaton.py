@@ -5,6 +5,12 @@ inside a free string on a 128k vocabulary, microseconds elsewhere) and cached pe
 allowed set, so compiling costs only the byte automaton and the first mask is almost free.
 Stepping a token walks its bytes through the automaton in pure Python.
 
+:meth:`AutomatonMatcher.precompute_masks` instead gives every reachable state its mask id up
+front, from the dense automaton (token classes), and keeps each distinct allowed set packed:
+``backend="auto"``'s hand-off runs it on its background thread before the automaton takes
+over (:mod:`~pse_processors.matchers.handoff`), so no mask of that automaton walks the trie
+while the model waits.
+
 States are the byte automaton's ints (0 is initial), plus :data:`DONE` and :data:`DEAD`
 (see ``base.py``).
 """
@@ -13,10 +19,12 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from typing import Optional
 
 import numpy as np
 
+from .. import defaults
 from ..caching.store import CacheEntry
 from ..constraints.spec import ConstraintSpec
 from ..deprecation import deprecated_names
@@ -25,7 +33,7 @@ from ..vocabulary.token_trie import TokenTrie
 from ..vocabulary.vocabulary import Vocabulary
 from .base import DEAD, DONE, Matcher
 from .byte_automaton import ByteAutomaton
-from .dense_automaton import DenseAutomaton, materialize
+from .dense_automaton import DenseAutomaton, materialize, reachable_states
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +71,10 @@ class AutomatonMatcher(Matcher):
         self._accepting_list: list[bool] = self._accepting.tolist()
         self._byte_rows: list[Optional[list[int]]] = [None] * automaton.num_states
         self._dense: Optional[DenseAutomaton] = None
+        # The dense automaton that precompute_masks() read (written to disk only when asked for), and
+        # the states whose masks it answers (their _walk reads it instead of walking the trie).
+        self._mask_tables: Optional[DenseAutomaton] = None
+        self._precomputed: Optional[np.ndarray] = None
         #: (disk-cache entry, meta) of :attr:`dense_automaton`'s copy on disk, set by the compiler.
         self.dense_file: Optional[tuple[CacheEntry, dict]] = None
 
@@ -88,6 +100,17 @@ class AutomatonMatcher(Matcher):
         return self._dense
 
     def _load_dense(self) -> DenseAutomaton:
+        dense = self._read_dense()
+        if dense is not None:
+            return dense
+        dense = self._mask_tables or materialize(self._next_state, self._accepting, self.trie, self.vocab_size)
+        entry, meta = self.dense_file or (None, None)
+        if entry is not None:
+            entry.save(lambda handle: dense.save(handle, meta), "dense automaton")
+        return dense
+
+    def _read_dense(self) -> Optional[DenseAutomaton]:
+        """The dense automaton from the disk cache, or ``None``."""
         entry, meta = self.dense_file or (None, None)
         payload = entry.load("dense automaton") if entry is not None else None
         if payload is not None:
@@ -95,10 +118,67 @@ class AutomatonMatcher(Matcher):
                 return DenseAutomaton.load(io.BytesIO(payload), meta, self.vocab_size)
             except Exception as exc:  # noqa: BLE001 - any unreadable file is rebuilt
                 logger.warning("ignoring the corrupt dense automaton cache file %s (%s)", entry.path, exc)  # type: ignore
-        dense = materialize(self._next_state, self._accepting, self.trie, self.vocab_size)
-        if entry is not None:
-            entry.save(lambda handle: dense.save(handle, meta), "dense automaton")
-        return dense
+        return None
+
+    def precompute_masks(self) -> Optional[dict]:
+        """Give every state reachable at a token boundary its mask id, and keep each distinct allowed
+        set as a packed bitmask (in the bounded mask cache), from the dense automaton: after this,
+        no mask of this matcher walks the token trie (an evicted mask is one gather from the token
+        classes). Returns what it cost (``states``, ``masks``, ``seconds``, ``bytes``: the dense
+        tables, the packed masks and the state -> mask id entries), or ``None`` when the automaton
+        has more than ``defaults.PRECOMPUTE_MAX_STATES`` states (its masks stay lazy).
+
+        The dense automaton walks each reachable state through the trie once (about a
+        millisecond each on a 49k vocabulary): ``backend="auto"`` runs this on its background
+        thread, before the automaton takes over from llguidance.
+
+        Example:
+            >>> import pse_processors as pse
+            >>> vocab = pse.Vocabulary([b"a", b"b", b"ab", None], eos_token_ids=[3])
+            >>> matcher = pse.compile(pse.Regex("(ab)+"), vocab, backend="dfa")
+            >>> cost = matcher.precompute_masks()
+            >>> cost["states"], cost["masks"], matcher.allowed_token_ids(matcher.walk([2])).tolist()
+            (3, 3, [0, 2, 3])
+        """
+        if self.num_states > defaults.PRECOMPUTE_MAX_STATES:
+            logger.info("%d automaton states, over PRECOMPUTE_MAX_STATES: masks stay lazy", self.num_states)
+            return None
+        start = time.perf_counter()
+        dense = self._dense or self._read_dense()
+        if dense is None:
+            dense = materialize(self._next_state, self._accepting, self.trie, self.vocab_size)
+        states = reachable_states(dense)
+        allowed = dense.transitions[states] >= 0  # [states, classes]
+        accepting = self._accepting[states]
+        keys = np.concatenate([np.packbits(allowed, axis=1), accepting[:, None].astype(np.uint8)], axis=1)
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        words = (self.vocab_size + 31) // 32
+        ids, packed_bytes = [], 0
+        for row in first.tolist():
+            state, tokens, accepts = int(states[row]), allowed[row][dense.token_class], bool(accepting[row])
+            if not accepts and not tokens.any():
+                ids.append(-2)  # a dead end: left to the lazy path, which raises when a row gets there
+                continue
+            mask_id = self._mask_id_for(state, np.packbits(tokens).tobytes() + bytes([accepts]))
+            packed = np.packbits(self._finish(tokens, accepts, words * 32), bitorder="little").view(np.int32)
+            packed.setflags(write=False)
+            self._packed.put(mask_id, packed)
+            packed_bytes += packed.nbytes
+            ids.append(mask_id)
+        of_state = np.asarray(ids, dtype=np.int64)[inverse.reshape(-1)]
+        live = of_state != -2
+        with self._lock:
+            self._mask_of_state.update(zip(states[live].tolist(), of_state[live].tolist()))
+        precomputed = np.zeros(self.num_states, dtype=bool)
+        precomputed[states[live]] = True
+        self._mask_tables, self._precomputed = dense, precomputed
+        cost = {
+            "states": int(states.size), "masks": len(first), "seconds": time.perf_counter() - start,
+            # the dense tables, every distinct packed mask, and ~100 bytes per state -> mask id entry
+            "bytes": int(dense.transitions.nbytes + dense.token_class.nbytes) + packed_bytes + 100 * int(states.size),
+        }
+        logger.info("precomputed masks: %(states)d states, %(masks)d masks in %(seconds).2fs (%(bytes)d bytes)", cost)
+        return cost
 
     def __repr__(self) -> str:
         return f"AutomatonMatcher({self.spec.kind}, {self.num_states} states, vocab {self.vocab_size})"
@@ -107,6 +187,10 @@ class AutomatonMatcher(Matcher):
         return state == DONE or (state >= 0 and self._accepting_list[state])
 
     def _walk(self, state: int) -> tuple[np.ndarray, bool]:
+        precomputed = self._precomputed
+        if precomputed is not None and precomputed[state]:  # one gather from the token classes
+            dense = self._mask_tables
+            return (dense.transitions[state] >= 0)[dense.token_class], self._accepting_list[state]
         return self.trie.next_states(self._next_state, state) >= 0, self._accepting_list[state]
 
     def _compute_mask(self, state: int) -> int:

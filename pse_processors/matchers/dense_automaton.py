@@ -7,8 +7,9 @@ a few hundred classes over 49k-262k tokens. The grammar then needs only:
 - ``transitions``: int32 ``[states, classes]``, the next state, or -1 when rejected;
 - ``accepting``: bool ``[states]``.
 
-The eager processors never need them (they walk states lazily, see ``grammar.py``); the
-jit/XLA frameworks put them on the device. They are small on disk (compressed ``.npz``).
+The jit/XLA frameworks put them on the device; the eager processors read every state's mask
+from them (``AutomatonMatcher.precompute_masks``: one gather per distinct allowed set instead
+of a trie walk per state). They are small on disk (compressed ``.npz``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 # twice with independent random odd weights (128 bits). A collision is astronomically
 # unlikely, and materialize() checks every row anyway.
 _SEED = 0x5EED_CAFE
+# Rows kept during the hashing walk and compared with the filled table (about this many).
+_CHECKED_ROWS = 16
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,11 @@ def materialize(next_state: np.ndarray, accepting: np.ndarray, trie: Any, vocab_
 
     Only states reachable at token boundaries from the initial state get a row; the others
     (inside a multi-byte token) keep rows of -1. State ids are the byte automaton's, so they
-    agree with :meth:`Matcher.step`. Every row is walked twice (hash, then fill and
-    check) so that no ``[states, vocab]`` array is ever held.
+    agree with :meth:`Matcher.step`. Each reachable state's row is walked once through the
+    trie and hashed into the token classes (no ``[states, vocab]`` array is ever held); the
+    table is then filled by walking one token per class from every state at once
+    (:meth:`~pse_processors.vocabulary.token_trie.TokenTrie.walk_tokens`), and a sample of
+    rows is checked against their walks.
     """
     start = time.perf_counter()
     num_states = int(next_state.shape[0])
@@ -98,9 +104,14 @@ def materialize(next_state: np.ndarray, accepting: np.ndarray, trie: Any, vocab_
     seen = np.zeros(num_states, dtype=bool)
     seen[0] = True
     queue = [0]
+    checks: dict[int, np.ndarray] = {}  # rows kept, spread over the walk, to check the filled table against
+    stride, walked = max(1, num_states // _CHECKED_ROWS), 0
     while queue:
         state = queue.pop()
         row = trie.next_states(next_state, state)
+        if walked % stride == 0:
+            checks[state] = row
+        walked += 1
         code = row.astype(np.uint64) + np.uint64(1)  # -1 (rejected) hashes as 0
         h1 += weights[state, 0] * code
         h2 += weights[state, 1] * (code * code + np.uint64(0x632BE59BD9B4E019))
@@ -111,9 +122,9 @@ def materialize(next_state: np.ndarray, accepting: np.ndarray, trie: Any, vocab_
     _, first, token_class = np.unique(np.stack([h1, h2], axis=1), axis=0, return_index=True, return_inverse=True)
     token_class = token_class.reshape(-1).astype(np.int32)
     transitions = np.full((num_states, max(len(first), 1)), -1, dtype=np.int32)
-    for state in np.flatnonzero(seen).tolist():
-        row = trie.next_states(next_state, state)
-        transitions[state, : len(first)] = row[first]
+    reachable = np.flatnonzero(seen)
+    transitions[reachable, : len(first)] = trie.walk_tokens(next_state, reachable, first)
+    for state, row in checks.items():
         if not np.array_equal(transitions[state, token_class], row):
             raise RuntimeError("token equivalence classes collided; please report this schema")
     tables = DenseAutomaton(token_class, transitions, accepting.copy(), 0)
@@ -122,6 +133,26 @@ def materialize(next_state: np.ndarray, accepting: np.ndarray, trie: Any, vocab_
         num_states, int(seen.sum()), tables.num_classes, vocab_size, time.perf_counter() - start,
     )
     return tables
+
+
+def reachable_states(tables: DenseAutomaton) -> np.ndarray:
+    """Sorted int64 ids of the states reachable at token boundaries from ``tables.initial``.
+
+    Example:
+        >>> tables = DenseAutomaton(np.array([0, 1], dtype=np.int32), np.array([[1, -1], [-1, 1], [0, 0]], dtype=np.int32),
+        ...                         np.array([False, True, False]), 0)
+        >>> reachable_states(tables).tolist()
+        [0, 1]
+    """
+    seen = np.zeros(tables.num_states, dtype=bool)
+    seen[tables.initial] = True
+    frontier = np.array([tables.initial], dtype=np.int64)
+    while frontier.size:
+        targets = np.unique(tables.transitions[frontier])
+        targets = targets[targets >= 0]
+        frontier = targets[~seen[targets]]
+        seen[frontier] = True
+    return np.flatnonzero(seen)
 
 
 __getattr__ = deprecated_names(__name__, {"GrammarTables": (DenseAutomaton, "DenseAutomaton")})

@@ -5,7 +5,11 @@ while the same schema's grammar runs on llguidance within milliseconds. For a JS
 that the automaton can hold, ``auto`` therefore answers the first masks from the grammar
 and builds the automaton on a background thread (outlines-core releases the GIL
 while it builds). Once it is built, every later step runs on it: a state of the grammar
-is translated by replaying its token path through the automaton, once.
+is translated by replaying its token path through the automaton, once. Before it takes over,
+the same background thread gives every state of the automaton its mask
+(:meth:`~pse_processors.matchers.automaton.AutomatonMatcher.precompute_masks`, bounded by
+``defaults.PRECOMPUTE_MAX_STATES``), so no mask of the automaton walks the token trie while
+the model waits.
 
 Both back ends compile the same schema from the same compiler output, so they allow the
 same tokens (``tests/matchers/test_backend_agreement.py``); a path the automaton does not accept
@@ -50,6 +54,7 @@ class _Shared:
         self.translated: dict = {}  # llguidance node -> automaton state (None: not on the automaton)
         self.mask_ids: tuple = ({}, {})  # [on llguidance?]: that back end's mask id -> ours
         self.lock = threading.Lock()
+        self.precompute = True  # every automaton mask computed by the builder (HandoffMatcher.precompute)
 
 
 class HandoffMatcher(Matcher):
@@ -101,6 +106,19 @@ class HandoffMatcher(Matcher):
         if shared.error is not None:
             raise shared.error
         return shared.automaton  # type: ignore[return-value]
+
+    @property
+    def precompute(self) -> bool:
+        """Whether the builder thread computes every mask of the automaton once it is built
+        (default True: no later step computes one). A caller that needs few masks of many
+        constraints sets it False before the build ends, and each mask is computed on first use:
+        the vLLM processor, where a request visits tens of states of an automaton of thousands
+        (a 2,000-state schema on SmolLM2's 49k tokens: 2 s of CPU up front, about 1 ms a mask)."""
+        return self._shared.precompute
+
+    @precompute.setter
+    def precompute(self, value: bool) -> None:
+        self._shared.precompute = bool(value)
 
     @property
     def pushdown(self) -> Matcher:
@@ -265,6 +283,12 @@ def _build(ref: "weakref.ref[_Shared]", build: Callable[[], Matcher]) -> None:
     except Exception as exc:  # noqa: BLE001 - kept for automaton_grammar() to raise
         automaton, error = None, exc
         logger.info("the byte automaton could not be built (%s): staying on llguidance", exc)
+    precompute = getattr(automaton, "precompute_masks", None)
+    if precompute is not None and getattr(ref(), "precompute", False):
+        try:  # every mask now, on this thread: none walks the trie once the automaton answers
+            precompute()
+        except Exception as exc:  # noqa: BLE001 - the automaton still runs, its masks computed on first use
+            logger.warning("precomputing the automaton's masks failed (%s): they are computed on first use", exc)
     shared = ref()
     if shared is not None:
         shared.automaton, shared.error = automaton, error
