@@ -32,7 +32,7 @@ from typing import Callable, Optional
 from .. import defaults
 from ..caching.lru import SizedLRU
 from ..compiler.compiler import compile as compile_constraint
-from ..matchers import Matcher
+from ..matchers import HandoffMatcher, Matcher
 from ..vocabulary.vocabulary import Vocabulary
 from .requests import ConstraintRequest
 
@@ -76,6 +76,7 @@ class MatcherCache:
 
     def _compile(self, request: ConstraintRequest) -> Matcher:
         matcher = compile_constraint(request.constraint, self.vocabulary(), options=request.options)
+        lazy_masks(matcher)
         matcher.allowed_mask(matcher.initial_state)  # the first mask too, while the forward pass runs
         return matcher
 
@@ -84,3 +85,16 @@ class MatcherCache:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+
+
+def lazy_masks(matcher: Matcher) -> Matcher:
+    """Masks on first use: a warm start's automaton (:class:`~pse_processors.matchers.HandoffMatcher`)
+    does not compute all of its masks when its background build ends.
+
+    The eager processors want that (no step computes a mask afterwards); a server does not: a
+    request visits tens of states of an automaton of thousands, the device table keeps the masks
+    that were used, and the precomputation (2 s of CPU for a 2,000-state schema on SmolLM2's
+    vocabulary) would compete with the forward pass for every new schema."""
+    if isinstance(matcher, HandoffMatcher):
+        matcher.precompute = False
+    return matcher

@@ -46,7 +46,7 @@ from ..compiler.options import CompileOptions, options_from
 from ..constraints.schema import Schema
 from ..constraints.spec import Choice, Grammar, Regex
 from ..errors import ConstraintConflictError, PSEError, SchemaError
-from ..matchers import Matcher
+from ..matchers import HandoffMatcher, Matcher
 from ..vocabulary.vocabulary import Vocabulary
 
 class RequestConflictError(ConstraintConflictError, ValueError):
@@ -240,11 +240,14 @@ def check_request(request: ConstraintRequest) -> Matcher:
         PSEError: the constraint cannot be compiled (its subclass names the cause).
     """
     try:
-        return compile_constraint(request.constraint, _BYTES, options=request.options)
+        matcher = compile_constraint(request.constraint, _BYTES, options=request.options)
     except PSEError:
         raise
     except (TypeError, ValueError) as exc:  # anything else a bad value can raise: still the request's fault
         raise SchemaError(f"extra_args['pse'] cannot be compiled: {exc}", None) from exc
+    if isinstance(matcher, HandoffMatcher):  # its masks are never used here: only build the automaton
+        matcher.precompute = False
+    return matcher
 
 
 def byte_ids(text: str) -> list[int]:

@@ -165,7 +165,7 @@ def test_several_samples_min_tokens_and_greedy_requests_stay_valid(llm) -> None:
 @pytest.mark.parametrize(
     "pse_args, words",
     [
-        ({"pse": {"json_schema": {"type": "array", "uniqueItems": True}}}, "unsupported JSON Schema keyword 'uniqueItems'"),
+        ({"pse": {"json_schema": {"$dynamicRef": "#meta"}}}, "unsupported JSON Schema keyword '$dynamicRef'"),
         ({"pse": {"regex": "[0-9"}}, "regex"),
         ({"pse": "{not json"}, "not valid JSON"),
         ({"pse": {"choice": ["a"], "regex": "a"}}, "exactly one of"),

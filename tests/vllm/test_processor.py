@@ -59,8 +59,8 @@ def test_installing_the_package_registers_the_processor_with_both_of_vllms_loade
 def test_validate_params_names_the_cause_as_a_value_error() -> None:
     VLLMPSELogitsProcessor.validate_params(SamplingParams())  # no constraint: nothing to check
     VLLMPSELogitsProcessor.validate_params(params({"type": "integer"}))
-    with pytest.raises(UnsupportedSchemaError, match="uniqueItems"):
-        VLLMPSELogitsProcessor.validate_params(params({"type": "array", "uniqueItems": True}))
+    with pytest.raises(UnsupportedSchemaError, match=r"\$dynamicRef"):
+        VLLMPSELogitsProcessor.validate_params(params({"$dynamicRef": "#meta"}))
     with pytest.raises(RequestConflictError, match="ignore_eos"):
         VLLMPSELogitsProcessor.validate_params(params({"type": "integer"}, ignore_eos=True))
 

@@ -97,7 +97,7 @@ def test_a_malformed_request_is_a_named_value_error(pse_value, words) -> None:
 @pytest.mark.parametrize(
     "pse_value, error, words",
     [
-        ({"json_schema": {"type": "array", "uniqueItems": True}}, UnsupportedSchemaError, "uniqueItems"),
+        ({"json_schema": {"$dynamicRef": "#meta"}}, UnsupportedSchemaError, "$dynamicRef"),
         ({"json_schema": {"type": "strin"}}, SchemaError, "strin"),
         ({"regex": "(unclosed"}, SchemaError, ""),
         ({"grammar": "start: undefined_rule"}, SchemaError, "undefined_rule"),
