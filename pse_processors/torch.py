@@ -18,6 +18,7 @@ from .constraints.spec import Constraint
 from .errors import InvalidLogitsError
 from .matchers import Matcher
 from .runtime.eager import EagerProcessor
+from .runtime.mask_table import TableOps
 from .runtime.row_checks import bad_row_error
 
 _CPU = torch.device("cpu")
@@ -95,27 +96,36 @@ class PSELogitsProcessor(EagerProcessor, LogitsProcessor):
             raise InvalidLogitsError(f"scores must be a floating-point tensor, not {scores.dtype}")
         # `is_cpu` is cheaper than building a torch.device on every call.
         context = (_CPU if scores.is_cpu else scores.device, scores.dtype, scores.shape[-1])
-        masks = self._masks(context, _nbytes)
+        table = self._table(context)
         states = self._prefix.states((input_ids if input_ids.is_cpu else input_ids.cpu()).numpy())
-        mask_ids = self._rows(states)
-        if len(mask_ids) == 1:  # one allowed set: broadcast, no copy
-            mask = self._mask(masks, mask_ids[0], states[0], context)
-        else:
-            mask = torch.stack([self._mask(masks, m, state, context) for m, state in zip(mask_ids, states)])
-        # Adding a cached 0/-inf mask is many times faster than masked_fill on a CPU.
-        processed = scores.add_(mask) if self.inplace else scores + mask
+        rows = table.rows(states)
+        first = rows[0]
+        if rows.count(first) == len(rows):  # one allowed set: broadcast its row, no copy
+            mask = table.table[first]
+            # Adding a cached 0/-inf mask is many times faster than masked_fill on a CPU.
+            processed = scores.add_(mask) if self.inplace else scores + mask
+        else:  # one gather for the whole batch, into a fresh tensor that then takes the scores
+            masks = table.table.index_select(0, torch.tensor(rows, device=context[0]))
+            processed = scores.add_(masks) if self.inplace else masks.add_(scores)
         best = processed.amax(dim=-1).tolist()
         for row, value in enumerate(best):
             if value != value or value == -math.inf:
                 raise bad_row_error(self.matcher, row, value, states[row])
         return processed
 
-    def _device_mask(self, additive: np.ndarray, context: tuple) -> torch.Tensor:
-        return torch.from_numpy(additive).to(device=context[0], dtype=context[1])
+    def _table_ops(self, context: tuple) -> tuple[TableOps, int]:
+        device, dtype, width = context
+
+        def allocate(rows: int, old: Optional[torch.Tensor]) -> torch.Tensor:
+            table = torch.empty((rows, width), dtype=dtype, device=device)
+            if old is not None:
+                table[: old.shape[0]] = old
+            return table
+
+        def write(table: torch.Tensor, row: int, additive: np.ndarray) -> None:
+            table[row] = torch.from_numpy(additive).to(device=device, dtype=dtype)
+
+        return TableOps(allocate, write), width * torch.empty((), dtype=dtype).element_size()
 
     def _host_ids(self, output: Any) -> Any:
         return output.detach().cpu().numpy() if isinstance(output, torch.Tensor) else output
-
-
-def _nbytes(mask: torch.Tensor) -> int:
-    return mask.numel() * mask.element_size()

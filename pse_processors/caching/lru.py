@@ -13,7 +13,7 @@ from typing import Any, Callable, Hashable, Optional
 
 class SizedLRU:
     """Keeps values until their sizes add up to more than ``max_bytes`` (or there are more than
-    ``max_items``), then drops the oldest; the newest value is always kept.
+    ``max_items``), then drops the oldest (telling ``on_evict``); the newest value is always kept.
 
     Example:
         >>> cache = SizedLRU(max_bytes=10, size_of=len)
@@ -27,11 +27,13 @@ class SizedLRU:
     """
 
     def __init__(
-        self, max_bytes: Optional[int] = None, size_of: Optional[Callable[[Any], int]] = None, *, max_items: Optional[int] = None
+        self, max_bytes: Optional[int] = None, size_of: Optional[Callable[[Any], int]] = None, *, max_items: Optional[int] = None,
+        on_evict: Optional[Callable[[Hashable, Any], None]] = None,
     ) -> None:
         self.max_bytes = max_bytes
         self.max_items = max_items
         self._size_of = size_of or (lambda _value: 0)
+        self._on_evict = on_evict  # called with (key, value) for each entry dropped to stay in bounds
         self._items: "OrderedDict[Hashable, Any]" = OrderedDict()
         self.total_bytes = 0
         self._lock = threading.Lock()  # generate() may run in several threads on one matcher
@@ -67,8 +69,10 @@ class SizedLRU:
                 (self.max_bytes is not None and self.total_bytes > self.max_bytes)
                 or (self.max_items is not None and len(self._items) > self.max_items)
             ):
-                _, dropped = self._items.popitem(last=False)
+                key_dropped, dropped = self._items.popitem(last=False)
                 self.total_bytes -= self._size_of(dropped)
+                if self._on_evict is not None:
+                    self._on_evict(key_dropped, dropped)
 
     def setdefault(self, key: Hashable, value: Any) -> Any:
         """The value under ``key``, after storing ``value`` there if it had none."""

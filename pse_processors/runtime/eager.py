@@ -4,8 +4,10 @@
 and :class:`~pse_processors.mlx.MLXPSELogitsProcessor`. It compiles the constraint (or takes a
 compiled matcher), keeps each row's state keyed by its token prefix (:mod:`.prefix_states`),
 picks the mask each row needs, checks a new logits width once, and parses outputs. The
-framework module subclasses it and only converts ids to numpy, turns a host mask into a cached
-device mask (:meth:`EagerProcessor._device_mask`) and adds it to the scores.
+framework module subclasses it and only converts ids to numpy and adds the masks to the scores:
+either one device table per context whose rows it gathers for the whole batch at once
+(:meth:`EagerProcessor._table`, :mod:`.mask_table`; PyTorch), or one cached device mask per
+mask id (:meth:`EagerProcessor._device_mask`; MLX, whose batches are one row).
 
 Example (a processor over plain numpy arrays):
     >>> import numpy as np, pse_processors as pse
@@ -37,6 +39,7 @@ from ..compiler.options import CompileOptions
 from .. import defaults
 from ..matchers import Matcher
 from .device_cache import device_cache
+from .mask_table import MaskTable, TableOps
 from .prefix_states import PrefixStates
 from .results import parse_output
 from .row_checks import resolve_matcher
@@ -108,16 +111,32 @@ class EagerProcessor:
         first = mask_ids[0]
         return [first] if all(m == first for m in mask_ids) else mask_ids
 
+    def _check_width(self, width: int) -> None:
+        if width not in self._checked_widths:
+            self.matcher.check_logits_width(width)
+            self._checked_widths.add(width)
+
     def _masks(self, context: tuple, size_of: Callable[[Any], int]) -> SizedLRU:
         """The device masks of ``context`` (its last item is the logits' width, checked once)."""
         masks = self._contexts.get(context)
         if masks is None:
-            width = context[-1]
-            if width not in self._checked_widths:
-                self.matcher.check_logits_width(width)
-                self._checked_widths.add(width)
+            self._check_width(context[-1])
             masks = self._contexts.setdefault(context, SizedLRU(defaults.DEVICE_MASK_CACHE_BYTES, size_of))
         return masks
+
+    def _table(self, context: tuple) -> MaskTable:
+        """The device mask table of ``context`` (its last item is the logits' width, checked once)."""
+        table = self._contexts.get(context)
+        if table is None:
+            self._check_width(context[-1])
+            ops, row_bytes = self._table_ops(context)
+            table = MaskTable(self.matcher, context[-1], ops, defaults.DEVICE_MASK_CACHE_BYTES, row_bytes)
+            table = self._contexts.setdefault(context, table)
+        return table
+
+    def _table_ops(self, context: tuple) -> tuple[TableOps, int]:
+        """The framework's :class:`~.mask_table.TableOps` for ``context``, and the bytes of one row."""
+        raise NotImplementedError
 
     def _mask(self, masks: SizedLRU, mask_id: int, state: int, context: tuple) -> Any:
         """The device mask (0 where ``state`` allows the token, -inf elsewhere), cached by mask id."""
