@@ -14,6 +14,7 @@ from ..json_schema import SchemaOptions, json_schema_to_regex
 from ..json_schema import fragments as fx
 from ..json_schema.document import MAX_DEPTH, check_depth, lone_surrogate
 from .regex_check import check_regex
+from .regex_sentinels import without_sentinels
 from .structure import StructuredConstraint
 
 
@@ -158,7 +159,8 @@ def normalize(constraint: Constraint, options: Optional[SchemaOptions] = None) -
     """
     options = options or SchemaOptions()
     if isinstance(constraint, Regex):
-        return ConstraintSpec("regex", check_regex(constraint.pattern))
+        # Classes kept off the automaton's sentinels: linear builds of ".{n}" (regex_sentinels.py)
+        return ConstraintSpec("regex", without_sentinels(check_regex(constraint.pattern)))
     if isinstance(constraint, Grammar):
         return ConstraintSpec("grammar", "", lark=constraint.lark)
     if isinstance(constraint, Choice):
