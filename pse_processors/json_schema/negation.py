@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
 
+from .dependencies import KEYWORDS as DEPENDENCY_KEYWORDS
+from .dependencies import negate_dependency
 from .keywords import ALSO_PATTERNS, ANNOTATIONS, ASSERTIONS, NOT_PATTERNS
 
 MAX_TERMS = 32
@@ -96,14 +98,8 @@ class _Negator:
                 out.add(Negation([{"type": "object", "required": [name], "properties": {name: t}} for t in inner.terms],
                                  inner.exact))
             return out
-        if key in ("dependentRequired", "dependencies") and isinstance(value, dict):
-            out = Negation()
-            for trigger, needed in value.items():
-                if not isinstance(needed, list):
-                    out.exact = False
-                    continue
-                out.terms.extend({"type": "object", "required": [trigger], "properties": {n: False}} for n in needed)
-            return out
+        if key in DEPENDENCY_KEYWORDS and isinstance(value, dict):
+            return Negation(*negate_dependency(key, value, sub))
         if self.patterns and key == "pattern" and isinstance(value, str):  # the strings it does not match
             return Negation([{"type": "string", NOT_PATTERNS: [value]}])
         if self.patterns and key == ALSO_PATTERNS and isinstance(value, list):

@@ -13,6 +13,7 @@ from .document import check_text
 from .fragments import Fragment
 from .keywords import ANNOTATIONS
 from .lexemes import names_regex, string_outside
+from .dependencies import MAX_TRIGGERS, dependencies_of, dependency_variants
 from .orders import member_orders
 from .patterns import translate
 from .rules import ANY_VALUE
@@ -28,7 +29,7 @@ from .schema_tools import (
 
 class ObjectsMixin:
     def _compile_object(self, schema: dict, pointer: str) -> Fragment:
-        dependencies = self._dependencies(schema, pointer)
+        dependencies = dependencies_of(schema, pointer)
         if dependencies:
             return self._dependency_variants(schema, dependencies, pointer)
         properties = schema.get("properties", {})
@@ -285,38 +286,16 @@ class ObjectsMixin:
             self.unsupported("propertyNames", pointer, "enum/const on property names")
         return check
 
-    def _dependencies(self, schema: dict, pointer: str) -> dict:
-        deps: dict = {}
-        for keyword in ("dependentRequired", "dependencies"):
-            value = schema.get(keyword)
-            if value is None:
-                continue
-            if not isinstance(value, dict):
-                raise SchemaError(f"{keyword} must be an object", pointer)
-            for trigger, needed in value.items():
-                if isinstance(needed, list):
-                    deps.setdefault(trigger, []).extend(needed)
-                elif needed is not True:
-                    self.unsupported("dependencies", pointer, "a schema dependency (dependentSchemas)")
-        return {t: n for t, n in deps.items() if n}
-
     def _dependency_variants(self, schema: dict, deps: dict, pointer: str) -> Fragment:
-        """Split on each trigger's presence: disjoint variants with plain required/properties."""
-        if len(deps) > 4:
-            self.unsupported("dependentRequired", pointer, "more than 4 dependent properties")
+        """Split on each trigger's presence: disjoint variants (see :mod:`.dependencies`)."""
+        if len(deps) > MAX_TRIGGERS:
+            keyword = next(k for k in ("dependentSchemas", "dependencies", "dependentRequired") if k in schema)
+            self.unsupported(keyword, pointer, f"more than {MAX_TRIGGERS} dependent properties")
             deps = {}
-        base = {k: v for k, v in schema.items() if k not in ("dependentRequired", "dependencies")}
-        variants = [base]
-        for trigger, needed in deps.items():
-            split = []
-            for variant in variants:
-                absent = dict(variant, properties=dict(variant.get("properties", {}), **{trigger: False}))
-                if trigger not in variant.get("required", []):
-                    split.append(absent)
-                present = dict(variant, required=list(dict.fromkeys(list(variant.get("required", [])) + [trigger] + needed)))
-                split.append(present)
-            variants = split
-        return fx.alternation(self._compile_object(v, pointer) for v in variants)
+        return fx.alternation(
+            self.compile(variant, pointer) if "allOf" in variant else self._compile_object(variant, pointer)
+            for variant in dependency_variants(schema, deps)
+        )
 
     def _key(self, name: str) -> str:
         return fx.escape(fx.json_text(name))

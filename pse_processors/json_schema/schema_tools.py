@@ -16,7 +16,7 @@ from .lark_emitter import lark_terminal
 
 
 # Assertion keywords that this version refuses wherever they would constrain the output.
-_REFUSED_ANYWHERE = ("dependentSchemas", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef",
+_REFUSED_ANYWHERE = ("unevaluatedProperties", "unevaluatedItems", "$dynamicRef",
                      "$recursiveRef", "$dynamicAnchor")
 
 
@@ -30,7 +30,7 @@ _TYPE_KEYWORDS = {
     "array": ("items", "prefixItems", "minItems", "maxItems", "additionalItems", "uniqueItems", "contains",
               "minContains", "maxContains"),
     "object": ("properties", "required", "additionalProperties", "patternProperties", "propertyNames",
-               "minProperties", "maxProperties", "dependentRequired", "dependencies"),
+               "minProperties", "maxProperties", "dependentRequired", "dependentSchemas", "dependencies"),
 }
 
 
