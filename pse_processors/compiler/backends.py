@@ -33,8 +33,11 @@ from ..caching.lru import SizedLRU
 from ..constraints.spec import Constraint, ConstraintSpec, Grammar, normalize, parse_constraint
 from ..errors import PSEError, SchemaError
 from ..json_schema import SchemaOptions, json_schema_to_grammar
-from ..json_schema.rules import terminal_only
+from ..json_schema.rules import terminal_only, unique_items_schema
+from ..json_schema.unique_items import UniquePlan, has_unique_items
+from ..matchers.base import Matcher
 from ..matchers.llguidance import LLGuidanceMatcher
+from ..matchers.unique_items import UniqueItemsMatcher
 from ..vocabulary.vocabulary import Vocabulary
 from . import llg_json
 from .finiteness import check_grammar
@@ -84,7 +87,8 @@ def grammar_spec(constraint: Any, options: SchemaOptions, use_front_end: bool = 
     key = (text, repr(options), use_front_end)
     found = _specs.get(key)
     if found is None:
-        fast = llg_json.wrapped(parsed.schema, options) if use_front_end else None
+        # llguidance's front end ignores uniqueItems: only our Lark carries it (to the check beside it)
+        fast = llg_json.wrapped(parsed.schema, options) if use_front_end and not has_unique_items(parsed.schema) else None
         if fast is not None:  # no recursion, no any value: the automaton can hold it too
             found = (ConstraintSpec("json", "", lark=fast), False)
             _front_end_sources.put(fast, (parsed, options, key))
@@ -96,8 +100,9 @@ def grammar_spec(constraint: Any, options: SchemaOptions, use_front_end: bool = 
     return dataclasses.replace(spec, result_type=parsed.result_type), recursive
 
 
-def llguidance_matcher(spec: ConstraintSpec, vocabulary: Vocabulary) -> LLGuidanceMatcher:
-    """The :class:`~pse_processors.matchers.llguidance.LLGuidanceMatcher` of ``spec``, shared per (grammar, vocabulary)."""
+def llguidance_matcher(spec: ConstraintSpec, vocabulary: Vocabulary) -> Matcher:
+    """The :class:`~pse_processors.matchers.llguidance.LLGuidanceMatcher` of ``spec``, shared per (grammar, vocabulary)
+    (inside a :class:`~pse_processors.matchers.unique_items.UniqueItemsMatcher` where arrays keep unique items)."""
     source = _front_end_sources.get(spec.lark) if spec.lark is not None and llg_json.is_wrapped(spec.lark) else None
     if vocabulary.dummy_prefix:  # Llama-2-style ▁ prefix: one optional leading space (see constraints/spec.py)
         spec = spec.with_dummy_prefix()
@@ -106,6 +111,9 @@ def llguidance_matcher(spec: ConstraintSpec, vocabulary: Vocabulary) -> LLGuidan
     if matcher is None:
         try:
             matcher = LLGuidanceMatcher(spec.lark, vocabulary, spec)  # type: ignore[arg-type]
+            unique = unique_items_schema(spec.lark)
+            if unique is not None:  # uniqueItems: a check of the values beside the grammar
+                matcher = UniqueItemsMatcher(matcher, UniquePlan(unique))
             matcher.mask_id(matcher.initial_state)  # the first mask; raises now if the tokenizer cannot start
         except PSEError:
             if source is None:

@@ -31,6 +31,7 @@ from typing import Any, Optional
 from ..matchers.automaton import AutomatonMatcher
 from ..matchers.handoff import HandoffMatcher
 from ..matchers.llguidance import LLGuidanceMatcher
+from ..matchers.unique_items import UniqueItemsMatcher
 from .compiler import compile as compile_grammar
 from .options import CompileOptions
 
@@ -94,5 +95,5 @@ def reduce_matcher(matcher: Any) -> tuple:
     )
 
 
-for _cls in (AutomatonMatcher, LLGuidanceMatcher, HandoffMatcher):
+for _cls in (AutomatonMatcher, LLGuidanceMatcher, HandoffMatcher, UniqueItemsMatcher):
     copyreg.pickle(_cls, reduce_matcher)

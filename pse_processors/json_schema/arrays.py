@@ -21,7 +21,10 @@ class ArraysMixin:
     def _compile_array(self, schema: dict, pointer: str) -> Fragment:
         low, high = _bounds(schema, "minItems", "maxItems", pointer)
         if schema.get("uniqueItems") is True and (high is None or high > 1):
-            self.unsupported("uniqueItems", pointer, "uniqueness of items cannot be tracked by an automaton")
+            if self.rules is not None:  # the grammar engine checks it beside the grammar (matchers/unique_items.py)
+                self.rules.unique_items = self.rules.beyond_regex = True
+            else:
+                self.unsupported("uniqueItems", pointer, "uniqueness of items cannot be tracked by an automaton")
         if "contains" in schema:
             return self._compile_contains(schema, pointer, low, high)
         for keyword in ("minContains", "maxContains"):

@@ -35,7 +35,7 @@ from .drafts import drop_ref_siblings, ignores_ref_siblings
 from .finiteness import no_finite_instance, unfinished
 from .negation import negate
 from .options import SchemaOptions
-from .rules import ANY_VALUE, RuleSet, check_no_markers, to_lark
+from .rules import ANY_VALUE, RuleSet, check_no_markers, to_lark, unique_items_marker
 from .schema_tools import _ANY_NESTED, _MAX_ELSE_PARTS, _REFUSED_ANYWHERE
 # One mixin per concern, each in its own file:
 from .arrays import ArraysMixin
@@ -248,6 +248,8 @@ def json_schema_to_grammar(schema: Any, options: Optional[SchemaOptions] = None)
             "the schema's grammar nests its groups too deeply to be written out (deeply nested "
             "subschemas, or numeric bounds with very many digits)"
         ) from exc
+    if rules.unique_items:
+        lark = unique_items_marker(schema) + lark
     return SchemaGrammar(_encodable(lark), recursive)
 
 

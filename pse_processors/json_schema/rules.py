@@ -15,13 +15,16 @@ Holes are written with two plane-16 private-use characters that fragments never 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any, Optional
 
 from .fragment_parser import parse_fragment
 from .holes import HOLE_CLOSE, HOLE_OPEN, check_no_markers, hole_names
 from .lark_emitter import LarkOutput, lark_rule, lark_terminal
 
-__all__ = ["ANY_VALUE", "HOLE_CLOSE", "HOLE_OPEN", "RuleSet", "check_no_markers", "terminal_only", "to_lark"]
+__all__ = ["ANY_VALUE", "HOLE_CLOSE", "HOLE_OPEN", "RuleSet", "check_no_markers", "terminal_only", "to_lark",
+           "unique_items_marker", "unique_items_schema"]
 
 ANY_VALUE = "any_value"
 
@@ -51,6 +54,9 @@ class RuleSet:
     #: Whether a terminal holds a language the regex output cannot (an intersection or complement
     #: where the regex output generates a subset): then ``backend="auto"`` runs llguidance.
     beyond_regex: bool = False
+    #: Whether an array must keep its items unique: the grammar engine checks that beside the
+    #: grammar (``matchers/unique_items.py``); the Lark then starts with :func:`unique_items_marker`.
+    unique_items: bool = False
     #: Characters of every body defined so far (the compiler bounds it, as it bounds a regex).
     size: int = 0
     #: (ref, siblings) keys of recursive references without a finite instance: the compiler
@@ -90,6 +96,7 @@ class RuleSet:
         self._by_terminal.clear()
         self.size = 0
         self.beyond_regex = False
+        self.unique_items = False
         self.written = ()
 
     def shared(self, body: str, prefix: str) -> str:
@@ -132,6 +139,31 @@ def to_lark(root: str, rules: RuleSet) -> str:
     lark = "\n".join(lines + out.hoisted + terminals)
     rules.written = (root, lark, exprs)
     return lark
+
+
+_UNIQUE_MARKER = "// pse uniqueItems: "
+
+
+def unique_items_marker(schema: Any) -> str:
+    r"""The first line of a grammar whose arrays must keep unique items: the schema, which the
+    grammar engine's check follows (a Lark comment: llguidance skips it).
+
+    Example:
+        >>> marker = unique_items_marker({"uniqueItems": True})
+        >>> marker, unique_items_schema(marker + "start: /a/")
+        ('// pse uniqueItems: {"uniqueItems": true}\n', {'uniqueItems': True})
+    """
+    return _UNIQUE_MARKER + json.dumps(schema, separators=(", ", ": ")) + "\n"
+
+
+def unique_items_schema(lark: Optional[str]) -> Any:
+    """The schema :func:`unique_items_marker` put in ``lark`` (its first line, or a later one once a
+    leading space's rule is put in front), else ``None``."""
+    start = -1 if not lark else 0 if lark.startswith(_UNIQUE_MARKER) else lark.find("\n" + _UNIQUE_MARKER) + 1
+    if start < 0 or (start == 0 and not lark.startswith(_UNIQUE_MARKER)):  # type: ignore[union-attr]
+        return None
+    start += len(_UNIQUE_MARKER)
+    return json.loads(lark[start : lark.index("\n", start)])  # type: ignore[index]
 
 
 def terminal_only(regex: str) -> str:

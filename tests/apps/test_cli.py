@@ -131,10 +131,11 @@ def test_extract_batches_with_too_long_lines_and_quiet(tmp_path, tiny_model_dir)
 
 
 def test_compile_refused_schema_exits_2_with_keyword_and_pointer(tmp_path):
-    schema = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}}}
+    schema = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"},
+                                                         "unevaluatedItems": False}}}
     result = cli(tmp_path, "compile", "--schema", json.dumps(schema))
     assert result.returncode == 2
-    assert "'uniqueItems'" in result.stderr and "#/properties/tags" in result.stderr
+    assert "'unevaluatedItems'" in result.stderr and "#/properties/tags" in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
     path = tmp_path / "schema.json"
     path.write_text(json.dumps({"type": "object", "properties": {"x": {"type": "strin"}}}))

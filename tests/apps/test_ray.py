@@ -34,7 +34,7 @@ SCHEMAS = [
     {"type": "array", "items": {"enum": ["red", "green", "blue"]}, "minItems": 1, "maxItems": 3},
 ]
 TOO_LONG_FOR_40_TOKENS = {"type": "array", "items": {"type": "boolean"}, "minItems": 100}
-REFUSED = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}  # strict: not enforceable
+REFUSED = {"type": "array", "items": {"type": "string"}, "unevaluatedItems": False}  # strict: not enforceable
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def rows_with_bad_ones(count: int = 200) -> tuple[list[dict], dict[int, str]]:
          "schema": json.dumps(SCHEMAS[i % 3])}
         for i in range(count)
     ]
-    bad = {7: "'text'", 50: "context of 512", 99: "bad schema: the schema is not JSON", 120: "uniqueItems",
+    bad = {7: "'text'", 50: "context of 512", 99: "bad schema: the schema is not JSON", 120: "unevaluatedItems",
            181: "max_new_tokens"}
     del rows[7]["text"]  # a missing column (null in the Arrow block)
     rows[50]["text"] = "word " * 600  # over the tiny model's 512-token context
@@ -141,7 +141,7 @@ def test_job_level_mistakes_are_refused_before_any_actor_starts(local_ray):
         extract(docs, SCHEMAS[0], prompt_template="no placeholder")
     with pytest.raises(ValueError, match="not a valid JSON Schema"):
         extract(docs, {"type": 12}, prompt_template="{text}")
-    with pytest.raises(ValueError, match="uniqueItems"):
+    with pytest.raises(ValueError, match="unevaluatedItems"):
         extract(docs, REFUSED, prompt_template="{text}")
 
 

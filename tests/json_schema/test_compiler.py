@@ -348,7 +348,7 @@ def test_refusals_name_keyword_and_pointer(schema, keyword, pointer):
         pse.compile(schema, BYTES)
         return
     # A pattern's complement exists on llguidance only (json_schema/lexemes.py): refused on the automaton
-    backend = "dfa" if keyword in ("maxContains", "not") else "auto"
+    backend = "dfa" if keyword in ("maxContains", "not", "uniqueItems") else "auto"  # uniqueItems: enforced on llguidance
     with pytest.raises(UnsupportedSchemaError) as info:
         pse.compile(schema, BYTES, backend=backend)
     assert info.value.keyword == keyword and info.value.pointer == pointer
