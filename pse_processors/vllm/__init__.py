@@ -8,7 +8,7 @@ not touched::
     from pse_processors.vllm import extra_args, parse
 
     llm = LLM(model=...)
-    params = SamplingParams(max_tokens=256, extra_args=extra_args(schema))   # or Regex, Choice, Grammar
+    params = SamplingParams(max_tokens=256, extra_args=extra_args(schema))   # or Regex, Choice, Grammar, Reasoning, Delimited, Tools
     value = parse(llm.generate([prompt], params)[0], schema)
 
 Over the OpenAI-compatible server (``vllm serve``)::

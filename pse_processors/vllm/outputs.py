@@ -60,8 +60,9 @@ def parse(output: Any, constraint: Any, index: int = 0) -> Any:
         index: which completion of a ``RequestOutput`` or OpenAI response (``n > 1``).
 
     Returns:
-        A JSON value for a JSON Schema (an instance of the class for a Pydantic model), else the
-        text.
+        A JSON value for a JSON Schema (an instance of the class for a Pydantic model), a
+        :class:`~pse_processors.StructuredOutput` for ``Reasoning``, ``Delimited`` and ``Tools``
+        (a thinking budget is not checked: text does not show the model's tokens), else the text.
 
     Raises:
         InvalidOutputError: the output was cut off by ``max_tokens`` or does not satisfy the

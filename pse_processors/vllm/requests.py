@@ -7,6 +7,8 @@ where the dict holds exactly one constraint and optionally compile options::
     {"regex": "[0-9]{3}"}             the whole output matches the regex
     {"choice": ["yes", "no"]}         the output is exactly one of the strings
     {"grammar": "start: ..."}         a Lark grammar (see ``pse_processors.Grammar``)
+    {"reasoning": {"answer": {...}, ...}}, {"delimited": {...}}, {"tools": {...}}
+                                      structure in free text (:mod:`.structured`)
     + "options": {"whitespace": "compact", "backend": "dfa", ...}
 
 The OpenAI-compatible server passes ``vllm_xargs`` on as ``extra_args``, and ``vllm_xargs`` values
@@ -31,7 +33,7 @@ Example:
     >>> request_from_extra_args({"pse": {"regex": "a", "choice": ["b"]}})
     Traceback (most recent call last):
     ...
-    pse_processors.errors.SchemaError: extra_args['pse'] must hold exactly one of 'json_schema', 'regex', 'choice', 'grammar'; got 'regex', 'choice'
+    pse_processors.errors.SchemaError: extra_args['pse'] must hold exactly one of 'json_schema', 'regex', 'choice', 'grammar', 'reasoning', 'delimited', 'tools'; got 'regex', 'choice'
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from ..constraints.spec import Choice, Grammar, Regex
 from ..errors import ConstraintConflictError, PSEError, SchemaError
 from ..matchers import HandoffMatcher, Matcher
 from ..vocabulary.vocabulary import Vocabulary
+from .structured import STRUCTURED, build, checkable, structured_spec
 
 class RequestConflictError(ConstraintConflictError, ValueError):
     """A request's other settings (or the server's) make its constraint impossible to enforce:
@@ -95,6 +98,38 @@ KINDS: dict[str, Callable[[Any], Any]] = {
     "choice": _choice,
     "grammar": _string("grammar", Grammar),
 }
+#: Every key a constraint may come under: the plain kinds, then structure in free text.
+ALL_KINDS = (*KINDS, *STRUCTURED)
+
+
+def _constraint(kind: str, value: Any) -> Any:
+    return KINDS[kind](value) if kind in KINDS else build(kind, value, _inner)
+
+
+def _one_kind(spec: Mapping, where: str, allowed: tuple, extra: tuple = ()) -> str:
+    """The one constraint key of ``spec`` (``where`` names it in errors)."""
+    unknown = [name for name in spec if name not in ALL_KINDS and name not in extra]
+    if unknown:
+        raise SchemaError(
+            f"{where} has unknown keys {', '.join(map(repr, unknown))}; the keys are "
+            f"{', '.join(map(repr, allowed + extra))}",
+            None,
+        )
+    kinds = [name for name in ALL_KINDS if name in spec]
+    if len(kinds) != 1 or kinds[0] not in allowed:
+        raise SchemaError(
+            f"{where} must hold exactly one of {', '.join(map(repr, allowed))}; got {', '.join(map(repr, kinds)) or 'none'}",
+            None,
+        )
+    return kinds[0]
+
+
+def _inner(value: Any, where: str, structured: tuple) -> Any:
+    """A nested constraint (a Reasoning's answer, a Delimited's constraint): ``{"json_schema": ...}``-style."""
+    if not isinstance(value, Mapping):
+        raise SchemaError(f"{where} must be an object such as {{'json_schema': {{...}}}}, not {type(value).__name__}", None)
+    kind = _one_kind(value, where, (*KINDS, *structured))
+    return _constraint(kind, value[kind])
 
 
 @dataclass(frozen=True)
@@ -102,8 +137,9 @@ class ConstraintRequest:
     """One request's constraint, read from its ``extra_args``.
 
     Attributes:
-        kind: the key it came under (``"json_schema"``, ``"regex"``, ``"choice"``, ``"grammar"``).
-        constraint: what :func:`pse_processors.compile` takes (a schema dict, ``Regex``...).
+        kind: the key it came under (``"json_schema"``, ``"regex"``, ``"choice"``, ``"grammar"``,
+            ``"reasoning"``, ``"delimited"``, ``"tools"``).
+        constraint: what :func:`pse_processors.compile` takes (a schema dict, ``Regex``, ``Reasoning``...).
         options: the :class:`~pse_processors.CompileOptions` it is compiled with.
         key: a canonical text of all three: requests with equal keys share one compiled matcher.
     """
@@ -134,22 +170,8 @@ def request_from_extra_args(extra: Optional[Mapping[str, Any]]) -> Optional[Cons
             f"extra_args['pse'] must be an object such as {{'json_schema': {{...}}}} (or its JSON text), not {type(spec).__name__}",
             None,
         )
-    unknown = [name for name in spec if name not in KINDS and name != "options"]
-    if unknown:
-        raise SchemaError(
-            f"extra_args['pse'] has unknown keys {', '.join(map(repr, unknown))}; the keys are "
-            f"{', '.join(map(repr, KINDS))} and 'options'",
-            None,
-        )
-    kinds = [name for name in KINDS if name in spec]
-    if len(kinds) != 1:
-        raise SchemaError(
-            f"extra_args['pse'] must hold exactly one of {', '.join(map(repr, KINDS))}; got "
-            f"{', '.join(map(repr, kinds)) or 'none'}",
-            None,
-        )
-    kind = kinds[0]
-    constraint = KINDS[kind](spec[kind])
+    kind = _one_kind(spec, "extra_args['pse']", ALL_KINDS, ("options",))
+    constraint = _constraint(kind, spec[kind])
     options = _options(spec.get("options"))
     key = json.dumps([kind, spec[kind] if kind != "json_schema" else constraint, dataclasses.asdict(options)],
                      ensure_ascii=False, default=repr)
@@ -183,12 +205,27 @@ def extra_args(constraint: Any, options: Optional[CompileOptions] = None, **opti
     """``{"pse": {...}}`` for ``SamplingParams(extra_args=...)``: plain JSON values only.
 
     ``constraint`` is a JSON Schema (dict or JSON text), a Pydantic model class (its JSON
-    Schema is sent), a :class:`~pse_processors.Schema`, ``Regex``, ``Choice`` or ``Grammar``.
+    Schema is sent), a :class:`~pse_processors.Schema`, ``Regex``, ``Choice``, ``Grammar``,
+    ``Reasoning``, ``Delimited`` or ``Tools``.
     ``options`` / ``option_kwargs`` are sent when they differ from the defaults (only
     :data:`REQUEST_OPTIONS` may).
     """
+    spec = _spec_of(constraint)
+    chosen = options_from(options, option_kwargs)
+    default = CompileOptions()
+    changed = {f.name: getattr(chosen, f.name) for f in dataclasses.fields(chosen) if getattr(chosen, f.name) != getattr(default, f.name)}
+    if changed:
+        spec["options"] = changed
+    return {KEY: spec}
+
+
+def _spec_of(constraint: Any) -> dict:
+    """``{kind: value}`` of any constraint :func:`extra_args` takes (plain JSON)."""
     if isinstance(constraint, Schema):
         constraint = constraint.constraint
+    structured = structured_spec(constraint, _spec_of)
+    if structured is not None:
+        return structured
     if isinstance(constraint, Regex):
         spec: dict = {"regex": constraint.pattern}
     elif isinstance(constraint, Choice):
@@ -203,15 +240,10 @@ def extra_args(constraint: Any, options: Optional[CompileOptions] = None, **opti
         spec = {"json_schema": _json_schema(constraint)}
     else:
         raise TypeError(
-            "constraint must be a JSON Schema (dict or str), a Pydantic model class, Regex(...), Choice([...]) or "
-            f"Grammar(...), not {type(constraint).__name__}"
+            "constraint must be a JSON Schema (dict or str), a Pydantic model class, Regex(...), Choice([...]), "
+            f"Grammar(...), Reasoning(...), Delimited(...) or Tools(...), not {type(constraint).__name__}"
         )
-    chosen = options_from(options, option_kwargs)
-    default = CompileOptions()
-    changed = {f.name: getattr(chosen, f.name) for f in dataclasses.fields(chosen) if getattr(chosen, f.name) != getattr(default, f.name)}
-    if changed:
-        spec["options"] = changed
-    return {KEY: spec}
+    return spec
 
 
 def vllm_xargs(constraint: Any, options: Optional[CompileOptions] = None, **option_kwargs: Any) -> dict:
@@ -240,7 +272,7 @@ def check_request(request: ConstraintRequest) -> Matcher:
         PSEError: the constraint cannot be compiled (its subclass names the cause).
     """
     try:
-        matcher = compile_constraint(request.constraint, _BYTES, options=request.options)
+        matcher = compile_constraint(checkable(request.constraint), _BYTES, options=request.options)
     except PSEError:
         raise
     except (TypeError, ValueError) as exc:  # anything else a bad value can raise: still the request's fault

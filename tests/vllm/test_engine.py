@@ -162,6 +162,29 @@ def test_several_samples_min_tokens_and_greedy_requests_stay_valid(llm) -> None:
     check(outs[2].outputs[0].text, outs[2].outputs[0].finish_reason, PHONE)
 
 
+def test_a_json_answer_after_reasoning_with_text_markers(llm) -> None:
+    # SmolLM2 has no <think> token: the markers are text. A budget of 12 reasoning tokens, then
+    # only the way to </think>; the answer after it validates, and parse splits the two.
+    constraint = pse.Reasoning(PERSON, max_tokens=12)
+    out = llm.generate(["Alice is 31. Think briefly, then give her name and age as JSON."],
+                       SamplingParams(max_tokens=120, temperature=1.0, seed=5, extra_args=extra_args(constraint)),
+                       use_tqdm=False)[0]
+    text, ids = out.outputs[0].text, list(out.outputs[0].token_ids)
+    assert out.outputs[0].finish_reason == "stop", text
+    assert text.startswith("<think>") and text.count("</think>") == 1, text
+    reasoning, _, answer = text[len("<think>"):].partition("</think>")
+    assert answer.lstrip("\n") == answer.lstrip() and answer.count("\n", 0, len(answer) - len(answer.lstrip("\n"))) <= 2
+    jsonschema.validate(json.loads(answer), PERSON)
+    result = parse(out, constraint)
+    assert result.reasoning == reasoning and result.answer == json.loads(answer)
+    # The budget: after 12 tokens inside the block, only tokens that continue "</think>" (8 bytes:
+    # at most 8 tokens, however the model spells it).
+    tokenizer = llm.get_tokenizer()
+    opened = next(i for i in range(1, len(ids) + 1) if tokenizer.decode(ids[:i]).startswith("<think>"))
+    closed = next(i for i in range(1, len(ids) + 1) if "</think>" in tokenizer.decode(ids[:i]))
+    assert closed - opened <= 12 + len("</think>"), (ids, text)
+
+
 @pytest.mark.parametrize(
     "pse_args, words",
     [

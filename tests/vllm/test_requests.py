@@ -152,3 +152,66 @@ def test_parse_refuses_an_output_cut_by_max_tokens_even_where_it_happens_to_be_c
 def test_parse_needs_an_output() -> None:
     with pytest.raises(TypeError, match="has no text"):
         parse(SimpleNamespace(), SCHEMA)
+
+
+# -- structure in free text: Reasoning, Delimited, Tools ----------------------------------------
+
+TOOLS = [{"name": "add", "description": "Add.", "parameters": {"type": "object", "properties": {"a": {"type": "integer"}},
+                                                                "required": ["a"]}}]
+
+
+@pytest.mark.parametrize(
+    "constraint, kind",
+    [(pse.Reasoning(SCHEMA, max_tokens=32), "reasoning"),
+     (pse.Reasoning(pse.Tools(TOOLS, format="hermes"), start="<t>", end="</t>"), "reasoning"),
+     (pse.Reasoning(pse.Delimited(pse.Choice(["a", "b"]))), "reasoning"),
+     (pse.Delimited(pse.Regex("[0-9]+"), min_count=1, max_count=2), "delimited"),
+     (pse.Tools(TOOLS, tool_choice="required", parallel=False), "tools")],
+)
+def test_structure_in_free_text_round_trips_through_vllm_xargs_and_is_checked(constraint, kind) -> None:
+    args = vllm_xargs(constraint)
+    assert isinstance(args["pse"], str) and kind in json.loads(args["pse"])
+    request = request_from_extra_args(args)
+    assert request.kind == kind and request.constraint == constraint
+    assert check_request(request) is not None  # Tools without a format: checked as hermes calls
+
+
+def test_a_tool_list_alone_is_tools_with_its_defaults() -> None:
+    assert request_from_extra_args({"pse": {"tools": TOOLS}}).constraint == pse.Tools(TOOLS)
+
+
+@pytest.mark.parametrize(
+    "pse_value, error, words",
+    [
+        ({"reasoning": {"answr": {"regex": "a"}}}, SchemaError, "unknown keys 'answr'; Reasoning takes 'answer', 'start'"),
+        ({"reasoning": {"start": "<t>"}}, SchemaError, "extra_args['pse']['reasoning'] needs 'answer'"),
+        ({"reasoning": {"answer": {"regex": "a"}, "max_tokens": 0}}, SchemaError, "max_tokens (the thinking budget) must be an int >= 1"),
+        ({"reasoning": {"answer": {"regex": "a"}, "start": ""}}, SchemaError, "start marker"),
+        ({"reasoning": {"answer": {"reasoning": {"answer": {"regex": "a"}}}}}, SchemaError,
+         "['reasoning']['answer'] must hold exactly one of 'json_schema', 'regex', 'choice', 'grammar', 'delimited', 'tools'"),
+        ({"reasoning": {"answer": "a"}}, SchemaError, "['reasoning']['answer'] must be an object such as"),
+        ({"delimited": {"constraint": {"tools": TOOLS}}}, SchemaError, "['delimited']['constraint'] must hold exactly one of"),
+        ({"delimited": {"constraint": {"regex": "a"}, "min_count": 2, "max_count": 1}}, SchemaError, "max_count"),
+        ({"tools": "add"}, SchemaError, "must be an object of Tools's arguments"),
+        ({"tools": {"tools": ["add"]}}, SchemaError, "['tools']['tools'] must be a list of OpenAI function specs"),
+        ({"tools": {"tools": TOOLS, "format": "xml"}}, SchemaError, "format must be one of hermes"),
+        ({"tools": {"tools": TOOLS, "tool_choice": "sub"}}, SchemaError, "tool_choice 'sub'"),
+        ({"tools": [{"name": "a", "parameters": {"$dynamicRef": "#m"}}]}, UnsupportedSchemaError, "'$dynamicRef' (at #/tools/a/parameters)"),
+    ],
+)
+def test_a_malformed_structured_request_is_a_named_value_error(pse_value, error, words) -> None:
+    with pytest.raises(error) as info:
+        check_request(request_from_extra_args({"pse": pse_value}))
+    assert words in str(info.value)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, PSEError)
+
+
+def test_parse_splits_reasoning_from_its_answer_and_checks_both() -> None:
+    constraint = pse.Reasoning(SCHEMA, max_tokens=2)  # the budget counts model tokens: text cannot show it
+    done = SimpleNamespace(text='<think>Al is 3, so.</think>\n{"name": "Al", "age": 3}', finish_reason="stop")
+    result = parse(done, constraint)
+    assert result.reasoning == "Al is 3, so." and result.answer == {"name": "Al", "age": 3}
+    with pytest.raises(InvalidOutputError):
+        parse(SimpleNamespace(text='<think>x</think>{"name": 1, "age": 3}', finish_reason="stop"), constraint)
+    with pytest.raises(InvalidOutputError):
+        parse(SimpleNamespace(text='{"name": "Al", "age": 3}', finish_reason="stop"), constraint)
