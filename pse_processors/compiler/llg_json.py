@@ -13,7 +13,8 @@ schema on our compiler:
   non-surrogate); llguidance's never accept ``\\/``, and either no printable ``\\u`` escape or no
   raw U+007F (``json_allow_general_unicode_escapes``). So no ``type: string``, no ``{}``/``true``
   (any value), no extra object members (their keys are strings), no ``format``/``pattern``.
-- **Numbers with bounds or ``multipleOf``**, floats in ``enum``/``const``: spelled differently.
+- **Numbers with bounds or ``multipleOf``, numbers in ``enum``/``const``**: spelled differently
+  (ours accept ``1.0`` for an enum's ``1``; llguidance writes serde_json's spelling only).
 - ``oneOf``, ``allOf``, ``not``, ``if``, ``patternProperties``, ``dependencies``..., recursion,
   ``prefixItems``, ``uniqueItems``: not in the allow-list.
 - Forcing: where a grammar forces bytes, llguidance allows only their canonical tokenization;
@@ -59,7 +60,6 @@ _BY_TYPE = {
     "object": frozenset({"properties", "required", "additionalProperties"}),
 }
 _MAX_ITEMS = 64  # counted repetitions both sides write out
-_MAX_INT = 2**53
 _LARK = "start: %json "
 _MAX_DEPTH = 64  # nesting of subschemas (ours refuses past 256; llguidance has its own limits)
 
@@ -113,13 +113,9 @@ def _safe_text(text: Any) -> bool:
 
 
 def _constant(value: Any) -> bool:
-    if value is None or isinstance(value, bool):
-        return True
-    if isinstance(value, int):
-        return abs(value) < _MAX_INT
-    if isinstance(value, float):  # 1.0, 1e+20: Python and serde_json spell some floats differently
-        return False
-    return _safe_text(value)
+    """Booleans, null and plain strings. Not numbers: ours accept other spellings of an equal number
+    (``1`` and ``1.0``), llguidance's its serde_json spelling only."""
+    return value is None or isinstance(value, bool) or _safe_text(value)
 
 
 class _Walk:

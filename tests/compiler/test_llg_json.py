@@ -35,7 +35,7 @@ TABLE = [
     (BOOL, DEFAULT, True),
     ({"type": "null"}, DEFAULT, True),
     ({"type": ["integer", "null"]}, DEFAULT, True),
-    ({"enum": [1, -2, True, None, "a b", "é/ü"]}, DEFAULT, True),
+    ({"enum": [True, None, "a b", "é/ü"]}, DEFAULT, True),
     ({"const": "x"}, DEFAULT, True),
     ({"type": "array", "items": INT}, DEFAULT, True),
     ({"type": "array", "items": INT, "minItems": 1, "maxItems": 3}, DEFAULT, True),
@@ -58,8 +58,9 @@ TABLE = [
     ({"enum": ["\n"]}, DEFAULT, False),
     ({"enum": ["\x7f"]}, DEFAULT, False),
     ({"enum": ["\U00100000"]}, DEFAULT, False),
-    ({"enum": [1.5]}, DEFAULT, False),  # floats: Python and serde_json spell some differently
-    ({"enum": [2**60]}, DEFAULT, False),
+    ({"enum": [1.5]}, DEFAULT, False),  # numbers: ours accept 1 and 1.0 for 1, llguidance one spelling
+    ({"enum": [1, "a"]}, DEFAULT, False),
+    ({"const": 0}, DEFAULT, False),
     ({"enum": []}, DEFAULT, False),
     ({"type": "integer", "enum": [1, 2]}, DEFAULT, False),
     (True, DEFAULT, False),  # any value
@@ -143,7 +144,7 @@ AGREEING = [
     {"$defs": {"p": {**POINT, "additionalProperties": False}}, "type": "object", "properties": {"from": {"$ref": "#/$defs/p"}, "to": {"$ref": "#/$defs/p"},
                                                               "path": {"type": "array", "items": {"$ref": "#/$defs/p"}}},
      "required": ["from", "to"], "additionalProperties": False},
-    {"type": ["array", "object", "null"], "items": {"const": "é"}, "properties": {"k": {"enum": [0, -1, 12, True, None]}},
+    {"type": ["array", "object", "null"], "items": {"const": "é"}, "properties": {"k": {"enum": [False, None, "kk"]}, "n": INT},
      "additionalProperties": False},
 ]
 OPTIONS = [DEFAULT, SchemaOptions(whitespace="compact", additional_properties="spec")]
