@@ -9,6 +9,7 @@ from typing import Optional
 from ..errors import SchemaError
 from . import fragments as fx
 from .fragments import Fragment
+from .unique_items import unrolled_sequences
 from .schema_tools import (
     _ANY_NESTED,
     _pointer_join,
@@ -21,6 +22,9 @@ class ArraysMixin:
     def _compile_array(self, schema: dict, pointer: str) -> Fragment:
         low, high = _bounds(schema, "minItems", "maxItems", pointer)
         if schema.get("uniqueItems") is True and (high is None or high > 1):
+            sequences = unrolled_sequences(schema, low, high)
+            if sequences is not None:  # few item values: every sequence of distinct ones, exactly (TF/Flax too)
+                return self.compile({"enum": sequences}, pointer)
             if self.rules is not None:  # the grammar engine checks it beside the grammar (matchers/unique_items.py)
                 self.rules.unique_items = self.rules.beyond_regex = True
             else:

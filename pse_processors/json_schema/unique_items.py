@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import urllib.parse
@@ -214,3 +215,48 @@ def _own_values(schema: dict) -> Optional[frozenset]:
     if any(isinstance(v, (dict, list)) for v in values):
         return None  # their spelling depends on the whitespace policy
     return frozenset((canonical(v), v) for v in values)
+
+
+MAX_UNROLLED = 512  # sequences of distinct items written out for an automaton
+
+
+def unrolled_sequences(schema: dict, low: int, high: Optional[int]) -> Optional[list]:
+    """Every array of distinct items ``schema`` allows, when its ``items`` are a plain ``enum``,
+    ``const`` or ``boolean`` and there are at most :data:`MAX_UNROLLED` of them; else ``None``.
+    An automaton holds them as an ``enum`` of arrays, exactly.
+
+    Example:
+        >>> unrolled_sequences({"items": {"enum": ["a", "b"]}, "uniqueItems": True}, 1, None)
+        [['a'], ['b'], ['a', 'b'], ['b', 'a']]
+    """
+    if set(schema) - {"type", "items", "uniqueItems", "minItems", "maxItems"} - _WRAPPER_KEYS:
+        return None  # prefixItems, contains...: not unrolled
+    items = schema.get("items")
+    if not isinstance(items, dict) or set(items) - {"enum", "const", "type", "title", "description"}:
+        return None
+    if "enum" in items or "const" in items:
+        if "type" in items:
+            return None  # the values would need filtering by type
+        values = items["enum"] if "enum" in items else [items["const"]]
+        if not isinstance(values, list):
+            return None
+    elif items.get("type") == "boolean":
+        values = [True, False]
+    else:
+        return None
+    distinct: dict = {}
+    for value in values:
+        distinct.setdefault(canonical(value), value)
+    choices = list(distinct.values())
+    top = len(choices) if high is None else min(high, len(choices))
+    total = sum(_permutations(len(choices), k) for k in range(low, top + 1))
+    if total > MAX_UNROLLED:
+        return None
+    return [list(seq) for k in range(low, top + 1) for seq in itertools.permutations(choices, k)]
+
+
+def _permutations(n: int, k: int) -> int:
+    out = 1
+    for i in range(k):
+        out *= n - i
+    return out

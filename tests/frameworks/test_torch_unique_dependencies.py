@@ -18,7 +18,8 @@ from tests.helpers import validate
 
 PROMPTS = ["Give me JSON:", "Data", "[", "Here is the answer:"]
 
-COLORS = {"type": "array", "items": {"enum": ["red", "green", "blue", "cyan"]}, "uniqueItems": True, "minItems": 1}
+COLORS = {"type": "array", "items": {"enum": ["red", "green", "blue", "cyan", "pink", "gray", "teal", "navy"]},
+          "uniqueItems": True, "minItems": 1}  # too many sequences to unroll: the check
 DIGITS = {"type": "object", "properties": {"d": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 4},
                                                  "uniqueItems": True, "minItems": 2, "maxItems": 4}},
           "required": ["d"], "additionalProperties": False}

@@ -26,7 +26,9 @@ NUMBERS = {"type": "array", "items": {"type": "number"}, "uniqueItems": True}
 ANY = {"type": "array", "uniqueItems": True}
 NESTED = {"type": "object", "properties": {"rows": {"type": "array", "uniqueItems": True,
                                                       "items": {"type": "array", "items": {"type": "integer"}}}}}
-ENUM = {"type": "array", "items": {"enum": ["x", "yy", 3]}, "uniqueItems": True}
+# Too many sequences to unroll (8 values): the check; its few values are tracked one by one.
+ENUM = {"type": "array", "items": {"enum": ["x", "yy", 3, "a", "b", "c", "d", "e"]}, "uniqueItems": True}
+SMALL_ENUM = {"type": "array", "items": {"enum": ["x", "yy", 3]}, "uniqueItems": True}
 
 
 def ids(text: str) -> list:
@@ -57,10 +59,11 @@ def first_rejected(matcher, tokens: list) -> int:
     (ANY, "[null, [], {}, []]", len("[null, [], {}, [")),
     (NESTED, '{"rows": [[1, 2], [2, 1], [1, 2]]}', len('{"rows": [[1, 2], [2, 1], [1, 2')),
     (ENUM, '["x", 3, "x"]', len('["x", 3, "')),  # few values: the used "x" cannot even start
+    (SMALL_ENUM, '["x", 3, "x"]', len('["x", 3, "')),  # unrolled: an automaton of the distinct sequences
 ])
 def test_a_repeat_is_rejected_at_its_exact_token(schema, text, at):
     matcher = pse.compile(schema, BYTES, additional_properties="spec")
-    assert isinstance(matcher, UniqueItemsMatcher) and matcher.backend == "llguidance"
+    assert isinstance(matcher, UniqueItemsMatcher) == (schema is not SMALL_ENUM)
     value = json.loads(text)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(value, schema)
@@ -73,7 +76,7 @@ def test_a_repeat_is_rejected_at_its_exact_token(schema, text, at):
     (NUMBERS, "[1, 10, 1.5, -1, 100]"),
     (ANY, '[1, "1", true, [1], {"a": 1}, {"a": 2}, null, [1, 1]]'),  # items of items may repeat
     (NESTED, '{"rows": [[1, 2], [2, 1], [1], [1, 2, 1]]}'),
-    (ENUM, '["yy", 3, "x"]'),
+    (ENUM, '["yy", 3, "x", "e"]'),
 ])
 def test_distinct_items_are_accepted(schema, text):
     jsonschema.validate(json.loads(text), schema)
@@ -106,10 +109,31 @@ def test_multi_byte_tokens_are_checked_through():
 
 def test_few_values_end_the_array_when_all_are_used():
     matcher = pse.compile(ENUM, BYTES)
-    state = matcher.walk(ids('["x", "yy", 3'))
+    text = '["x", "yy", 3, "a", "b", "c", "d", "e"'
+    state = matcher.walk(ids(text))
     mask = matcher.allowed_mask(state)
     assert mask[ord("]")] and not mask[ord(",")]  # no unused value is left for another item
-    assert matcher.accepts(ids('["x", "yy", 3]') + [EOS])
+    assert matcher.accepts(ids(text + "]") + [EOS])
+
+
+@pytest.mark.parametrize("schema", [SMALL_ENUM, {"type": "array", "items": {"type": "boolean"}, "uniqueItems": True},
+                                    {"type": "array", "items": {"enum": list("abcdefgh")}, "uniqueItems": True,
+                                     "maxItems": 3}])
+def test_few_sequences_are_unrolled_for_the_automaton(schema):
+    """Items of a plain enum, const or boolean with at most 512 distinct sequences: an enum of
+    arrays, exact on every back end, so the byte automaton (and TF/Flax) can run it."""
+    from pse_processors.json_schema.unique_items import unrolled_sequences
+
+    sequences = unrolled_sequences(schema, 0, schema.get("maxItems"))
+    assert sequences and len({json.dumps(s) for s in sequences}) == len(sequences)
+    for backend in ("dfa", "llguidance"):
+        matcher = pse.compile(schema, BYTES, backend=backend)
+        assert not isinstance(matcher, UniqueItemsMatcher)
+        for sequence in sequences:
+            assert matcher.accepts(ids(json.dumps(sequence)) + [EOS])
+        repeat = [sequences[-1][0]] * 2
+        assert not matcher.accepts(ids(json.dumps(repeat)) + [EOS])
+    assert pse.compile(schema, BYTES, backend="dfa").dense_automaton is not None
 
 
 def test_equality_is_json_equality():
