@@ -75,6 +75,8 @@ class AutomatonMatcher(Matcher):
         # the states whose masks it answers (their _walk reads it instead of walking the trie).
         self._mask_tables: Optional[DenseAutomaton] = None
         self._precomputed: Optional[np.ndarray] = None
+        #: What :meth:`precompute_masks` cost (its return value), once it ran.
+        self.mask_precompute: Optional[dict] = None
         #: (disk-cache entry, meta) of :attr:`dense_automaton`'s copy on disk, set by the compiler.
         self.dense_file: Optional[tuple[CacheEntry, dict]] = None
 
@@ -124,7 +126,7 @@ class AutomatonMatcher(Matcher):
         """Give every state reachable at a token boundary its mask id, and keep each distinct allowed
         set as a packed bitmask (in the bounded mask cache), from the dense automaton: after this,
         no mask of this matcher walks the token trie (an evicted mask is one gather from the token
-        classes). Returns what it cost (``states``, ``masks``, ``seconds``, ``bytes``: the dense
+        classes). Returns what it cost (``states``, ``masks``, ``seconds``, ``cpu_seconds``, ``bytes``: the dense
         tables, the packed masks and the state -> mask id entries), or ``None`` when the automaton
         has more than ``defaults.PRECOMPUTE_MAX_STATES`` states (its masks stay lazy).
 
@@ -143,7 +145,7 @@ class AutomatonMatcher(Matcher):
         if self.num_states > defaults.PRECOMPUTE_MAX_STATES:
             logger.info("%d automaton states, over PRECOMPUTE_MAX_STATES: masks stay lazy", self.num_states)
             return None
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         dense = self._dense or self._read_dense()
         if dense is None:
             dense = materialize(self._next_state, self._accepting, self.trie, self.vocab_size)
@@ -174,10 +176,12 @@ class AutomatonMatcher(Matcher):
         self._mask_tables, self._precomputed = dense, precomputed
         cost = {
             "states": int(states.size), "masks": len(first), "seconds": time.perf_counter() - start,
+            "cpu_seconds": time.thread_time() - start_cpu,  # this thread's: the wall time holds waits for a core
             # the dense tables, every distinct packed mask, and ~100 bytes per state -> mask id entry
             "bytes": int(dense.transitions.nbytes + dense.token_class.nbytes) + packed_bytes + 100 * int(states.size),
         }
         logger.info("precomputed masks: %(states)d states, %(masks)d masks in %(seconds).2fs (%(bytes)d bytes)", cost)
+        self.mask_precompute = cost
         return cost
 
     def __repr__(self) -> str:
