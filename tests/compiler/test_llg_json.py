@@ -173,19 +173,30 @@ def _matchers(schema, options, vocabulary):
     ours_spec, _ = backends.grammar_spec(schema, options, use_front_end=False)
     assert not llg_json.is_wrapped(ours_spec.lark)
     lark = backends.llguidance_matcher(ours_spec, vocabulary)
-    compile_options = {f: getattr(options, f) for f in ("whitespace", "additional_properties")}
-    dfa = pse.compile(schema, vocabulary, backend="dfa", **compile_options)
+    dfa = pse.compile(schema, vocabulary, backend="dfa", **dataclasses.asdict(options))
     return fast, lark, dfa
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=["default", "compact-spec"])
 @pytest.mark.parametrize("schema", AGREEING, ids=lambda s: json.dumps(s)[:40])
 def test_masks_agree_along_random_paths(schema, options, vocabulary):
+    _agree(schema, options, vocabulary, walks=6)
+
+
+@pytest.mark.parametrize("schema, options", [(s, o) for s, o, taken in TABLE if taken],
+                         ids=lambda v: json.dumps(v)[:50] if not isinstance(v, SchemaOptions) else "")
+def test_every_allowed_form_agrees(schema, options):
+    """Each form the decision table lets through, against our compiler as it is now (its language
+    may change: then this fails, and the allow-list must follow)."""
+    _agree(schema, options, _byte_vocabulary(), walks=3)
+
+
+def _agree(schema, options, vocabulary, walks: int) -> None:
     fast, lark, dfa = _matchers(schema, options, vocabulary)
     rng = random.Random(25)
     eos = set(vocabulary.eos_token_ids)
     finished = 0
-    for _ in range(6):
+    for _ in range(walks):
         states = [m.initial_state for m in (fast, lark, dfa)]
         text = b""
         for _ in range(60):
