@@ -264,3 +264,14 @@ def test_grammar_cache_keeps_property_order():
     eos = vocab.size - 1
     assert first.accepts(list(b'{"a":"1","b":"2"}') + [eos]) and not first.accepts(list(b'{"b":"2","a":"1"}') + [eos])
     assert second.accepts(list(b'{"b":"2","a":"1"}') + [eos]) and not second.accepts(list(b'{"a":"1","b":"2"}') + [eos])
+
+
+def test_inside_a_structure_on_llguidance():
+    """A Delimited span whose schema takes the front end: its sub-grammar is the ``%json`` one."""
+    vocab = _byte_vocabulary()
+    eos = vocab.size - 1
+    pse.clear_memory_cache()
+    matcher = pse.compile(pse.Delimited(POINT, min_count=1), vocab, backend="llguidance")
+    assert "%json" in matcher.lark
+    ok, bad = (f'It is ```json\n{{"x": 4, "y": {y}}}\n``` ok.'.encode() for y in ("0.5", '"a"'))
+    assert matcher.accepts(list(ok) + [eos]) and not matcher.accepts(list(bad) + [eos])
