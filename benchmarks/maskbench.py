@@ -3,6 +3,7 @@
     python -m benchmarks.maskbench ../shared/data/maskbench-dev [--tokenizer llama3_1] [--json]
     python -m benchmarks.maskbench DIR --engines pse,outlines-core,llguidance,xgrammar,lm-format-enforcer --stride 5
     python -m benchmarks.maskbench DIR --pse-engine dfa|grammar|auto   # pse's back end (default auto)
+    python -m benchmarks.maskbench DIR --pse-option property_order=any   # a compile option of pse's
     python -m benchmarks.maskbench DIR --engines pse,pse-lark,llguidance  # pse-lark: without llguidance's JSON front end
 
 The protocol (``../shared/data/README.md``): compile the schema; for each test, serialize
@@ -81,6 +82,7 @@ class PseEngine(Engine):
         self.pse = pse
         self.vocabulary = pse.Vocabulary.from_tokenizer(tokenizer)
         self.options: dict = {"additional_properties": "spec"} if _takes_ap(self.pse) else {}
+        self.options.update(json.loads(os.environ.get("PSE_MASKBENCH_OPTIONS", "{}")))  # --pse-option NAME=VALUE
         engine = os.environ.get("PSE_MASKBENCH_ENGINE")  # --pse-engine: auto (default), dfa or grammar
         if engine and hasattr(self.pse, "CompileOptions"):  # 0.2: backend=, "grammar" is "llguidance"
             self.options["backend"] = {"grammar": "llguidance"}.get(engine, engine)
@@ -515,10 +517,14 @@ def main(argv: Optional[list] = None) -> int:
                         help="after each schema, outside the timings, wait for pse's background automaton builds: a "
                              "build then never runs into the next schema's timings (one compile at a time)")
     parser.add_argument("--pse-engine", choices=["auto", "dfa", "grammar"], help="pse's back end (default: auto)")
+    parser.add_argument("--pse-option", action="append", default=[], metavar="NAME=VALUE",
+                        help="a compile option of pse's, e.g. property_order=any (repeatable)")
     parser.add_argument("--pse-settle", action="store_true",
                         help="after pse's first mask, wait for auto's background automaton build before the "
                              "per-token masks (they are then the automaton's, not the warm start's)")
     args = parser.parse_args(argv)
+    if args.pse_option:
+        os.environ["PSE_MASKBENCH_OPTIONS"] = json.dumps(dict(o.split("=", 1) for o in args.pse_option))  # read by the workers
     if args.pse_engine:
         os.environ["PSE_MASKBENCH_ENGINE"] = args.pse_engine  # read by the workers
     if args.pse_settle:

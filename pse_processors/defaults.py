@@ -20,7 +20,7 @@ WHITESPACE = "default"
 INDENT = 2
 ADDITIONAL_PROPERTIES = "closed"
 #: Which orders of an object's declared members are accepted (``json_schema/orders.py``): the order
-#: of ``properties`` or, where it differs, ``required``'s names first (models often write that one).
+#: of ``properties`` or, for the root object, ``required``'s names first (models often write that one).
 PROPERTY_ORDER = "required"
 STRICT = True
 MAX_RECURSION_DEPTH = 3

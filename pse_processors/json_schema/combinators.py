@@ -144,15 +144,16 @@ class CombinatorsMixin:
                     continue
                 if not isinstance(other, dict):
                     raise overlap
-                accepted = set(_as_list(other.get("type"))) or set(ALL_TYPES)
+                accepted = set(_as_list(other.get("type"))) or self._branch_types(other) or set(ALL_TYPES)
                 if "number" in accepted:
                     accepted.add("integer")
                 if generated and not (generated & accepted) and not other.get("nullable"):
                     continue
-                if self._discriminated([branch, other]):
+                if self._discriminated([branch, other]) or self._values_fail(other, branch):
                     continue
-                if objects_only and (_forbids_required(view, other) or _forbids_required(other, view)):
-                    continue  # a property one requires and the other forbids: no object passes both
+                if objects_only and (_forbids_required(view, other) or _forbids_required(other, view)
+                                     or self._required_values_differ(view, other)):
+                    continue  # a property one requires and the other forbids, or one both require with disjoint values
                 needed = [n for n in other.get("required", []) if n not in branch.get("required", [])]
                 if generated == {"object"} and needed and isinstance(other.get("required"), list):
                     branch = _merge(branch, {"properties": {needed[0]: False}}, where)
@@ -171,6 +172,26 @@ class CombinatorsMixin:
                 del longest[(len(longest) + 1) // 2:]
             out.append((branch, where, constraints))
         return out
+
+    def _required_values_differ(self, branch: dict, other: dict) -> bool:
+        """True when a property both require takes, in one of them, only values (an ``enum``/
+        ``const``) that the other's schema for it rejects: no object passes both."""
+        props = [b.get("properties") for b in (branch, other)]
+        required = [b.get("required") for b in (branch, other)]
+        if not all(isinstance(p, dict) for p in props) or not all(isinstance(r, list) for r in required):
+            return False
+        for name in set(required[0]) & set(required[1]):
+            mine, theirs = props[0].get(name), props[1].get(name)
+            if isinstance(mine, dict) and isinstance(theirs, dict) and (
+                    self._values_fail(mine, theirs) or self._values_fail(theirs, mine)):
+                return True
+        return False
+
+    def _values_fail(self, other: dict, branch: dict) -> bool:
+        """True when ``other`` is an ``enum``/``const`` whose every value fails ``branch``: no
+        instance matches both."""
+        values = _literals({k: v for k, v in other.items() if k in ("enum", "const")})
+        return values is not None and all(self._decide(v, branch, 0) is False for v in values)
 
     def _object_view(self, branch: dict, generated: set, where: str) -> tuple[dict, bool]:
         """``branch`` with a plain ``$ref`` inlined (for reading its keywords only; the branch
@@ -302,13 +323,20 @@ class CombinatorsMixin:
                 return True
         return False
 
-    def _branch_types(self, branch: Any) -> Optional[set]:
+    def _branch_types(self, branch: Any, depth: int = 0) -> Optional[set]:
+        """The types every instance of ``branch`` has (``None``: any, or not known)."""
         if not isinstance(branch, dict):
             return None
         if "$ref" in branch:
+            if branch["$ref"] in self._ref_stack or depth >= 8:
+                return None
             target = self._resolve(branch["$ref"], "#")
-            return self._branch_types(target) if set(branch) <= {"$ref"} | ANNOTATIONS else None
+            return self._branch_types(target, depth + 1) if set(branch) <= {"$ref"} | ANNOTATIONS else None
         if "type" not in branch:
+            union = branch.get("anyOf", branch.get("oneOf"))
+            if isinstance(union, list) and union and depth < 8:  # a union of typed branches: their types
+                parts = [self._branch_types(b, depth + 1) for b in union]
+                return None if any(p is None for p in parts) else set().union(*parts)
             return None
         types = set(branch["type"] if isinstance(branch["type"], list) else [branch["type"]])
         if "integer" in types or "number" in types:

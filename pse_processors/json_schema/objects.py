@@ -13,10 +13,11 @@ from .document import check_text
 from .fragments import Fragment
 from .keywords import ANNOTATIONS
 from .lexemes import names_regex, string_outside
-from .dependencies import MAX_TRIGGERS, dependencies_of, dependency_variants
+from .members import MembersMixin
 from .orders import member_orders
 from .patterns import translate
 from .rules import ANY_VALUE
+from .dependencies import MAX_TRIGGERS, dependencies_of, dependency_variants
 from .schema_tools import (
     _ANY_NESTED,
     _pointer_join,
@@ -27,7 +28,7 @@ from .schema_tools import (
 )
 
 
-class ObjectsMixin:
+class ObjectsMixin(MembersMixin):
     def _compile_object(self, schema: dict, pointer: str) -> Fragment:
         dependencies = dependencies_of(schema, pointer)
         if dependencies:
@@ -95,7 +96,7 @@ class ObjectsMixin:
             if extras and high is not None and entries:
                 extras = []  # counting free keys after declared ones is not tracked: the declared ones only
             members = [(self._key(name) + self.key_sep + value, req) for name, value, req in entries]
-            orders = member_orders([name for name, _, _ in entries], required, self.options.property_order)
+            orders = member_orders([name for name, _, _ in entries], required, self.options.property_order, self.depth)
             if len(orders) > 1 and self.rules is not None:  # each member once, as a rule, however many orders
                 members = [(self.rules.shared(member, "member"), req) for member, req in members]
             layouts = [[members[i] for i in order] for order in orders]
@@ -118,82 +119,6 @@ class ObjectsMixin:
             return None if must_have else r"\{\}"
         wrapped = opening + body + closing
         return r"\{" + (wrapped if must_have else fx.optional(wrapped)) + r"\}"
-
-    def _marked_object(self, layouts: list, extras: list, sep: str, high: Optional[int]) -> str:
-        """``{`` MARK then every member behind a separator, linear in size (in each accepted
-        order of the members, ``layouts``; see ``orders.py``).
-
-        The byte automaton drops the separator of the first member present (see
-        ``byte_automaton.FIRST_MEMBER_MARK``): writing "no comma before the first present
-        member" in a plain regex needs one alternative per possible first member, quadratic in
-        the number of optional properties."""
-        extra = fx.alternation(k + self.key_sep + v for k, v in extras) if extras else None
-        orders = []
-        for members in layouts:
-            parts = []
-            for member, is_required in members:
-                parts.append(sep + member if is_required else fx.optional(sep + member))
-            orders.append("".join(parts))
-        tail = fx.repeat(sep + extra, 0, high) if extra is not None and high != 0 else ""
-        return r"\{" + fx.FIRST_MEMBER_MARK + (fx.alternation(orders) or "") + tail + r"\}"
-
-    def _object_body(self, members: list, extras: list, sep: str, must_have: bool, high: Optional[int] = None) -> Fragment:
-        """Members in schema order, then extra members; non-empty. ``high`` bounds free members
-        (a repeated key only lowers the count, so the bound stays exact)."""
-        extra = fx.alternation(k + self.key_sep + v for k, v in extras) if extras else None
-        if high == 0:
-            extra = None
-        more = "" if extra is None else fx.repeat(sep + extra, 0, None if high is None else high - 1)
-        parts: list[Fragment] = []
-        if members:
-            first = self._members_first(members, 0, sep)
-            if first is not None:
-                parts.append(first + more)
-        if extra is not None and not any(req for _, req in members):
-            parts.append(extra + more)
-        return fx.alternation(parts)
-
-    def _members_first(self, members: list, i: int, sep: str, suffixes: Optional[list] = None) -> Fragment:
-        """Members from ``i`` on with at least one present; the first has no separator."""
-        if i == len(members):
-            return None
-        member, is_required = members[i]
-        if self.rules is not None:  # grammar mode: one rule per suffix, each naming the next: linear
-            suffixes = suffixes or self._member_suffixes(members, sep)
-            rest = suffixes[i + 1]
-        else:
-            rest = self._members(members, i + 1, False, sep)
-        taken = member + rest
-        if is_required:
-            return taken
-        later = self._members_first(members, i + 1, sep, suffixes)
-        if self.rules is not None and later is not None:  # grammar mode: a rule, not one nesting level per member
-            later = self.rules.shared(later, "first")
-        return fx.alternation([taken, later])
-
-    def _member_suffixes(self, members: list, sep: str) -> list:
-        """Grammar mode: ``[i]`` is a hole for the members from ``i`` on, each behind ``sep``
-        (``""`` past the end); each rule holds one member and the hole of the next suffix, so
-        the rules of an object with n optional properties hold n members, not n²/2."""
-        suffixes = [""] * (len(members) + 1)
-        for i in range(len(members) - 1, -1, -1):
-            member, is_required = members[i]
-            piece = sep + member if is_required else fx.optional(sep + member)
-            suffixes[i] = self.rules.shared(piece + suffixes[i + 1], "members")  # type: ignore[union-attr]
-        return suffixes
-
-    def _members(self, members: list, i: int, first: bool, sep: str = "") -> str:
-        if i == len(members):
-            return ""
-        member, is_required = members[i]
-        lead = "" if first else sep
-        if not first and not is_required:  # independent of what follows: linear size
-            return fx.optional(lead + member) + self._members(members, i + 1, False, sep)
-        taken = lead + member + self._members(members, i + 1, False, sep)
-        if is_required:
-            return taken
-        skipped = self._members(members, i + 1, first, sep)
-        return fx.alternation([taken, skipped]) if skipped else fx.optional(taken)
 
     def _extras(self, schema: dict, declared: set, additional: Any, patterns: dict, name_regex: Fragment,
                 pointer: str) -> list:

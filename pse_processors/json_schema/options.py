@@ -25,11 +25,12 @@ class SchemaOptions:
             ``additionalProperties``: ``"closed"`` (default) generates only the listed
             properties; ``"spec"`` also accepts other properties, as JSON Schema does (written
             after the listed ones, with keys spelled without escapes).
-        property_order: which orders of an object's declared members are accepted (see
-            ``orders.py``): ``"properties"``, the order of ``properties``; ``"required"``
-            (default), that order or ``required``'s names first, then the optional members in
-            the order of ``properties``; ``"any"``, every order for objects of at most 4 declared
-            members (larger ones as ``"required"``). Extra members always come after them.
+        property_order: which orders of an object's members are accepted (see ``orders.py``):
+            ``"properties"``, the order of ``properties``, extra members after the declared ones;
+            ``"required"`` (default), that order or, for the root object, ``required``'s names
+            first, then the optional members in the order of ``properties``, extra members after; ``"any"``, every
+            order for objects of at most 4 declared members (larger ones as ``"required"``), extra
+            members anywhere.
         strict: ``True`` refuses a keyword that cannot be enforced exactly
             (``UnsupportedSchemaError``); ``False`` logs a warning and drops it instead.
         max_recursion_depth: how many times a recursive ``$ref`` is unrolled.

@@ -4,6 +4,7 @@ A mixin of the compiler (``compiler._Compiler``): it uses the compiler's other m
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Optional
 
@@ -49,7 +50,23 @@ class ValuesMixin:
             if schema.get("nullable") is True:
                 types.append("null")
             values = [v for v in values if _json_type(v) in types or (_json_type(v) == "integer" and "number" in types)]
-        return fx.alternation(fx.json_literal(v, self.item_sep, self.key_sep) for v in values)
+        return fx.alternation(spelling for v in values for spelling in self._literals_of(v))
+
+    def _literals_of(self, value: Any) -> list:
+        """The regexes of ``value``'s JSON text: an integral number in both its spellings
+        (``2`` and ``2.0`` are one JSON Schema value); anything else as ``json.dumps`` writes it.
+
+        Example:
+            >>> from pse_processors.json_schema import json_schema_to_regex
+            >>> print(json_schema_to_regex({"enum": [2.0, 3]}))
+            (?:2\.0|2|3|3\.0)
+        """
+        literal = fx.json_literal(value, self.item_sep, self.key_sep)  # type: ignore[attr-defined]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not abs(value) < 2**53:
+            return [literal]
+        if isinstance(value, float):
+            return [literal, fx.escape(str(int(value)))] if value.is_integer() else [literal]
+        return [literal, fx.escape(json.dumps(float(value)))]
 
     def _value_passes(self, value: Any, rest: dict, pointer: str, keyword: str) -> bool:
         """Check an enum/const value against its sibling keywords; refuse what cannot be decided."""

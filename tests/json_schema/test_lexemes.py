@@ -1,5 +1,4 @@
-"""Keywords enforced through llguidance's terminal algebra (``json_schema/lexemes.py``) and the
-property-order policy (``json_schema/orders.py``).
+"""Keywords enforced through llguidance's terminal algebra (``json_schema/lexemes.py``).
 
 Each construct is checked three ways: hand-written token paths that break it are rejected at the
 token that breaks it; instances that keep it are accepted; and a random-weight tiny model sampling
@@ -16,7 +15,7 @@ import torch
 
 import pse_processors as pse
 from pse_processors import PSELogitsProcessor, UnsupportedSchemaError
-from pse_processors.json_schema import SchemaOptions, json_schema_to_grammar, json_schema_to_regex
+from pse_processors.json_schema import json_schema_to_grammar, json_schema_to_regex
 from tests.helpers import PROMPTS, check_rows, left_padded, validate
 
 ONE_OF_PATTERNS = {"type": "array", "maxItems": 3, "items": {
@@ -115,33 +114,3 @@ def test_more_patterns_than_llguidance_can_derive_refused_by_name():
     schema = {"type": "string", "oneOf": [{"pattern": w} for w in words]}
     with pytest.raises(UnsupportedSchemaError, match="oneOf"):
         json_schema_to_grammar(schema)
-
-
-# -- property order ----------------------------------------------------------------------------
-
-ORDERED = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}, "c": {"type": "integer"}},
-           "required": ["c", "a"], "additionalProperties": False}
-
-
-@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
-@pytest.mark.parametrize("policy, accepted", [
-    ("properties", ['{"a": 1, "b": 2, "c": 3}', '{"a": 1, "c": 3}']),
-    ("required", ['{"a": 1, "b": 2, "c": 3}', '{"c": 3, "a": 1, "b": 2}', '{"c": 3, "a": 1}']),
-    ("any", ['{"b": 2, "c": 3, "a": 1}', '{"c": 3, "b": 2, "a": 1}', '{"a": 1, "c": 3}']),
-])
-def test_property_order_policies(backend, policy, accepted, smol_tokenizer, vocabulary):
-    grammar = pse.compile(ORDERED, vocabulary, backend=backend, property_order=policy)
-    for text in accepted:
-        assert grammar.accepts(smol_tokenizer.encode(text, add_special_tokens=False)), (policy, text)
-    for text in ['{"c": 3, "b": 2, "a": 1}', '{"a": 1, "b": 2}', '{"a": 1, "a": 1, "c": 3}']:
-        validity = text == '{"c": 3, "b": 2, "a": 1}'
-        if validity and policy == "any":
-            continue
-        ids = smol_tokenizer.encode(text, add_special_tokens=False)
-        assert not grammar.accepts(ids), (policy, text)
-
-
-def test_property_order_is_a_validated_option():
-    with pytest.raises(ValueError, match="property_order"):
-        SchemaOptions(property_order="sorted")
-    assert pse.CompileOptions().property_order == pse.defaults.PROPERTY_ORDER == "required"

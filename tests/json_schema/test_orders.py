@@ -1,0 +1,123 @@
+"""Property order (``json_schema/orders.py``), extra members between declared ones
+(``json_schema/members.py``), and the valid instances issue 26 found rejected: each policy
+accepts the same texts on both back ends, and nothing invalid."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import pse_processors as pse
+from pse_processors.json_schema import SchemaOptions
+from tests.helpers import validate
+
+ORDERED = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}, "c": {"type": "integer"}},
+           "required": ["c", "a"], "additionalProperties": False}
+# Texts ORDERED never accepts: out of every policy's orders, a required name missing, a repeated key.
+NEVER = ['{"a": 1, "b": 2}', '{"a": 1, "a": 1, "c": 3}', '{"c": 3, "a": 1, "c": 3}']
+
+
+@pytest.fixture(scope="module")
+def vocabulary(smol_tokenizer):
+    return pse.Vocabulary.from_tokenizer(smol_tokenizer)
+
+
+def _accepts(grammar, tokenizer, text: str) -> bool:
+    return grammar.accepts(tokenizer.encode(text, add_special_tokens=False))
+
+
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
+@pytest.mark.parametrize("policy, accepted, rejected", [
+    ("properties", ['{"a": 1, "b": 2, "c": 3}', '{"a": 1, "c": 3}'], ['{"c": 3, "a": 1}']),
+    ("required", ['{"a": 1, "b": 2, "c": 3}', '{"c": 3, "a": 1, "b": 2}', '{"c": 3, "a": 1}'],
+     ['{"b": 2, "c": 3, "a": 1}', '{"c": 3, "b": 2, "a": 1}']),
+    ("any", ['{"b": 2, "c": 3, "a": 1}', '{"c": 3, "b": 2, "a": 1}', '{"a": 1, "c": 3}'], []),
+])
+def test_property_order_policies(backend, policy, accepted, rejected, smol_tokenizer, vocabulary):
+    grammar = pse.compile(ORDERED, vocabulary, backend=backend, property_order=policy)
+    for text in accepted:
+        validate(ORDERED, text)
+        assert _accepts(grammar, smol_tokenizer, text), (policy, text)
+    for text in rejected + NEVER:
+        assert not _accepts(grammar, smol_tokenizer, text), (policy, text)
+
+
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
+def test_required_names_first_then_properties_order(backend, smol_tokenizer, vocabulary):
+    schema = {"type": "object", "properties": {k: {"type": "integer"} for k in "abcd"}, "required": ["d", "b"]}
+    grammar = pse.compile(schema, vocabulary, backend=backend, additional_properties="closed")
+    for order in ("abcd", "bd", "dbac", "dbc", "db"):  # properties; required first; optional ones left out
+        assert _accepts(grammar, smol_tokenizer, json.dumps({k: 1 for k in order})), order
+    for order in ("bdac", "dabc", "dbca", "adbc"):  # b before d; d alone first; c before a; a first, then d
+        assert not _accepts(grammar, smol_tokenizer, json.dumps({k: 1 for k in order})), order
+    nested = pse.compile({"type": "array", "items": schema}, vocabulary, backend=backend, additional_properties="closed")
+    assert _accepts(nested, smol_tokenizer, '[{"a": 1, "b": 1, "d": 1}]')
+    assert not _accepts(nested, smol_tokenizer, '[{"d": 1, "b": 1}]')  # the root object only (orders.py)
+
+
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
+def test_extra_members_anywhere_under_any(backend, smol_tokenizer, vocabulary):
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+              "required": ["a"], "additionalProperties": {"type": "boolean"}}
+    anywhere = ['{"x": true, "a": 1, "b": 2}', '{"a": 1, "x": true, "b": 2}', '{"x": true, "a": 1, "y": false}']
+    for policy in ("any", "required", "properties"):
+        grammar = pse.compile(schema, vocabulary, backend=backend, property_order=policy)
+        assert _accepts(grammar, smol_tokenizer, '{"a": 1, "b": 2, "x": true}')
+        for text in anywhere:
+            validate(schema, text)
+            assert _accepts(grammar, smol_tokenizer, text) == (policy == "any"), (policy, text)
+        for text in ['{"x": 1, "a": 1}', '{"x": true, "b": 2}', '{"a": 1, "x": true, "a": 1}', '{"x": true}']:
+            assert not _accepts(grammar, smol_tokenizer, text), (policy, text)
+
+
+def test_property_order_is_a_validated_option():
+    with pytest.raises(ValueError, match="property_order"):
+        SchemaOptions(property_order="sorted")
+    assert pse.CompileOptions().property_order == pse.defaults.PROPERTY_ORDER == "required"
+
+
+# -- valid instances that were rejected (issue 26, MaskBench-dev) ------------------------------
+
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
+def test_integral_enum_values_in_both_spellings(backend, smol_tokenizer, vocabulary):
+    grammar = pse.compile({"enum": [2.0, 3, "x"]}, vocabulary, backend=backend)
+    for text in ["2", "2.0", "3", "3.0", '"x"']:
+        assert _accepts(grammar, smol_tokenizer, text), text
+    for text in ["2.5", "4", "30", "2.00"]:
+        assert not _accepts(grammar, smol_tokenizer, text), text
+
+
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
+def test_vacuous_object_keywords_imply_no_type(backend, smol_tokenizer, vocabulary):
+    schema = {"type": "array", "items": {"required": [], "properties": {}}}
+    grammar = pse.compile(schema, vocabulary, backend=backend)
+    for text in ['["a", 1, {"k": null}]', "[]"]:
+        validate(schema, text)
+        assert _accepts(grammar, smol_tokenizer, text), text
+    assert not _accepts(pse.compile({"properties": {"a": {"type": "string"}}}, vocabulary, backend=backend),
+                        smol_tokenizer, '{"a": 1}')
+
+
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
+def test_keywords_after_all_of_merge_after_it(backend, smol_tokenizer, vocabulary):
+    shared = {"properties": {"name": {"type": "string"}, "size": {"type": "integer"}}}
+    schema = {"required": ["mode"], "allOf": [shared], "properties": {"mode": {"enum": ["on", "off"]}}}
+    grammar = pse.compile(schema, vocabulary, backend=backend, property_order="properties")
+    text = '{"name": "n", "size": 1, "mode": "on"}'  # the text's order: allOf's properties first
+    validate(schema, text)
+    assert _accepts(grammar, smol_tokenizer, text)
+
+
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
+def test_one_of_excludes_by_a_property_the_branch_already_forbids(backend, smol_tokenizer, vocabulary):
+    first = {"type": "object", "properties": {"version": {"type": "integer"}, "kind": {"const": "a"}},
+             "additionalProperties": False}
+    second = {"type": "object", "properties": {"version": {"type": "integer"}, "strings": {"type": "object"}},
+              "required": ["version", "strings"], "additionalProperties": False}
+    schema = {"oneOf": [first, second]}
+    grammar = pse.compile(schema, vocabulary, backend=backend)
+    for text in ['{"version": 1, "kind": "a"}', '{"version": 1, "strings": {}}']:
+        validate(schema, text)
+        assert _accepts(grammar, smol_tokenizer, text), text  # the first branch forbade "version" before
+    assert not _accepts(grammar, smol_tokenizer, '{"version": 1, "kind": "a", "strings": {}}')
