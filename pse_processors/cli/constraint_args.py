@@ -23,6 +23,7 @@ from ..compiler.options import BACKENDS, CompileOptions, options_from
 from ..constraints.spec import Choice, Constraint, Grammar, Regex
 from ..errors import SchemaError
 from ..json_schema.document import MAX_DEPTH
+from ..runners.values import json_value
 from .errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,6 @@ def import_pydantic_model(spec: str) -> type:
 
 
 def to_json_value(value: Any) -> Any:
-    """A parsed output as a JSON-able value (a Pydantic instance becomes its JSON dict)."""
-    dump = getattr(value, "model_dump", None)
-    return dump(mode="json") if callable(dump) else value
+    """A parsed output as a JSON-able value (a Pydantic instance becomes its JSON dict, a
+    :class:`~pse_processors.StructuredOutput` its dict: see :mod:`pse_processors.runners.values`)."""
+    return json_value(value)

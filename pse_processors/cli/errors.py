@@ -6,14 +6,15 @@ schema, the JSON pointer); 1 any other failure.
 
 from __future__ import annotations
 
-from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
+from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError, VocabularyError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
-#: Library errors that are the user's constraint's fault: reported with exit code 2.
-CONSTRAINT_ERRORS = (SchemaError, UnsatisfiableConstraintError, CompileLimitError)
+#: Library errors that are the user's constraint's fault: reported with exit code 2 (a
+#: VocabularyError: a marker of --reasoning/--delimited/--tools the tokenizer cannot produce).
+CONSTRAINT_ERRORS = (SchemaError, UnsatisfiableConstraintError, CompileLimitError, VocabularyError)
 
 
 class UsageError(Exception):

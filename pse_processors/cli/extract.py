@@ -12,7 +12,9 @@ or ``{"line": n, "error": "..."}`` for a line that is not JSON, lacks the field,
 the model, or whose output was cut off by ``--max-new-tokens``; the run goes on. An input
 object's ``id`` is copied. Lines are appended and flushed one batch at a time: after an
 interruption, ``--resume`` continues where the output stops. ``--ray [ADDRESS]`` runs the
-same job on Ray Data (a local Ray, or a cluster), with the same output.
+same job on Ray Data (a local Ray, or a cluster), with the same output. With ``--reasoning``,
+``--delimited`` or ``--tools`` each value is ``{"reasoning", "text", "spans", "tool_calls",
+"answer", "segments"}``.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from typing import Any, Iterator
 
 from ..runners import RowError, fill_template
 from . import ray_extract
-from .constraint_args import add_constraint_arguments, compile_options, load_constraint, to_json_value
+from .constraint_args import add_constraint_arguments, compile_options, to_json_value
 from .errors import UsageError
 from .frameworks import load_runner
 from .generate import add_model_arguments, generate_one, settings_of
 from .jsonl import InputRow, count_lines, output_record, read_rows, recover
 from .progress import Progress
+from .structure_args import add_structure_arguments, constraint_of
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +60,8 @@ def add_parser(commands: Any, parents: list) -> None:
     resume.add_argument("--resume", action="store_true", help="continue an interrupted run's --output")
     resume.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     ray_extract.add_arguments(files)
-    add_constraint_arguments(parser)
+    add_constraint_arguments(parser, required=False)  # --tools alone is a constraint too
+    add_structure_arguments(parser)
     add_model_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -69,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         if args.output is not None:
             raise UsageError("--output needs --input (a single TEXT is printed to stdout)")
         prompt = args.text if args.prompt_template is None else fill_template(args.prompt_template, args.text)
-        return generate_one(args, prompt, load_constraint(args))
+        return generate_one(args, prompt, constraint_of(args))
     if args.text is not None:
         raise UsageError("give either --input FILE or one TEXT, not both")
     return run_batch(args)
@@ -89,7 +93,7 @@ def run_batch(args: argparse.Namespace) -> int:
     if source.resolve() == target.resolve():
         raise UsageError("--output must not be the --input file")
     settings = settings_of(args)
-    constraint = load_constraint(args)
+    constraint = constraint_of(args)
     if args.ray is not None:
         ray_extract.check(args, constraint)
     total = count_lines(source)

@@ -3,8 +3,12 @@
     pse-processors generate --schema person.json --prompt "Alice is 31 and lives in Oslo."
     pse-processors generate --choices positive negative --prompt "Sentiment of: I loved it"
 
+    pse-processors generate --schema answer.json --reasoning --think-budget 64 --prompt "Is 97 prime?"
+    pse-processors generate --tools tools.json --tool-format hermes --prompt "Weather in Paris?"
+
 JSON Schema and Pydantic results are printed as one line of JSON; ``--regex``, ``--choices`` and ``--grammar``
-results as the plain text.
+results as the plain text; with ``--reasoning``, ``--delimited`` or ``--tools`` (see
+:mod:`.structure_args`) one line of JSON: ``{"reasoning", "text", "spans", "tool_calls", "answer", "segments"}``.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from typing import Any
 from .. import defaults
 from ..constraints.spec import Choice, Grammar, Regex
 from ..runners import RowError, Settings, available
-from .constraint_args import add_constraint_arguments, compile_options, load_constraint, to_json_value
+from .constraint_args import add_constraint_arguments, compile_options, to_json_value
 from .errors import CommandFailed, UsageError
 from .frameworks import load_runner
 from .progress import Progress
+from .structure_args import add_structure_arguments, constraint_of
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, max_new_tokens: int = defaults.MAX_NEW_TOKENS) -> None:
@@ -54,7 +59,8 @@ def add_parser(commands: Any, parents: list) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--prompt", required=True, help="the user message (a chat template is applied when the model has one)")
-    add_constraint_arguments(parser)
+    add_constraint_arguments(parser, required=False)  # --tools alone is a constraint too
+    add_structure_arguments(parser)
     add_model_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -83,4 +89,4 @@ def print_result(result: Any, constraint: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return generate_one(args, args.prompt, load_constraint(args))
+    return generate_one(args, args.prompt, constraint_of(args))

@@ -40,7 +40,7 @@ def check(args: argparse.Namespace, constraint: Any) -> None:
     if args.framework != "torch":
         raise UsageError("--ray runs the PyTorch model: use it with --framework torch")
     if isinstance(constraint, (Regex, Choice, Grammar)):
-        raise UsageError("--ray extracts JSON: give --schema or --pydantic")
+        raise UsageError("--ray extracts JSON: give --schema or --pydantic (or --reasoning/--delimited/--tools)")
     if args.ray_actors < 1:
         raise UsageError("--ray-actors must be at least 1")
     try:

@@ -19,12 +19,16 @@ import pyarrow as pa
 from .. import defaults
 from ..caching.lru import SizedLRU
 from ..compiler.options import CompileOptions, options_from
+from ..constraints.structure import StructuredConstraint
 from ..runners import RowError, Settings, fill_template
+from ..runners.values import json_value
 
 logger = logging.getLogger(__name__)
 
 #: Compiled schemas kept per actor (per-row schemas can be many; each holds mask tables).
 MAX_SCHEMAS = 32
+#: The cache key of the job's Reasoning/Delimited/Tools constraint (no JSON text is ever this).
+STRUCTURED_KEY = "\0structure"
 
 
 @dataclass
@@ -49,8 +53,14 @@ class PSEExtractor:
     compiled, or whose output was cut off by ``max_new_tokens`` gets ``value=None``,
     ``valid=False`` and its ``error``; the job goes on. Use ``batch_format="pyarrow"``.
 
+    A :class:`~pse_processors.Reasoning`, :class:`~pse_processors.Delimited` or
+    :class:`~pse_processors.Tools` as ``schema`` puts structure inside free text: each ``value`` is
+    then ``{"reasoning", "text", "spans", "tool_calls", "answer", "segments"}`` as JSON text
+    (:mod:`pse_processors.runners.values`), checked by the constraint's matcher (``valid`` is true).
+
     Args:
-        schema: the JSON Schema of every row (a dict, or its JSON text); None with ``schema_column``.
+        schema: the JSON Schema of every row (a dict, or its JSON text), or a Reasoning/Delimited/Tools;
+            None with ``schema_column``.
         prompt_template: the prompt, with ``{text}`` where each row's text goes.
         column: the column that holds each row's text.
         schema_column: a column with each row's JSON Schema (JSON text); ``schema`` is then the
@@ -103,8 +113,9 @@ class PSEExtractor:
         self.runner = Runner(None if model is None else Path(model), threads=threads)
         self._compiled = SizedLRU(max_items=MAX_SCHEMAS)  # schema key -> _Compiled
         self.default_key: Optional[str] = None
+        self.structured = schema if isinstance(schema, StructuredConstraint) else None
         if schema is not None:
-            self.default_key = schema_key(schema)
+            self.default_key = STRUCTURED_KEY if self.structured is not None else schema_key(schema)
             compiled = self._compile(self.default_key)
             if compiled.error is not None:  # the job's own schema: fail at once, not on every row
                 raise ValueError(f"the schema cannot be used: {compiled.error}")
@@ -137,6 +148,9 @@ class PSEExtractor:
             for index, result in zip(members, self.runner.generate(compiled.processor, prompts, self.settings)):
                 if isinstance(result, RowError):
                     errors[index] = str(result)
+                    continue
+                if compiled.validator is None:  # structure in free text: the matcher checked it whole
+                    values[index], valid[index] = json.dumps(json_value(result), ensure_ascii=False), True
                     continue
                 values[index] = json.dumps(result, ensure_ascii=False)
                 problem = next(iter(compiled.validator.iter_errors(result)), None)
@@ -179,9 +193,10 @@ class PSEExtractor:
         compiled = self._compiled.get(key)
         if compiled is not None:
             return compiled
-        compiled = _Compiled(schema=json.loads(key))
+        structured = key == STRUCTURED_KEY
+        compiled = _Compiled(schema=self.structured if structured else json.loads(key))
         try:
-            compiled.validator = validator_for(compiled.schema)
+            compiled.validator = None if structured else validator_for(compiled.schema)
             compiled.processor = self.runner.prepare(compiled.schema, self.options)
         except Exception as exc:  # noqa: BLE001 - any reason a row's schema fails becomes that row's error
             compiled.error = f"bad schema: {type(exc).__name__}: {exc}"
@@ -227,6 +242,8 @@ def check_arguments(schema: Any, prompt_template: str, schema_column: Optional[s
     """Refuse a job that no row could succeed in, before any actor starts."""
     if schema is None and schema_column is None:
         raise ValueError("give a schema, or a schema_column with each row's schema")
+    if isinstance(schema, StructuredConstraint) and schema_column is not None:
+        raise ValueError("schema_column gives JSON Schemas: a Reasoning, Delimited or Tools is the whole job's constraint")
     if not isinstance(prompt_template, str) or "{text}" not in prompt_template:
         raise ValueError("prompt_template must contain {text}, where each row's text goes")
     if max_new_tokens < 1:

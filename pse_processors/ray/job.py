@@ -11,6 +11,7 @@ import ray.data
 
 from .. import defaults
 from ..compiler.options import CompileOptions, options_from
+from ..constraints.structure import StructuredConstraint
 from ..errors import PSEError
 from ..json_schema import json_schema_to_grammar
 from .extractor import PSEExtractor, check_arguments, schema_key, validator_for
@@ -52,7 +53,9 @@ def extract(
         dataset: the rows; ``column`` holds each row's text.
         schema: the JSON Schema (a dict, JSON text, or a Pydantic model class), or None when
             ``schema_column`` gives each row's schema (as JSON text; ``schema`` is then the
-            default for null cells).
+            default for null cells); or a :class:`~pse_processors.Reasoning`,
+            :class:`~pse_processors.Delimited` or :class:`~pse_processors.Tools` (structure in
+            free text), whose ``value`` is the parse result as a JSON object (see :class:`PSEExtractor`).
         model: a transformers model folder that every node can read (shared storage); None:
             the embedded SmolLM2-135M-Instruct.
         concurrency: the number of actors (model copies).
@@ -83,7 +86,7 @@ def extract(
     options = options_from(options, compile_options)  # checked (and any deprecation warned) once, here
     if concurrency < 1 or batch_size < 1:
         raise ValueError("concurrency and batch_size must be at least 1")
-    if schema is not None:
+    if schema is not None and not isinstance(schema, StructuredConstraint):  # a structure is compiled by the actors
         schema = schema_key(schema)  # JSON text: checked here, and no Pydantic class to ship to the actors
         try:
             validator_for(json.loads(schema))
