@@ -121,3 +121,18 @@ def test_one_of_excludes_by_a_property_the_branch_already_forbids(backend, smol_
         validate(schema, text)
         assert _accepts(grammar, smol_tokenizer, text), text  # the first branch forbade "version" before
     assert not _accepts(grammar, smol_tokenizer, '{"version": 1, "kind": "a", "strings": {}}')
+
+
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
+def test_enum_filtered_by_pattern_properties(backend, smol_tokenizer, vocabulary):
+    # Refused before ("patternProperties: combined with enum"): each value is now decided.
+    schema = {"enum": [{"x-1": 1}, {"y": 1}, {"x-2": "s"}], "patternProperties": {"^x-": {"type": "string"}},
+              "additionalProperties": {"type": "integer"}}
+    grammar = pse.compile(schema, vocabulary, backend=backend)
+    for text, valid in (('{"y": 1}', True), ('{"x-2": "s"}', True), ('{"x-1": 1}', False)):
+        assert _accepts(grammar, smol_tokenizer, text) == valid, text
+    negated = {"allOf": [{"enum": [{"a": "bar"}, {"a": 1}]}, {"not": {"patternProperties": {"a*": {"type": "integer"}}}}]}
+    grammar = pse.compile(negated, vocabulary, backend=backend)
+    assert _accepts(grammar, smol_tokenizer, '{"a": "bar"}') and not _accepts(grammar, smol_tokenizer, '{"a": 1}')
+    with pytest.raises(pse.UnsupportedSchemaError):  # a pattern Python's re may read otherwise: undecided
+        pse.compile({"enum": [{"a": 1}], "patternProperties": {"\\p{L}": {"type": "string"}}}, vocabulary, backend=backend)
