@@ -11,6 +11,18 @@ py="$(bash scripts/setup_env.sh main | tail -n 1)"
 # The import rules (pyproject.toml: layers, no framework in the core, no cycles).
 "$(dirname "$py")/lint-imports" --no-cache
 
+# The documentation site (mkdocs.yml, docs/): --strict fails on a broken link or anchor, an API
+# name that is not found, or a docstring that documents a parameter its signature lacks. Its
+# runnable snippets are executed by tests/docs/test_snippets.py below.
+# Its log is shown only when it fails.
+docs_status=0
+docs_log="$(mktemp)"
+if ! NO_MKDOCS_2_WARNING=1 "$(dirname "$py")/mkdocs" build --strict --site-dir "${PSE_SITE_DIR:-site}" >"$docs_log" 2>&1; then
+  docs_status=1
+  grep -v '^INFO' "$docs_log" >&2 || true
+fi
+rm -f "$docs_log"
+
 status=0
 # tf.py and flax.py need transformers 4.x: their doctests run in the legacy environment; the
 # vLLM processor's module needs vLLM: the serve environment's.
@@ -44,6 +56,7 @@ if [ "$serve_status" -eq 5 ]; then
   echo "test.sh: pytest collected no tests in the serve environment: failing" >&2
   exit 1
 fi
+[ "$docs_status" -ne 0 ] && { echo "test.sh: mkdocs build --strict failed (see above)" >&2; exit 1; }
 [ "$status" -ne 0 ] && exit "$status"
 [ "$legacy_status" -ne 0 ] && exit "$legacy_status"
 exit "$serve_status"
