@@ -29,6 +29,7 @@ import pickle
 from typing import Any, Optional
 
 from ..matchers.automaton import AutomatonMatcher
+from ..matchers.budget import BudgetMatcher
 from ..matchers.handoff import HandoffMatcher
 from ..matchers.llguidance import LLGuidanceMatcher
 from ..matchers.unique_items import UniqueItemsMatcher
@@ -95,5 +96,5 @@ def reduce_matcher(matcher: Any) -> tuple:
     )
 
 
-for _cls in (AutomatonMatcher, LLGuidanceMatcher, HandoffMatcher, UniqueItemsMatcher):
+for _cls in (AutomatonMatcher, LLGuidanceMatcher, HandoffMatcher, UniqueItemsMatcher, BudgetMatcher):
     copyreg.pickle(_cls, reduce_matcher)

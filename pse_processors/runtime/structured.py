@@ -158,7 +158,7 @@ def _category(matcher: Matcher, checker: Matcher, ids: list[int], prompt: Any) -
         if reached >= 0 and checker.is_accepting(reached):
             return category
         live = live or reached >= 0
-    text = matcher.vocabulary.decode(ids)[-200:]
+    text = matcher.vocabulary.decode(ids)[-200:].decode("utf-8", "replace")
     if live:
         raise InvalidOutputError(f"the output is incomplete (was generation cut off by max_new_tokens?): ...{text!r}")
     raise InvalidOutputError(f"the output does not satisfy the {matcher.spec.kind} constraint: ...{text!r}")
