@@ -41,7 +41,8 @@ class ScalarsMixin:
     def _is_annotation(self, fmt: Any) -> bool:
         """Whether ``format: fmt`` is an annotation: a format no draft or OpenAPI defines, under
         ``unknown_formats="annotation"`` (validators ignore such formats, so it asserts nothing)."""
-        return fmt not in STANDARD_FORMATS and self.options.unknown_formats == "annotation"
+        # Not a string: not an annotation, so _asserted_format names the error (a list is unhashable).
+        return isinstance(fmt, str) and fmt not in STANDARD_FORMATS and self.options.unknown_formats == "annotation"
 
     def _asserted_format(self, schema: dict, pointer: str) -> Optional[str]:
         """``schema``'s ``format``, or ``None`` where there is none or it is an annotation."""

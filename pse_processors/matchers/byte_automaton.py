@@ -26,6 +26,7 @@ from typing import BinaryIO, Optional, Union
 import numpy as np
 
 from ..caching.store import write_atomically
+from ..constraints.regex_size import may_be_long, shortest_match
 from ..errors import CompileLimitError, SchemaError, UnsatisfiableConstraintError
 from ..json_schema.fragments import FIRST_MEMBER_MARK as _MARK_TEXT
 from ..json_schema.fragments import expanded_length
@@ -103,6 +104,11 @@ class ByteAutomaton:
         from outlines_core import Vocabulary as OCVocabulary
 
         start = time.perf_counter()
+        if may_be_long(regex, max_states) and shortest_match(regex) >= max_states:  # refused now, not after the build
+            raise CompileLimitError(
+                f"the constraint's shortest match is {shortest_match(regex):,} characters long, so its byte "
+                f"automaton has more states than the limit of {max_states:,} (max_states): bound fewer repetitions"
+            )
         single_bytes = {bytes([b]): [b] for b in range(256)}
         try:
             index = Index(f"\\x{{10FFFE}}(?:{regex})\\x{{10FFFF}}", OCVocabulary(256, single_bytes))
