@@ -169,6 +169,47 @@ def ray_extract(plt) -> None:
     _save(fig, "ray_extract")
 
 
+def mlx_step(plt) -> None:
+    """The processor's hook time per step in mlx-lm, ours and the peer, batch 1 and 8."""
+    report = _load("mlx_step.json")
+    rows = [r for r in report["results"] if "hook_us" in r]
+    fig, ax = plt.subplots(figsize=(8, 3))
+    labels = [f"{r['configuration']}, batch {r['batch']}" for r in rows]
+    ax.barh(labels, [r["hook_us"] for r in rows],
+            color=[OURS if r["configuration"] == "pse_processors" else PEER for r in rows])
+    for y, r in enumerate(rows):
+        step = next(u["step_ms"] for u in report["results"] if u["batch"] == r["batch"] and u["configuration"] == "unconstrained")
+        ax.text(r["hook_us"], y, f" {r['hook_us']:,.0f} µs ({100 * r['hook_us'] / (step * 1e3):.2f}% of a step)",
+                va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(r["hook_us"] for r in rows) * 1.6)
+    ax.set_xlabel("hook µs per step (warm)")
+    ax.set_title(f"mlx-lm, SmolLM2 4-bit, CPU ({report['date'][:10]}, loaded machine)", fontsize=10)
+    fig.tight_layout()
+    _save(fig, "mlx_step")
+
+
+def vocab_compile(plt) -> None:
+    """Once per vocabulary and process: load, Vocabulary build, trie build; and the dense tables."""
+    report = _load("vocab_compile.json")
+    rows = report["results"]
+    names = [f"{r['tokenizer']} ({r['vocab_size'] // 1000}k)" for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    left = np.zeros(len(rows))
+    for key, label, color in (("load_s", "tokenizer load", PEER), ("vocabulary_build_s", "Vocabulary build", OURS),
+                              ("trie_build_s", "token trie build", "tab:cyan"),
+                              ("dense_tables_nested_s", "dense tables (jit/XLA only)", "tab:orange")):
+        values = np.array([r[key] for r in rows])
+        ax.barh(names, values, left=left, label=label, color=color)
+        left += values
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds (medians of 3)")
+    ax.set_title(f"Per tokenizer, once per process ({report['date']}, load about 3)", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    _save(fig, "vocab_compile")
+
+
 #: plot name -> (function, the result files it reads)
 PLOTS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "processor_step": (processor_step, ("processor_step_five.json",)),
@@ -177,6 +218,8 @@ PLOTS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "xla_step": (xla_step, ("xla_step.json",)),
     "vllm_throughput": (vllm_throughput, ("vllm_throughput.json",)),
     "ray_extract": (ray_extract, ("ray_extract.json",)),
+    "mlx_step": (mlx_step, ("mlx_step.json",)),
+    "vocab_compile": (vocab_compile, ("vocab_compile.json",)),
 }
 
 
