@@ -41,6 +41,26 @@ def on_startup(command, dirty) -> None:
     logging.getLogger("mkdocs.plugins.griffe").addFilter(_GroupedParameters())
 
 
+def _nav_paths(nav) -> set:
+    if isinstance(nav, str):
+        return {nav}
+    if isinstance(nav, dict):
+        return set().union(*(_nav_paths(v) for v in nav.values()))
+    if isinstance(nav, list):
+        return set().union(set(), *(_nav_paths(v) for v in nav))
+    return set()
+
+
+def on_config(config):
+    """A notebook that mkdocs.yml's nav does not list yet goes under "Notebooks" (titled by its
+    first heading), so adding a notebook never breaks the strict build."""
+    listed = _nav_paths(config["nav"])
+    section = next((item["Notebooks"] for item in config["nav"] if isinstance(item, dict) and "Notebooks" in item), None)
+    if section is not None:
+        section.extend(path for path in _external() if path.endswith(".ipynb") and path not in listed)
+    return config
+
+
 def _external() -> list[str]:
     return sorted(str(p.relative_to(ROOT)) for pattern in EXTERNAL for p in ROOT.glob(pattern))
 
