@@ -14,7 +14,7 @@ MODEL_FREE = {"benchmarks.ipynb"}  # the others load the embedded SmolLM2
 
 def test_notebooks_exist():
     names = {path.name for path in NOTEBOOKS}
-    assert {"quickstart.ipynb", "pipelines_and_batching.ipynb", "tensorflow_and_flax.ipynb", "benchmarks.ipynb", "mlx.ipynb"} <= names
+    assert {"quickstart.ipynb", "pipelines_and_batching.ipynb", "tensorflow_and_flax.ipynb", "benchmarks.ipynb", "mlx.ipynb", "freetext.ipynb"} <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
