@@ -29,14 +29,9 @@ class CombinatorsMixin:
         branches = schema["allOf"]
         if not isinstance(branches, list) or not branches:
             raise SchemaError("allOf must be a non-empty array", pointer)
-        # Nested allOf entries are merged in place, depth first: property order follows the text,
-        # so the keywords written after "allOf" are merged after its entries.
-        keys = list(schema)
-        merged: Any = {k: v for k, v in schema.items() if keys.index(k) < keys.index("allOf")}
-        after = {k: v for k, v in schema.items() if keys.index(k) > keys.index("allOf")}
+        merged: Any = {k: v for k, v in schema.items() if k != "allOf"}
+        # Nested allOf entries are merged in place, depth first: property order follows the text.
         pending = [(branch, _pointer_join(pointer, "allOf", i)) for i, branch in enumerate(branches)]
-        if after:
-            pending.append((after, pointer))
         expansions = 0
         while pending:
             branch, where = pending.pop(0)
@@ -60,6 +55,12 @@ class CombinatorsMixin:
                     (entry, _pointer_join(where, "allOf", k)) for k, entry in enumerate(inner)]
                 continue
             merged = _merge(merged, branch, where)
+        keys, own = list(schema), schema.get("properties")
+        if isinstance(own, dict) and keys.index("allOf") < keys.index("properties") and isinstance(merged.get("properties"), dict):
+            # "properties" written after "allOf": its names after the entries' (merged in one go, as
+            # siblings: additionalProperties next to them must see them)
+            merged["properties"] = {**{k: v for k, v in merged["properties"].items() if k not in own},
+                                    **{k: v for k, v in merged["properties"].items() if k in own}}
         if merged.get("allOf") and ("anyOf" in merged or "oneOf" in merged) and "if" not in merged and "$ref" not in merged:
             # A second anyOf/oneOf waits in allOf; distribute the first so each branch merges it
             # (compiling ``merged`` again would merge the same two unions forever).

@@ -136,3 +136,13 @@ def test_enum_filtered_by_pattern_properties(backend, smol_tokenizer, vocabulary
     assert _accepts(grammar, smol_tokenizer, '{"a": "bar"}') and not _accepts(grammar, smol_tokenizer, '{"a": 1}')
     with pytest.raises(pse.UnsupportedSchemaError):  # a pattern Python's re may read otherwise: undecided
         pse.compile({"enum": [{"a": 1}], "patternProperties": {"\\p{L}": {"type": "string"}}}, vocabulary, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
+def test_keywords_after_all_of_still_see_their_siblings(backend, smol_tokenizer, vocabulary):
+    # additionalProperties before allOf, properties after it: still siblings (MaskBench-dev o6247)
+    schema = {"additionalProperties": False, "allOf": [{"required": ["a"]}], "properties": {"a": {"type": "integer"}},
+              "type": "object"}
+    grammar = pse.compile(schema, vocabulary, backend=backend)
+    assert _accepts(grammar, smol_tokenizer, '{"a": 1}')
+    assert not _accepts(grammar, smol_tokenizer, '{"a": 1, "b": 2}') and not _accepts(grammar, smol_tokenizer, "{}")
