@@ -35,6 +35,10 @@ class _JaxOps:
     mask_key = staticmethod(jnp.dtype)
 
     @staticmethod
+    def last(found: jax.Array) -> jax.Array:
+        return jnp.max(jnp.where(found, jnp.arange(found.shape[1], dtype=jnp.int32), -1), axis=1)
+
+    @staticmethod
     def int32(x: Any) -> jax.Array:
         return jnp.asarray(x).astype(jnp.int32)
 
@@ -88,7 +92,10 @@ class FlaxPSELogitsProcessor(InGraphProcessor, FlaxLogitsProcessor):
 
     Args:
         constraint: a JSON Schema (`dict` or JSON `str`), a Pydantic model class, `Regex("...")`,
-            `Choice([...])`, or a compiled `Matcher` (on the byte automaton).
+            `Choice([...])`, structure in free text (`Reasoning`, `Delimited`, `Tools`: one automaton
+            with the markers, the prompt read for an opened or closed reasoning block, a thinking
+            budget counted in the graph; a `Grammar` inside is refused), or a compiled `Matcher`
+            (on the byte automaton).
         tokenizer: the model's tokenizer (or a `pse_processors.Vocabulary`).
         max_new_tokens: the `max_new_tokens` passed to `generate` (the prompt is the buffer width minus
             this). Taken from `generation_config.max_new_tokens` when not given.

@@ -30,6 +30,10 @@ class _TFOps:
     gather = staticmethod(tf.gather)
 
     @staticmethod
+    def last(found: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_max(tf.where(found, tf.range(tf.shape(found)[1]), -1), axis=1)
+
+    @staticmethod
     def int32(x: Any) -> tf.Tensor:
         return tf.cast(x, tf.int32)
 
@@ -88,7 +92,10 @@ class TFPSELogitsProcessor(InGraphProcessor, TFLogitsProcessor):
 
     Args:
         constraint: a JSON Schema (`dict` or JSON `str`), a Pydantic model class, `Regex("...")`,
-            `Choice([...])`, or a compiled `Matcher` (on the byte automaton).
+            `Choice([...])`, structure in free text (`Reasoning`, `Delimited`, `Tools`: one automaton
+            with the markers, the prompt read for an opened or closed reasoning block, a thinking
+            budget counted in the graph; a `Grammar` inside is refused), or a compiled `Matcher`
+            (on the byte automaton).
         tokenizer: the model's tokenizer (or a `pse_processors.Vocabulary`).
         max_new_tokens: the `max_new_tokens` passed to `generate` (the prompt is the buffer width minus
             this). Taken from `generation_config.max_new_tokens` when not given.

@@ -43,9 +43,13 @@ import numpy as np
 
 from .. import defaults
 from ..compiler.options import CompileOptions, options_from
-from ..errors import CompileLimitError, InvalidLogitsError
+from ..constraints.schema import Schema
+from ..constraints.spec import Grammar
+from ..constraints.structure import StructuredConstraint
+from ..errors import CompileLimitError, InvalidLogitsError, SchemaError
 from ..matchers import Matcher
 from .device_cache import device_cache
+from .structure_tables import StructureTables, automaton_matcher, structure_tables
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +217,8 @@ def _build(matcher: Matcher, width: int, max_dense_mask_bytes: int) -> DeviceTab
     # Ids the tokenizer cannot spell (specials, None entries) belong to a class that no state
     # allows; give them the never class so they also never advance the state.
     spelled = np.array([token is not None for token in matcher.vocabulary.token_bytes[:n]], dtype=bool)
+    symbols = getattr(getattr(matcher, "trie", None), "symbol_tokens", np.zeros(0, np.int64))
+    spelled[symbols[symbols < n]] = True  # marker tokens (structure in free text) are columns of the automaton
     token_class[:n][~spelled] = never_class
     eos = np.array(sorted(i for i in matcher.vocabulary.eos_token_ids if i < width), dtype=np.int64)
     token_class[eos] = eos_class
@@ -277,7 +283,14 @@ class InGraphConstraint:
         return prompt
 
     def tables(self, width: int) -> DeviceTables:
-        return device_tables(self.matcher, width, max_bytes=self.max_table_bytes)
+        return device_tables(automaton_matcher(self.matcher), width, max_bytes=self.max_table_bytes)
+
+    def structure_tables(self, width: int) -> Optional[StructureTables]:
+        """A reasoning block's prompt scan and budget tables (``None`` for any other constraint)."""
+        found = structure_tables(self.matcher, width)
+        if found is not None and found.nbytes > self.max_table_bytes:
+            raise _too_large(found.nbytes, self.max_table_bytes, self.matcher)
+        return found
 
 
 def in_graph_constraint(
@@ -304,7 +317,11 @@ def in_graph_constraint(
     asked = loose.get("backend", loose.get("engine"))
     if asked is None and options is not None and options.backend != defaults.BACKEND:
         asked = options.backend
-    if asked is not None and asked != "dfa":
+    plain = constraint.constraint if isinstance(constraint, Schema) else constraint
+    structured = isinstance(plain, StructuredConstraint)
+    if structured:
+        _refuse_grammar_inside(owner, plain)
+    if asked is not None and asked != "dfa" and not (structured and asked == "auto"):
         raise ValueError(
             f"{owner} runs the byte automaton inside the compiled graph: it accepts backend='dfa' only "
             f"(engine='dfa' only, in 0.1's words), not {asked!r} (recursion is unrolled to max_recursion_depth; "
@@ -322,6 +339,8 @@ def in_graph_constraint(
             raise TypeError(f"{owner} needs the model's tokenizer (or a Vocabulary)")
         from ..compiler.compiler import compile as compile_constraint
 
+        loose.pop("engine", None)  # the back end is settled: the automaton
+        loose.pop("backend", None)
         matcher = compile_constraint(
             constraint, tokenizer, options=options_from(options, loose).merge(backend="dfa"),
             eos_token_ids=eos_token_ids, generation_config=generation_config,
@@ -329,6 +348,19 @@ def in_graph_constraint(
     if max_new_tokens is None and prompt_length is None:
         max_new_tokens = max_new_tokens_from(generation_config)
     return InGraphConstraint(matcher, prompt_length=prompt_length, max_new_tokens=max_new_tokens, max_table_bytes=max_table_bytes)
+
+
+def _refuse_grammar_inside(owner: str, constraint: object) -> None:
+    """A Grammar inside Reasoning/Delimited has no byte automaton: refused by name (SchemaError)."""
+    inner = getattr(constraint, "answer", getattr(constraint, "constraint", None))
+    if isinstance(inner, StructuredConstraint):
+        _refuse_grammar_inside(owner, inner)
+    elif isinstance(inner, Grammar):
+        raise SchemaError(
+            f"{owner} runs the byte automaton inside the compiled graph, and a Grammar inside "
+            f"{type(constraint).__name__} needs llguidance (a context-free grammar has no automaton): use the "
+            "torch or MLX processor, or a JSON Schema, Regex or Choice there", None,  # type: ignore[arg-type]
+        )
 
 
 def max_new_tokens_from(generation_config: object) -> Optional[int]:

@@ -9,6 +9,14 @@ code runs eagerly, in a graph and under XLA. :class:`InGraphProcessor` is the fr
 half of the processors: the constructor (compiling, the prompt boundary), the tables on the
 device (:class:`GraphTables`, cached per matcher and width), the shape checks and parsing.
 
+Structure in free text (:class:`~pse_processors.Reasoning`, ``Delimited``, ``Tools``) is one
+byte automaton like any constraint, its marker tokens columns of it. A reasoning block adds two
+small token automata (:mod:`.structure_tables`), walked in the same graph: over the prompt (its
+width is static), whose category picks each row's start state; and, with a thinking budget,
+the budget's phase beside the state with the count as a counter in the loop, so that past the
+budget a token off the way to the end marker leads to ``dead`` and the mask is ANDed with the
+way's row.
+
 Example (numpy as the "framework", walking the buffer of one row):
     >>> import contextlib, functools, numpy as np, pse_processors as pse
     >>> class NumpyOps:
@@ -47,6 +55,8 @@ from ..matchers import Matcher
 from .device_cache import device_cache
 from .device_tables import DeviceTables, device_tables, in_graph_constraint
 from .results import parse_output
+from ..matchers.prompts import ANSWER, INSIDE, START
+from .structure_tables import BudgetTables, ScanTables, StructureTables
 
 #: Positions walked per loop iteration (unrolled): XLA's per-iteration overhead dominates otherwise.
 BLOCK = 8
@@ -61,6 +71,7 @@ class GraphOps(Protocol):
     def where(self, cond: Any, a: Any, b: Any) -> Any: ...
     def minimum(self, a: Any, b: Any) -> Any: ...
     def gather(self, table: Any, index: Any) -> Any: ...  # a 1-D table at every index
+    def last(self, found: Any) -> Any: ...  # int32 [batch]: the last column where bool [batch, n] is True, or -1
     def take(self, x: Any, index: Any, axis: int) -> Any: ...  # the masks' rows or columns
     def pad(self, x: Any, n: int) -> Any: ...  # n zero columns on the right of a 2-D tensor
     def initial_states(self, ids: Any, state: int) -> Any: ...  # int32 [batch] of state
@@ -73,9 +84,10 @@ class GraphOps(Protocol):
 
 
 class GraphTables:
-    """One matcher's device tables, as the framework's constants (so any trace can capture them)."""
+    """One matcher's device tables, as the framework's constants (so any trace can capture them),
+    with a reasoning block's prompt scan and budget (:mod:`.structure_tables`) when it has them."""
 
-    def __init__(self, tables: DeviceTables, ops: GraphOps) -> None:
+    def __init__(self, tables: DeviceTables, ops: GraphOps, structure: Optional[StructureTables] = None) -> None:
         self.ops = ops
         with ops.constants():
             self.transitions = ops.constant(tables.transitions.reshape(-1))
@@ -83,57 +95,150 @@ class GraphTables:
             self.mask_row = ops.constant(tables.mask_row)
             # Dense [rows, width] masks when they fit, else [rows, classes] gathered through the classes.
             self.mask_class = None if tables.row_masks is not None else ops.constant(tables.token_class[: tables.width])
+            self.scan = None if structure is None or structure.scan is None else _Scan(structure.scan, ops)
+            self.budget = None if structure is None or structure.budget is None else _Budget(structure.budget, ops)
         self.allowed = tables.row_masks if tables.row_masks is not None else np.unique(tables.allowed, axis=0)
         self._masks: dict = {}
         self._lock = threading.Lock()
         self.num_classes = tables.num_classes
         self.initial = tables.initial
+        self.dead = tables.dead
         self.width = tables.width
         self.eager: Any = None  # the compiled function that calls outside a trace go through, built on first use
 
-    def masks(self, dtype: Any) -> Any:
-        """The device masks for scores of ``dtype``, made on first use."""
-        key = self.ops.mask_key(dtype)
+    def masks(self, dtype: Any, which: str = "automaton") -> Any:
+        """The device masks for scores of ``dtype`` (``which``: the automaton's rows, or the budget's
+        ``"way"`` rows), made on first use."""
+        key = (which, self.ops.mask_key(dtype))
         masks = self._masks.get(key)
         if masks is None:
             with self._lock, self.ops.constants():
                 masks = self._masks.get(key)
                 if masks is None:
-                    masks = self._masks[key] = self.ops.masks(self.allowed, dtype)
+                    allowed = self.allowed if which == "automaton" else self.budget.way_masks  # type: ignore[union-attr]
+                    masks = self._masks[key] = self.ops.masks(allowed, dtype)
         return masks
+
+
+class _Scan:
+    """:class:`~.structure_tables.ScanTables` as constants."""
+
+    def __init__(self, scan: ScanTables, ops: GraphOps) -> None:
+        self.transitions = ops.constant(scan.automaton.transitions.reshape(-1))
+        self.num_classes = int(scan.automaton.transitions.shape[1])
+        self.token_class = ops.constant(scan.automaton.token_class)
+        self.category = ops.constant(scan.category)
+        self.start_states = ops.constant(scan.start_states)
+        self.start_phases = ops.constant(scan.start_phases)
+        self.marker_tokens = scan.marker_tokens
+
+
+class _Budget:
+    """:class:`~.structure_tables.BudgetTables` as constants (``way_masks`` made per dtype)."""
+
+    def __init__(self, budget: BudgetTables, ops: GraphOps) -> None:
+        self.transitions = ops.constant(budget.automaton.transitions.reshape(-1))
+        self.num_classes = int(budget.automaton.transitions.shape[1])
+        self.token_class = ops.constant(budget.automaton.token_class)
+        self.inside = ops.constant(budget.inside)
+        self.on_way = ops.constant(budget.on_way.reshape(-1))
+        self.way_row = ops.constant(budget.way_row)
+        self.way_masks = budget.way_masks
+        self.max_tokens = budget.max_tokens
+
+
+def _run(ops: GraphOps, columns: list, walked: Any, step: Callable[[tuple, list], tuple], carry: tuple) -> tuple:
+    """``carry`` after ``step`` over the first ``walked`` positions of the class ``columns``
+    (``[batch, span]`` each), in blocks of :data:`BLOCK` unrolled steps."""
+    span = int(columns[0].shape[1])
+    padded = max(-(-span // BLOCK), 1) * BLOCK
+    columns = [ops.pad(column, padded - span) for column in columns]
+
+    def block(b: Any, carry: tuple) -> tuple:
+        chunks = [ops.block(column, b, BLOCK) for column in columns]
+        for k in range(BLOCK):
+            following = step(carry, [chunk[:, k] for chunk in chunks])
+            active = b * BLOCK + k < walked
+            carry = tuple(ops.where(active, new, old) for new, old in zip(following, carry))
+        return carry
+
+    blocks = ops.minimum((walked + BLOCK - 1) // BLOCK, padded // BLOCK)
+    return ops.loop(blocks, padded // BLOCK, block, carry)
+
+
+def walk(ops: GraphOps, tables: GraphTables, input_ids: Any, cur_len: Any, prompt_length: int) -> tuple:
+    """int32 ``[batch]`` each: every row's (state, budget phase, count) after
+    ``input_ids[:, prompt_length:cur_len]``, from the start state its prompt gives (phase and
+    count are ``None`` without a budget)."""
+    ids = ops.int32(input_ids)
+    width, num_classes = tables.width, tables.num_classes
+    ids = ops.where((ids < 0) | (ids >= width), width, ids)  # the never class
+    state = ops.initial_states(ids, tables.initial)
+    phase = ops.initial_states(ids, 0)
+    scan, budget = tables.scan, tables.budget
+    if scan is not None and prompt_length:
+        category = _prompt_category(ops, scan, ids[:, :prompt_length], prompt_length, phase)
+        state, phase = ops.gather(scan.start_states, category), ops.gather(scan.start_phases, category)
+    generated = ids[:, prompt_length:]
+    walked = ops.int32(cur_len) - prompt_length
+    classes = ops.gather(tables.token_class, generated)  # [batch, new], one gather for the whole buffer
+    if budget is None:
+
+        def step(carry: tuple, columns: list) -> tuple:
+            return (ops.gather(tables.transitions, carry[0] * num_classes + columns[0]),)
+
+        return _run(ops, [classes], walked, step, (state,))[0], None, None
+    most = budget.max_tokens
+
+    def budget_step(carry: tuple, columns: list) -> tuple:
+        state, phase, count = carry
+        following = ops.gather(tables.transitions, state * num_classes + columns[0])
+        at = phase * budget.num_classes + columns[1]
+        inside = ops.gather(budget.inside, phase) > 0
+        off_way = (ops.gather(budget.on_way, at) == 0) & inside & (count >= most)
+        following = ops.where(off_way & (state < tables.dead), tables.dead, following)  # the budget is spent
+        phase_after = ops.gather(budget.transitions, at)
+        inside_after = ops.gather(budget.inside, phase_after) > 0
+        count = ops.where(inside & inside_after, ops.minimum(count + 1, most), ops.where(inside_after, count, 0 * count))
+        return following, phase_after, count
+
+    bclasses = ops.gather(budget.token_class, generated)
+    return _run(ops, [classes, bclasses], walked, budget_step, (state, phase, ops.initial_states(ids, 0)))
+
+
+def _prompt_category(ops: GraphOps, scan: _Scan, prompt: Any, prompt_length: int, zeros: Any) -> Any:
+    """int32 ``[batch]``: each prompt's category (start, inside or after the reasoning block)."""
+    if scan.marker_tokens is not None:  # one token each: where the last of each is, no walk
+        last_start, last_end = (ops.last(prompt == token) for token in scan.marker_tokens)
+        return ops.where(last_start < 0, 0 * zeros + START, ops.where(last_end > last_start, 0 * zeros + ANSWER, 0 * zeros + INSIDE))
+
+    def scan_step(carry: tuple, columns: list) -> tuple:
+        return (ops.gather(scan.transitions, carry[0] * scan.num_classes + columns[0]),)
+
+    classes = ops.gather(scan.token_class, prompt)
+    return ops.gather(scan.category, _run(ops, [classes], prompt_length, scan_step, (zeros,))[0])
 
 
 def states(ops: GraphOps, tables: GraphTables, input_ids: Any, cur_len: Any, prompt_length: int) -> Any:
     """int32 ``[batch]``: each row's state after ``input_ids[:, prompt_length:cur_len]``."""
-    ids = ops.int32(input_ids)
-    length = ids.shape[1]
-    width, num_classes = tables.width, tables.num_classes
-    generated = ids[:, prompt_length:]
-    generated = ops.where((generated < 0) | (generated >= width), width, generated)  # the never class
-    classes = ops.gather(tables.token_class, generated)  # [batch, new], one gather for the whole buffer
-    span = length - prompt_length
-    padded = max(-(-span // BLOCK), 1) * BLOCK
-    classes = ops.pad(classes, padded - span)
-    walked = ops.int32(cur_len) - prompt_length
-
-    def block(b: Any, state: Any) -> Any:
-        chunk = ops.block(classes, b, BLOCK)
-        for k in range(BLOCK):
-            nxt = ops.gather(tables.transitions, state * num_classes + chunk[:, k])
-            state = ops.where(b * BLOCK + k < walked, nxt, state)
-        return state
-
-    blocks = ops.minimum((walked + BLOCK - 1) // BLOCK, padded // BLOCK)
-    return ops.loop(blocks, padded // BLOCK, block, ops.initial_states(ids, tables.initial))
+    return walk(ops, tables, input_ids, cur_len, prompt_length)[0]
 
 
 def masked(ops: GraphOps, tables: GraphTables, input_ids: Any, scores: Any, cur_len: Any, prompt_length: int) -> Any:
     """``scores`` masked by each row's state after ``input_ids[:, prompt_length:cur_len]``."""
-    rows = ops.gather(tables.mask_row, states(ops, tables, input_ids, cur_len, prompt_length))
+    state, phase, count = walk(ops, tables, input_ids, cur_len, prompt_length)
+    rows = ops.gather(tables.mask_row, state)
     mask = ops.take(tables.masks(scores.dtype), rows, 0)  # [batch, width] or [batch, classes]
     if tables.mask_class is not None:
         mask = ops.take(mask, tables.mask_class, 1)  # [batch, classes] -> [batch, width]
-    return ops.apply(scores, mask)
+    scores = ops.apply(scores, mask)
+    budget = tables.budget
+    if budget is None:
+        return scores
+    # Past the budget, only the way to the end marker: the way's row for the phase (row 0: all).
+    spent = (ops.gather(budget.inside, phase) > 0) & (count >= budget.max_tokens) & (state < tables.dead)
+    way = ops.where(spent, ops.gather(budget.way_row, phase), 0 * phase)
+    return ops.apply(scores, ops.take(tables.masks(scores.dtype, "way"), way, 0))
 
 
 class InGraphProcessor:
@@ -184,7 +289,7 @@ class InGraphProcessor:
     def _tables(self, width: int) -> GraphTables:
         tables = self._tables_by_width.get(width)
         if tables is None:
-            built = GraphTables(self._core.tables(width), self.ops)
+            built = GraphTables(self._core.tables(width), self.ops, self._core.structure_tables(width))
             tables = self._tables_by_width.setdefault(width, built)
         return tables
 
@@ -213,7 +318,9 @@ class InGraphProcessor:
         return tables.eager(input_ids, scores, cur_len, prompt)
 
     def parse(self, output: Any, prompt_length: int = 0) -> Any:
-        """Parse one generated row into a Python value (a dict, a Pydantic instance, or a string).
+        """Parse one generated row into a Python value (a dict, a Pydantic instance, or a string;
+        a :class:`~pse_processors.runtime.structured.StructuredOutput` for structure in free text,
+        whose reasoning block starts where the row's prompt left it).
 
         Args:
             output: a 1-D tensor/array/list of token ids as returned by ``generate`` (prompt
@@ -223,6 +330,10 @@ class InGraphProcessor:
         Raises:
             InvalidOutputError: the output is incomplete or invalid.
         """
+        prompt = None
         if not isinstance(output, (str, bytes)):
-            output = np.asarray(output).reshape(-1)[prompt_length:]
+            row = np.asarray(output).reshape(-1)
+            output, prompt = row[prompt_length:], row[:prompt_length]
+        if self.matcher.spec.structure is not None:  # a reasoning block starts where the prompt left it
+            return parse_output(self.matcher, output, prompt=prompt)
         return parse_output(self.matcher, output)
