@@ -72,9 +72,11 @@ class BudgetMatcher(Matcher):
 
     @property
     def dense_automaton(self) -> Any:
+        # The count is no part of the automaton: the in-graph processors walk the inner matcher's
+        # dense automaton with the budget beside it (runtime/structure_tables.py).
         raise SchemaError(
-            "a thinking budget (Reasoning(max_tokens=...)) runs in the eager processors (PyTorch, MLX, the engine); "
-            "the in-graph TF/Flax processors cannot run it yet", None,  # type: ignore[arg-type]
+            "a thinking budget (Reasoning(max_tokens=...)) has no dense automaton of its own: use .inner's, with "
+            "the budget's tables of pse_processors.runtime.structure_tables", None,  # type: ignore[arg-type]
         )
 
     def __repr__(self) -> str:
