@@ -329,7 +329,7 @@ class CombinatorsMixin:
         if not isinstance(branch, dict):
             return None
         if "$ref" in branch:
-            if branch["$ref"] in self._ref_stack or depth >= 8:
+            if depth >= 8:  # a cycle of references: not known
                 return None
             target = self._resolve(branch["$ref"], "#")
             return self._branch_types(target, depth + 1) if set(branch) <= {"$ref"} | ANNOTATIONS else None
