@@ -106,7 +106,7 @@ def main() -> int:
         },
     }
     report: dict = {
-        "benchmark": "freetext_step", "command": command_line("benchmarks.freetext_step"),
+        "benchmark": "freetext_step", "command": command_line("freetext_step"),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.platform(),
         "torch": torch.__version__, "pse_processors": pse.__version__, "steps": args.steps,
         "generations": args.generations, "note": "shared 2-core machine under load (nice -n 19); ratios are within one run",
