@@ -262,7 +262,7 @@ def test_usage_errors_exit_2_without_traceback(tmp_path):
         (["generate", "--prompt", "x", "--regex", "[a-z]+", "--model", str(tmp_path / "nowhere")], "not a folder"),
         (["extract", "--input", str(tmp_path / "nowhere.jsonl"), "--output", "o.jsonl", "--regex", "a"], "no such file"),
         (["extract", "--regex", "a"], "--input"),
-        (["generate", "--prompt", "x"], "one of the arguments"),  # argparse's own usage error
+        (["generate", "--prompt", "x"], "give a constraint: --schema"),  # --tools alone is one too
     ]
     for args, message in cases:
         result = cli(tmp_path, *args)
