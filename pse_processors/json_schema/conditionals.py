@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..errors import SchemaError
 from . import fragments as fx
 from .fragments import Fragment
 from .keywords import ALL_TYPES, ANNOTATIONS
@@ -36,7 +37,9 @@ class ConditionalsMixin:
             negated = self._resolve(negated["$ref"], where)
             if isinstance(negated, bool):
                 return rest or True if negated is False else False
-        keys = {k for k in negated if k not in ANNOTATIONS} if isinstance(negated, dict) else set()
+        if not isinstance(negated, dict):  # 1.5, "x", [...]: the folds below would read it as a schema
+            raise SchemaError(f"not must be a schema (an object or a boolean), not {negated!r}", where)
+        keys = {k for k in negated if k not in ANNOTATIONS}
         if keys == {"not"}:  # double negation
             return {"allOf": [rest or True, negated["not"]]}
         if keys == {"anyOf"} and isinstance(negated["anyOf"], list):  # not (A or B) = not A and not B

@@ -31,6 +31,14 @@ def test_a_format_that_is_not_a_string_is_a_schema_error(fmt, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("negated", [1.5, "x", [1], None])
+def test_a_not_that_is_not_a_schema_is_a_schema_error(negated, backend):
+    # {"not": 1.5, ...} raised AttributeError: 'float' object has no attribute 'get'.
+    with pytest.raises(SchemaError, match="not must be a schema"):
+        pse.compile({"type": "string", "not": negated, "maxLength": 3}, BYTES, backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("pattern, text", [(".{18}", "y" * 18), ("x.{40}", "x" + "é" * 40), ("[\\s\\S]{0,300}", "a\nb")])
 def test_wide_classes_under_counted_repetitions_compile(pattern, text, backend):
     # The byte automaton took minutes (.{18}) or never ended (.{500}): see constraints/regex_sentinels.py.
