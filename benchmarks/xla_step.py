@@ -1,7 +1,7 @@
 """Steady-state generate step under XLA (TensorFlow) and jax.jit (Flax): constrained / unconstrained.
 
     PY=$(bash scripts/setup_env.sh legacy | tail -n 1)
-    $PY -m benchmarks.xla_step [--models tiny,small] [--frameworks tf,flax] [--batch 1] [--json]
+    $PY -m benchmarks.xla_step [--models tiny,small] [--frameworks tf,flax] [--batch 1] [--cases regex] [--json]
 
 What is measured:
 
@@ -16,6 +16,12 @@ What is measured:
   so its cost grows with the position; this averages it over those positions.
 * The constraint is ``Regex("[a-z ]{4000}")``: it never allows EOS within ``N2`` tokens, so
   every run generates exactly ``N`` tokens, constrained or not (unconstrained runs have no EOS).
+* Cases (``--cases``, see :data:`CASES`): ``regex`` is the constraint against no processor;
+  structure in free text (issue 23) adds ``free-text`` and ``free-text-budget`` (a
+  ``Reasoning`` whose block the prompt opened: every step is reasoning text, with or without a
+  thinking budget, against no processor) and ``structured`` (a ``Reasoning`` whose block the
+  prompt closed: every step is in its answer, the same regex, against today's ``Regex``
+  processor). The prompt scan, the budget counter and the marker columns are all inside.
 * Runs are interleaved (constrained, unconstrained, ...) and each time is the minimum of
   ``--repeats`` calls (the machine is shared: the minimum is the least disturbed run), after a
   warm-up call (which includes compilation, reported apart). The medians are reported too.
@@ -50,20 +56,36 @@ CONSTRAINT = "[a-z ]{4000}"
 PAD = 0
 
 
+#: ``--tokenizer``: SmolLM2's (49,152 ids, ``<think>`` is text) or a real reasoning model's
+#: (``qwen3``: 151,669 ids, ``<think>`` and ``</think>`` are single tokens).
+TOKENIZER = {"name": "smollm2"}
+
+
 def _tokenizer() -> Any:
     from transformers import PreTrainedTokenizerFast
 
+    if TOKENIZER["name"] != "smollm2":
+        from pse_processors.assets import load_tokenizer
+
+        return load_tokenizer(TOKENIZER["name"], fetch=True)
     from pse_processors.embedded import smollm2_dir
 
     return PreTrainedTokenizerFast.from_pretrained(smollm2_dir())
 
 
-def _gpt2_config(size: str, vocab: int) -> Any:
+def _ids(tokenizer: Any) -> tuple[int, int]:
+    """(EOS, pad): a pad that is no EOS and no text (SmolLM2: 2 and 0)."""
+    eos = int(tokenizer.eos_token_id)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id not in (None, eos) else tokenizer.convert_tokens_to_ids("<|finetune_right_pad_id|>")
+    return eos, int(pad if TOKENIZER["name"] != "smollm2" else PAD)
+
+
+def _gpt2_config(size: str, vocab: int, eos: int = 2, pad: int = PAD) -> Any:
     from transformers import GPT2Config
 
     width, layers = {"tiny": (32, 2), "small": (256, 4)}[size]
-    return GPT2Config(vocab_size=vocab, n_embd=width, n_layer=layers, n_head=4 if width > 32 else 2, n_positions=512,
-                      bos_token_id=1, eos_token_id=2, pad_token_id=PAD)
+    return GPT2Config(vocab_size=vocab, n_embd=width, n_layer=layers, n_head=4 if width > 32 else 2, n_positions=2048,
+                      bos_token_id=1, eos_token_id=eos, pad_token_id=pad)
 
 
 def _smollm2_config() -> dict:
@@ -74,14 +96,14 @@ def _smollm2_config() -> dict:
     return values
 
 
-def tf_model(size: str, vocab: int) -> Any:
+def tf_model(size: str, vocab: int, eos: int = 2, pad: int = PAD) -> Any:
     import tensorflow as tf
 
     if size != "smollm2":
         from transformers import TFGPT2LMHeadModel
 
         tf.keras.utils.set_random_seed(0)
-        model = TFGPT2LMHeadModel(_gpt2_config(size, vocab))
+        model = TFGPT2LMHeadModel(_gpt2_config(size, vocab, eos, pad))
         model(tf.constant([[1, 2]]))
         return model
     from transformers import MistralConfig, TFMistralForCausalLM
@@ -102,11 +124,11 @@ def tf_model(size: str, vocab: int) -> Any:
     return model
 
 
-def flax_model(size: str, vocab: int) -> Any:
+def flax_model(size: str, vocab: int, eos: int = 2, pad: int = PAD) -> Any:
     if size != "smollm2":
         from transformers import FlaxGPT2LMHeadModel
 
-        return FlaxGPT2LMHeadModel(_gpt2_config(size, vocab), seed=0)
+        return FlaxGPT2LMHeadModel(_gpt2_config(size, vocab, eos, pad), seed=0)
     from transformers import FlaxLlamaForCausalLM, LlamaConfig
 
     from pse_processors.embedded import smollm2_dir
@@ -118,71 +140,125 @@ def flax_model(size: str, vocab: int) -> Any:
     return model
 
 
-def tf_generators(model: Any, tokenizer: Any, ids: np.ndarray, n: int) -> dict[str, Callable[[], Any]]:
+#: What each case compares (``--cases``): (numerator, denominator, how the prompt ends). A side is
+#: ``"plain"`` (no processor), ``"regex"`` (today's processor: ``Regex(CONSTRAINT)``),
+#: ``"reasoning"`` (``Reasoning(Regex(CONSTRAINT))``) or ``"budget"`` (the same with a thinking
+#: budget of 4096 tokens, never reached). ``"free"``: the chat template opened the reasoning block
+#: (every step is free text inside it; it never allows EOS); ``"answer"``: it closed it (every
+#: step is in the answer, the structured part).
+CASES = {
+    "regex": ("regex", "plain", ""),
+    "free-text": ("reasoning", "plain", "free"),
+    "free-text-budget": ("budget", "plain", "free"),
+    "structured": ("reasoning", "regex", "answer"),
+}
+PROMPT_ENDS = {"": "", "free": "<think>\n", "answer": "<think>\n\n</think>\n\n"}
+
+
+def processor_constraint(side: str) -> Any:
+    from pse_processors import Reasoning, Regex
+
+    if side == "regex":
+        return Regex(CONSTRAINT)
+    return Reasoning(Regex(CONSTRAINT), max_tokens=4096 if side == "budget" else None)
+
+
+def tf_generators(model: Any, tokenizer: Any, ids: np.ndarray, n: int, sides: tuple) -> dict[str, Callable[[], Any]]:
     import tensorflow as tf
     from transformers import TFLogitsProcessorList
 
-    from pse_processors import Regex, TFPSELogitsProcessor
+    from pse_processors import TFPSELogitsProcessor
 
-    processor = TFPSELogitsProcessor(Regex(CONSTRAINT), tokenizer, max_new_tokens=n)
-    base = dict(max_new_tokens=n, do_sample=False, pad_token_id=PAD)
-    constrained = tf.function(
-        lambda x: model.generate(input_ids=x, logits_processor=TFLogitsProcessorList([processor]), eos_token_id=2, **base),
-        jit_compile=True,
-    )
-    plain = tf.function(lambda x: model.generate(input_ids=x, eos_token_id=None, **base), jit_compile=True)
+    eos, pad = _ids(tokenizer)
+    base = dict(max_new_tokens=n, do_sample=False, pad_token_id=pad)
     x = tf.constant(ids)
-    return {"constrained": lambda: constrained(x).numpy(), "unconstrained": lambda: plain(x).numpy()}
+    runs: dict = {}
+    for side in sides:
+        if side == "plain":
+            plain = tf.function(lambda x: model.generate(input_ids=x, eos_token_id=None, **base), jit_compile=True)
+            runs[side] = (lambda f: lambda: f(x).numpy())(plain)
+            continue
+        processor = TFPSELogitsProcessor(processor_constraint(side), tokenizer, max_new_tokens=n)
+        constrained = tf.function(
+            (lambda p: lambda x: model.generate(input_ids=x, logits_processor=TFLogitsProcessorList([p]), eos_token_id=eos, **base))(processor),
+            jit_compile=True,
+        )
+        runs[side] = (lambda f: lambda: f(x).numpy())(constrained)
+        runs[side].processor = processor  # type: ignore[attr-defined]
+    return runs
 
 
-def flax_generators(model: Any, tokenizer: Any, ids: np.ndarray, n: int) -> dict[str, Callable[[], Any]]:
+def flax_generators(model: Any, tokenizer: Any, ids: np.ndarray, n: int, sides: tuple) -> dict[str, Callable[[], Any]]:
     import jax
 
-    from pse_processors import FlaxPSELogitsProcessor, Regex
+    from pse_processors import FlaxPSELogitsProcessor
 
-    processor = FlaxPSELogitsProcessor(Regex(CONSTRAINT), tokenizer, max_new_tokens=n)
-    constrained = jax.jit(lambda x: model.generate(x, logits_processor=[processor], max_new_tokens=n, eos_token_id=2,
-                                                   pad_token_id=PAD).sequences)
-    plain = jax.jit(lambda x: model.generate(x, max_new_tokens=n, eos_token_id=None, pad_token_id=PAD).sequences)
-    return {"constrained": lambda: np.asarray(constrained(ids)), "unconstrained": lambda: np.asarray(plain(ids))}
+    eos, pad = _ids(tokenizer)
+    runs: dict = {}
+    for side in sides:
+        if side == "plain":
+            plain = jax.jit(lambda x: model.generate(x, max_new_tokens=n, eos_token_id=None, pad_token_id=pad).sequences)
+            runs[side] = (lambda f: lambda: np.asarray(f(ids)))(plain)
+            continue
+        processor = FlaxPSELogitsProcessor(processor_constraint(side), tokenizer, max_new_tokens=n)
+        constrained = jax.jit((lambda p: lambda x: model.generate(
+            x, logits_processor=[p], max_new_tokens=n, eos_token_id=eos, pad_token_id=pad).sequences)(processor))
+        runs[side] = (lambda f: lambda: np.asarray(f(ids)))(constrained)
+        runs[side].processor = processor  # type: ignore[attr-defined]
+    return runs
 
 
-def measure(framework: str, size: str, batch: int, n1: int, n2: int, repeats: int) -> dict:
+def check_output(run: Any, out: np.ndarray, prompt: list, n: int, side: str) -> None:
+    """Every run generates exactly ``n`` tokens, and a constrained one stays inside its constraint
+    (from the state its prompt gives)."""
+    assert out.shape[1] == len(prompt) + n, (side, n, out.shape)  # no early stop
+    processor = getattr(run, "processor", None)
+    if processor is not None:
+        matcher = processor.matcher
+        state = matcher.walk([int(t) for t in out[0, len(prompt):]], matcher.initial_state_for(prompt))
+        assert state >= 0, f"{side}: the output left the constraint"
+
+
+def measure(framework: str, size: str, batch: int, n1: int, n2: int, repeats: int, case: str = "regex",
+            prompt_tokens: int = 0) -> dict:
     tokenizer = _tokenizer()
     vocab = len(tokenizer)
-    prompt = tokenizer("Write some words:", add_special_tokens=False)["input_ids"]
+    numerator, denominator, ending = CASES[case]
+    filler = tokenizer(" word" * prompt_tokens, add_special_tokens=False)["input_ids"][:prompt_tokens]
+    prompt = filler + tokenizer("Write some words:" + PROMPT_ENDS[ending], add_special_tokens=False)["input_ids"]
     ids = np.array([prompt] * batch, dtype=np.int32)
-    model = (tf_model if framework == "tf" else flax_model)(size, vocab)
+    model = (tf_model if framework == "tf" else flax_model)(size, vocab, *_ids(tokenizer))
     make = tf_generators if framework == "tf" else flax_generators
-    runs = {n: make(model, tokenizer, ids, n) for n in (n1, n2)}
+    sides = (numerator, denominator)
+    runs = {n: make(model, tokenizer, ids, n, sides) for n in (n1, n2)}
     compile_s: dict = {}
     for n, generators in runs.items():
         for name, run in generators.items():
             start = time.perf_counter()
             out = run()
             compile_s[f"{name}@{n}"] = round(time.perf_counter() - start, 2)
-            assert out.shape[1] == len(prompt) + n, (name, n, out.shape)  # no early stop
-            if name == "constrained":
-                text = tokenizer.decode(out[0, len(prompt):])
-                assert set(text) <= set("abcdefghijklmnopqrstuvwxyz "), text
-    times: dict = {key: [] for key in ("constrained", "unconstrained")}
-    samples: dict = {(name, n): [] for name in times for n in (n1, n2)}
+            check_output(run, out, prompt, n, name)
+    samples: dict = {(name, n): [] for name in sides for n in (n1, n2)}
     for _ in range(repeats):
         for n in (n1, n2):
-            for name in ("constrained", "unconstrained"):
+            for name in sides:
                 start = time.perf_counter()
                 runs[n][name]()
                 samples[(name, n)].append(time.perf_counter() - start)
+    times: dict = {}
     medians: dict = {}
-    for name in times:
+    for name in sides:
         times[name] = (min(samples[(name, n2)]) - min(samples[(name, n1)])) / (n2 - n1)
         medians[name] = (statistics.median(samples[(name, n2)]) - statistics.median(samples[(name, n1)])) / (n2 - n1)
     return {
-        "framework": framework, "model": size, "batch": batch, "steps": f"{n1}..{n2}",
-        "constrained_step_ms": round(times["constrained"] * 1e3, 3),
-        "unconstrained_step_ms": round(times["unconstrained"] * 1e3, 3),
-        "ratio": round(times["constrained"] / times["unconstrained"], 3),
-        "median_ratio": round(medians["constrained"] / medians["unconstrained"], 3),
+        "framework": framework, "model": size, "batch": batch, "steps": f"{n1}..{n2}", "case": case,
+        "numerator": numerator, "denominator": denominator, "prompt_ends": PROMPT_ENDS[ending],
+        "tokenizer": TOKENIZER["name"], "prompt_tokens": len(prompt),
+        "constrained_step_ms": round(times[numerator] * 1e3, 3),
+        # The denominator's step (unconstrained for every case but "structured": today's processor).
+        "unconstrained_step_ms": round(times[denominator] * 1e3, 3),
+        "ratio": round(times[numerator] / times[denominator], 3),
+        "median_ratio": round(medians[numerator] / medians[denominator], 3),
         "first_call_s": compile_s,
     }
 
@@ -192,12 +268,16 @@ def main() -> int:
     parser.add_argument("--frameworks", default="tf,flax")
     parser.add_argument("--models", default="tiny,small")
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--cases", default="regex", help=f"comma-separated, of: {', '.join(CASES)}")
+    parser.add_argument("--tokenizer", default="smollm2", choices=["smollm2", "qwen3", "llama3_1"])
+    parser.add_argument("--prompt-tokens", type=int, default=0, help="filler tokens before the prompt (a long chat)")
     parser.add_argument("--n1", type=int, default=32)
     parser.add_argument("--n2", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--save", type=Path, help="also write the JSON report to this file (e.g. benchmarks/results/xla_step.json)")
     args = parser.parse_args()
+    TOKENIZER["name"] = args.tokenizer
     logging.basicConfig(level=logging.WARNING)
     results = []
     for framework in args.frameworks.split(","):
@@ -206,13 +286,13 @@ def main() -> int:
 
             tf.config.threading.set_intra_op_parallelism_threads(1)
             tf.config.threading.set_inter_op_parallelism_threads(1)
-        for size in args.models.split(","):
-            result = measure(framework, size, args.batch, args.n1, args.n2, args.repeats)
+        for size, case in [(size, case) for size in args.models.split(",") for case in args.cases.split(",")]:
+            result = measure(framework, size, args.batch, args.n1, args.n2, args.repeats, case, args.prompt_tokens)
             results.append(result)
             if not args.json:
                 print(
-                    f"{framework:5s} {size:8s} batch {args.batch}  steps {result['steps']}: constrained "
-                    f"{result['constrained_step_ms']:.3f} ms, unconstrained {result['unconstrained_step_ms']:.3f} ms, "
+                    f"{framework:5s} {size:8s} {case:16s} batch {args.batch}  steps {result['steps']}: {result['numerator']} "
+                    f"{result['constrained_step_ms']:.3f} ms, {result['denominator']} {result['unconstrained_step_ms']:.3f} ms, "
                     f"ratio {result['ratio']:.3f} (of medians {result['median_ratio']:.3f})  "
                     f"(first calls, s: {result['first_call_s']})",
                     flush=True,
