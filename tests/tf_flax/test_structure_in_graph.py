@@ -22,6 +22,10 @@ import pytest
 
 from tests.helpers import require_legacy
 
+# XLA compiles TF's generate over 128k-152k-token vocabularies once per case: minutes on a busy
+# 2-core machine, past the default 900 s per test for the case that pays it.
+pytestmark = pytest.mark.timeout(2400)
+
 require_legacy("tensorflow", "tf_keras", "jax", "flax")
 
 import jax  # noqa: E402
