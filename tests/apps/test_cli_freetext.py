@@ -157,3 +157,19 @@ def test_structure_usage_errors_exit_2(tmp_path, unigram_dir, args, words):
     result = run(tmp_path, unigram_dir, *args, "--max-new-tokens", "4")
     assert result.returncode == 2, (result.returncode, result.stderr)
     assert words in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("framework", ["torch", "mlx"])
+def test_a_tool_call_on_smollm2_with_each_framework(tmp_path, framework):
+    """The embedded SmolLM2, greedy: the call validates and names one of the two tools (torch and mlx runners)."""
+    if framework == "mlx":
+        pytest.importorskip("mlx_lm")
+    (tmp_path / "tools.json").write_text(json.dumps(TOOLS))
+    result = cli(tmp_path, "generate", "--framework", framework, "--tools", "tools.json", "--tool-format", "llama3_json",
+                 "--tool-choice", "required", "--one-call", "--prompt", "What is the weather in Paris?",
+                 "--max-new-tokens", "40", "--threads", "1", "-q", timeout=600)
+    value = printed(result)
+    [call] = value["tool_calls"]
+    validate(SCHEMAS[call["name"]], json.dumps(call["arguments"]))
+    assert value["segments"] == [{"call": call}]
