@@ -210,6 +210,26 @@ def vocab_compile(plt) -> None:
     _save(fig, "vocab_compile")
 
 
+def freetext_step(plt) -> None:
+    """Structure in free text: median processor µs per step, free text and structure, batch 1 and 16."""
+    report = _load("freetext_step.json")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    for ax, (batch, parts) in zip(axes, report["results"].items()):
+        rows = [(f"{name} ({label})", v["median_us"]) for key, label in (("free", "free text"), ("structured", "structure"))
+                for name, v in parts[key]["contenders"].items()]
+        ax.barh([r[0] for r in rows], [r[1] for r in rows],
+                color=[PEER if r[0].startswith("copy only") else OURS for r in rows])
+        for y, (_, value) in enumerate(rows):
+            ax.text(value, y, f" {value:,.0f} µs", va="center", fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, max(r[1] for r in rows) * 1.35)
+        ax.set_xlabel("median µs per call")
+        ax.set_title(batch)
+    fig.suptitle(f"Reasoning / Delimited / Tools in free text, SmolLM2, CPU ({report['date'][:10]}, loaded machine)", fontsize=10)
+    fig.tight_layout()
+    _save(fig, "freetext_step")
+
+
 #: plot name -> (function, the result files it reads)
 PLOTS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "processor_step": (processor_step, ("processor_step_five.json",)),
@@ -220,6 +240,7 @@ PLOTS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "ray_extract": (ray_extract, ("ray_extract.json",)),
     "mlx_step": (mlx_step, ("mlx_step.json",)),
     "vocab_compile": (vocab_compile, ("vocab_compile.json",)),
+    "freetext_step": (freetext_step, ("freetext_step.json",)),
 }
 
 
