@@ -43,7 +43,7 @@ from .options import CompileOptions, options_from
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = defaults.CACHE_ENV
-_FORMAT = 8  # bump whenever the automaton files or the way they are built change
+_FORMAT = 9  # bump whenever the automaton files or the way they are built change
 # Large automata take ~100 MB each: bounded by size as well as by count.
 _memory = SizedLRU(
     defaults.MEMORY_CACHE_BYTES, lambda matcher: matcher.nbytes if isinstance(matcher, AutomatonMatcher) else 0,
