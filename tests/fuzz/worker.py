@@ -25,10 +25,6 @@ import resource
 import sys
 import traceback
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ["PSE_PROCESSORS_CACHE_DIR"] = os.environ.get("PSE_FUZZ_CACHE_DIR", "off")
-
 BACKENDS = ("auto", "dfa", "llguidance")
 WALK_STEPS = 6
 
@@ -75,6 +71,11 @@ def run_case(pse, tokenizer, seed: int, index: int) -> list:
 
 
 def main() -> None:
+    # Set here, not at import: test_regressions.py imports this module into the pytest process,
+    # where a module-level assignment turned the disk cache off for every later test.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ["PSE_PROCESSORS_CACHE_DIR"] = os.environ.get("PSE_FUZZ_CACHE_DIR", "off")
     seed, memory, vocabulary = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     import pse_processors as pse
