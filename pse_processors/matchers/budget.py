@@ -27,7 +27,7 @@ Example:
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class BudgetMatcher(Matcher):
         self._symbols = {t: k for k, t in enumerate(tokens)}
         self._start = unit_text(markers.start, self._symbols)
         self._end = unit_text(markers.end, self._symbols)
-        self._fail = _failure(self._end)
+        self._fail = kmp_failure(self._end)
         self._dummy = inner.vocabulary.dummy_prefix
         self._intern: dict[tuple, int] = {}
         self._parts: list[tuple] = []
@@ -133,7 +133,7 @@ class BudgetMatcher(Matcher):
         following = self.inner.step(inner_state, token_id)
         if following is None or following < 0:
             return following
-        if 0 <= phase < _AFTER and count >= self.max_tokens and not self._on_the_way_mask(phase)[token_id]:
+        if 0 <= phase < _AFTER and count >= self.max_tokens and not self.on_the_way_mask(phase)[token_id]:
             return None  # the budget is spent: only the way to `end`
         after = self._phase_after(phase, token_id) if phase != _AFTER else _AFTER
         if 0 <= phase < _AFTER and 0 <= after < _AFTER:
@@ -165,10 +165,10 @@ class BudgetMatcher(Matcher):
         allowed, accepting = self.inner.allowed_mask(inner_state), self.inner.is_accepting(inner_state)
         progress = self._spent(state)
         if progress is not None:
-            allowed = allowed & self._on_the_way_mask(progress)[: allowed.size]
+            allowed = allowed & self.on_the_way_mask(progress)[: allowed.size]
         return allowed, accepting
 
-    def _on_the_way_mask(self, progress: int) -> np.ndarray:
+    def on_the_way_mask(self, progress: int) -> np.ndarray:
         """bool ``[vocab]``: the tokens that continue ``end`` from ``progress`` units written."""
         found = self._on_the_way.get(progress)
         if found is not None:
@@ -209,8 +209,9 @@ class _Mapped:
         return self.states[self.scanner.category(prompt_ids)]
 
 
-def _failure(pattern: str) -> list[int]:
-    """KMP failure table: for each prefix length - 1, the longest proper border."""
+def kmp_failure(pattern: Sequence) -> list[int]:
+    """KMP failure table: for each prefix length - 1, the longest proper border (the end marker's
+    progress here, and in the in-graph tables of ``runtime/structure_tables.py``)."""
     fail = [0] * len(pattern)
     k = 0
     for i in range(1, len(pattern)):

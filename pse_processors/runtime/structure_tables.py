@@ -46,7 +46,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from ..matchers import Matcher
-from ..matchers.budget import BudgetMatcher
+from ..matchers.budget import BudgetMatcher, kmp_failure
 from ..matchers.prompts import ANSWER, INSIDE, START, PromptScanner
 from .device_cache import device_cache
 
@@ -166,14 +166,7 @@ def _build(matcher: Matcher, width: int) -> StructureTables:
 
 def _kmp(pattern: list[int]) -> Callable[[int, int], int]:
     """``step(progress, unit)``: the longest prefix of ``pattern`` ending after one more unit."""
-    fail = [0] * len(pattern)
-    k = 0
-    for i in range(1, len(pattern)):
-        while k and pattern[i] != pattern[k]:
-            k = fail[k - 1]
-        if pattern[i] == pattern[k]:
-            k += 1
-        fail[i] = k
+    fail = kmp_failure(pattern)
 
     def step(progress: int, unit: int) -> int:
         if progress == len(pattern):
@@ -244,7 +237,7 @@ def _budget(matcher: BudgetMatcher, base: Matcher, start: list[int], end: list[i
     # The tokens on the way to end from each inside phase (the budget matcher's own masks).
     way = np.ones((after + 1, base.vocab_size), dtype=bool)
     for j in range(len(end)):
-        way[len(start) + j] = matcher._on_the_way_mask(j)[: base.vocab_size]
+        way[len(start) + j] = matcher.on_the_way_mask(j)[: base.vocab_size]
     automaton = _token_automaton(table, np.arange(after + 1, dtype=np.int32), trie, base.vocab_size, width, extra=way)
     cls = automaton.token_class
     firsts = np.unique(cls[: base.vocab_size], return_index=True)[1]
