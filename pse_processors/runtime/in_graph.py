@@ -131,6 +131,7 @@ class _Scan:
         self.start_states = ops.constant(scan.start_states)
         self.start_phases = ops.constant(scan.start_phases)
         self.marker_tokens = scan.marker_tokens
+        self.blank = None if scan.blank is None else ops.constant(scan.blank.astype(np.int32))
 
 
 class _Budget:
@@ -210,7 +211,10 @@ def _prompt_category(ops: GraphOps, scan: _Scan, prompt: Any, prompt_length: int
     """int32 ``[batch]``: each prompt's category (start, inside or after the reasoning block)."""
     if scan.marker_tokens is not None:  # one token each: where the last of each is, no walk
         last_start, last_end = (ops.last(prompt == token) for token in scan.marker_tokens)
-        return ops.where(last_start < 0, 0 * zeros + START, ops.where(last_end > last_start, 0 * zeros + ANSWER, 0 * zeros + INSIDE))
+        # A closed block is the answer's only when nothing but whitespace follows it (no later turn).
+        last_text = ops.last(ops.gather(scan.blank, prompt) == 0)
+        closed = ops.where(last_text > last_end, 0 * zeros + START, 0 * zeros + ANSWER)
+        return ops.where(last_start < 0, 0 * zeros + START, ops.where(last_end > last_start, closed, 0 * zeros + INSIDE))
 
     def scan_step(carry: tuple, columns: list) -> tuple:
         return (ops.gather(scan.transitions, carry[0] * scan.num_classes + columns[0]),)

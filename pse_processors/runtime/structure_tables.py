@@ -8,10 +8,11 @@ graph from the same buffer:
 - **the prompt scan** (:class:`ScanTables`): the eager processors ask
   :class:`~pse_processors.matchers.prompts.PromptScanner` once per row whether the chat template
   opened the block (start inside the reasoning), closed it (start at the answer), or neither (the
-  output starts with ``start``). "The last ``start``, then an ``end`` after it" is a regular
-  language over the prompt's units (bytes, the marker tokens, a barrier for any other byte-less
-  token): a few states of (category, progress in ``start``, progress in ``end``) walked over the
-  static prompt width, whose category picks each row's start state;
+  output starts with ``start``, also after a closed block of an earlier turn). "The last
+  ``start``, then an ``end`` after it, then only whitespace" is a regular language over the
+  prompt's units (bytes, the marker tokens, a barrier for any other byte-less token): a few
+  states of (kind, progress in ``start``, progress in ``end``) walked over the static prompt
+  width, whose category picks each row's start state;
 - **the budget** (:class:`BudgetTables`): :class:`~pse_processors.matchers.budget.BudgetMatcher`'s
   phase (how much of ``start`` is written, then the progress in ``end``, then past it) is a
   token automaton as well, and its count is a counter carried along the walk: +1 for a token
@@ -31,8 +32,10 @@ Example (a Qwen3-like vocabulary where ``<t>`` and ``</t>`` are single tokens):
     ...                        special_tokens={"<t>": 256, "</t>": 257})
     >>> matcher = pse.compile(pse.Reasoning(pse.Choice(["ok"]), start="<t>", end="</t>", max_tokens=2), vocab)
     >>> tables = structure_tables(matcher, 259)
-    >>> [tables.scan.category_of(p) for p in ([ord("Q")], [ord("Q"), 256], [256, ord("x"), 257])]
+    >>> [tables.scan.category_of(p) for p in ([ord("Q")], [ord("Q"), 256], [256, ord("x"), 257, ord("\\n")])]
     [0, 1, 2]
+    >>> tables.scan.category_of([256, ord("x"), 257, ord("y"), 258, ord("Q")])  # an earlier turn's block
+    0
     >>> tables.budget.max_tokens, tables.budget.num_phases  # start (1 unit), end (1 unit), after
     (2, 3)
 """
@@ -47,12 +50,13 @@ import numpy as np
 
 from ..matchers import Matcher
 from ..matchers.budget import BudgetMatcher, kmp_failure
-from ..matchers.prompts import ANSWER, INSIDE, START, PromptScanner
+from ..matchers.prompts import ANSWER, INSIDE, START, WHITESPACE, PromptScanner
 from .device_cache import device_cache
 
 _CACHE_KEY = "structure_tables"
 _lock = threading.Lock()
 _SEED = 0x5CA7_7AB1E
+_AFTER = 3  # the scan's kind for a closed block then more than whitespace (category START)
 
 
 @dataclass(frozen=True)
@@ -86,8 +90,11 @@ class ScanTables:
     start_states: np.ndarray
     start_phases: np.ndarray
     #: When both markers are one token each (Qwen3, DeepSeek-R1): their ids, and the category is
-    #: read from their last positions, with no walk over the prompt; else ``None``.
+    #: read from their last positions (and the last token that is not ``blank``), with no walk
+    #: over the prompt; else ``None``.
     marker_tokens: Optional[tuple] = None
+    #: With ``marker_tokens``: bool ``[width + 1]``, the tokens that are whitespace only.
+    blank: Optional[np.ndarray] = None
 
     def category_of(self, prompt_ids: Any) -> int:
         """:data:`~pse_processors.matchers.prompts.START`, ``INSIDE`` or ``ANSWER`` for a prompt."""
@@ -180,9 +187,12 @@ def _kmp(pattern: list[int]) -> Callable[[int, int], int]:
 
 def _scan(start: list[int], end: list[int], trie: Any, base: Matcher, width: int, states: np.ndarray,
           phases: np.ndarray) -> ScanTables:
-    """States (category, progress in start, progress in end), as ``PromptScanner.category`` reads a prompt."""
+    """States (kind, progress in start, progress in end), as ``PromptScanner.category`` reads a
+    prompt; the kinds are the categories and :data:`_AFTER` (a closed block, then more than
+    whitespace: category START, but an ``end`` may still close the last ``start`` anew)."""
     columns = 256 + trie.symbol_tokens.size
     step_start, step_end = _kmp(start), _kmp(end)
+    blank = frozenset(WHITESPACE.encode())
     index: dict[tuple, int] = {}
     order: list[tuple] = []
 
@@ -192,29 +202,48 @@ def _scan(start: list[int], end: list[int], trie: Any, base: Matcher, width: int
             order.append(key)
         return index[key]
 
+    def barrier(kind: int) -> tuple:  # a byte-less token that is no marker: breaks matches, is no whitespace
+        return (_AFTER if kind == ANSWER else kind, 0, 0)
+
     intern((START, 0, 0))
     rows: list[list[int]] = []
     while len(rows) < len(order):
-        category, i, j = order[len(rows)]
-        intern((category, 0, 0))  # where a barrier (a byte-less token that is no marker) leads
+        kind, i, j = order[len(rows)]
+        intern(barrier(kind))
         row = []
         for unit in range(columns):
             i2 = step_start(i, unit)
             if i2 == len(start):  # the last start so far: inside, and end is looked for after it
                 row.append(intern((INSIDE, i2, 0)))
-            elif category == INSIDE:
-                j2 = step_end(j, unit)
-                row.append(intern((ANSWER, i2, 0) if j2 == len(end) else (INSIDE, i2, j2)))
+            elif kind == START:
+                row.append(intern((START, i2, 0)))
             else:
-                row.append(intern((category, i2, 0)))
+                j2 = step_end(j, unit)
+                if j2 == len(end) or (kind == ANSWER and unit in blank):
+                    row.append(intern((ANSWER, i2, j2)))
+                else:
+                    row.append(intern((_AFTER if kind == ANSWER else kind, i2, j2)))
         rows.append(row)
     table = np.array(rows, dtype=np.int32)
-    stay = np.array([index[(c, 0, 0)] for c, _, _ in order], dtype=np.int32)
+    stay = np.array([index[barrier(kind)] for kind, _, _ in order], dtype=np.int32)
     automaton = _token_automaton(table, stay, trie, base.vocab_size, width)
-    category = np.array([c for c, _, _ in order], dtype=np.int32)
+    category = np.array([START if kind == _AFTER else kind for kind, _, _ in order], dtype=np.int32)
     single = len(start) == len(end) == 1 and min(start[0], end[0]) >= 256
     tokens = tuple(int(trie.symbol_tokens[u - 256]) for u in (start[0], end[0])) if single else None
-    return ScanTables(automaton, category, states, phases, tokens)
+    blank_tokens = _blank_tokens(trie, base.vocab_size, width, blank) if single else None
+    return ScanTables(automaton, category, states, phases, tokens, blank_tokens)
+
+
+def _blank_tokens(trie: Any, vocab_size: int, width: int, blank: frozenset) -> np.ndarray:
+    """bool ``[width + 1]``: the tokens whose bytes are all whitespace (byte-less ones, marker
+    tokens and ids past the vocabulary are not)."""
+    table = np.ones((2, 256 + trie.symbol_tokens.size), dtype=np.int32)  # state 0: whitespace so far
+    table[0, sorted(blank)] = 0
+    row = trie.next_states(table, 0)
+    found = np.zeros(width + 1, dtype=bool)
+    found[: min(width, vocab_size)] = (row == 0)[: min(width, vocab_size)]
+    found.setflags(write=False)
+    return found
 
 
 def _budget(matcher: BudgetMatcher, base: Matcher, start: list[int], end: list[int], trie: Any, width: int) -> BudgetTables:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import pse_processors as pse
+from pse_processors.matchers.prompts import ANSWER, INSIDE, START
 from pse_processors.runtime.results import parse_output
 from tests.freetext import conventions as cv
 
@@ -148,6 +149,41 @@ def test_prompt_detection_on_qwen3s_chat_template(qwen3, backend) -> None:
     assert parse_output(matcher, tokenizer.encode("Hmm.", add_special_tokens=False) + [end] + body, opened).reasoning == "Hmm."
     with pytest.raises(pse.InvalidOutputError):
         parse_output(matcher, body, on)  # the template left the block to the model: it must open it
+
+
+def _chat_categories(tokenizer, matcher, messages: list, **template) -> list[int]:
+    """The prompt categories after ``messages``: as the template ends the prompt, with ``<think>\\n``
+    added (the block opened), with ``<think>\\n\\n</think>\\n\\n`` added (the block closed)."""
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **template)
+    endings = ("", "<think>\n", "<think>\n\n</think>\n\n")
+    return [matcher.prompt_scanner.category(tokenizer.encode(text + ending, add_special_tokens=False)) for ending in endings]
+
+
+def test_prompt_detection_after_earlier_turns_with_closed_blocks(qwen3, llama3) -> None:
+    # Qwen3's template keeps the closed block of a tool-calling turn; a new assistant turn follows it.
+    tokenizer, vocab = qwen3
+    matcher = pse.compile(pse.Reasoning(cv.ANSWER), vocab, options=pse.CompileOptions(backend="dfa"))
+    call = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}
+    loop = [{"role": "user", "content": "Weather in Oslo?"},
+            {"role": "assistant", "reasoning_content": "Call the tool.", "content": "", "tool_calls": [call]},
+            {"role": "tool", "content": "Sunny"}]
+    assert "</think>\n\n<tool_call>" in tokenizer.apply_chat_template(loop, add_generation_prompt=True, tokenize=False)
+    assert _chat_categories(tokenizer, matcher, loop) == [START, INSIDE, ANSWER]
+    assert _chat_categories(tokenizer, matcher, loop, enable_thinking=False)[0] == ANSWER  # the template closes it
+    prompt = tokenizer.encode(tokenizer.apply_chat_template(loop, add_generation_prompt=True, tokenize=False),
+                              add_special_tokens=False)
+    think = vocab.special_tokens["<think>"]
+    assert matcher.allowed_token_ids(matcher.initial_state_for(prompt)).tolist() == [think]
+    body = tokenizer.encode('<think>\nSunny.\n</think>\n\n{"x": 1}', add_special_tokens=False)
+    assert parse_output(matcher, body, prompt).reasoning.strip() == "Sunny."
+    # Text markers: Llama 3.1's template writes an earlier answer's content as it is.
+    tokenizer, vocab = llama3
+    matcher = pse.compile(pse.Reasoning(cv.ANSWER, start="<think>", end="</think>"), vocab,
+                          options=pse.CompileOptions(backend="dfa"))
+    chat = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "<think>\nEasy.\n</think>\n\n4"},
+            {"role": "user", "content": "3+3?"}]
+    assert _chat_categories(tokenizer, matcher, chat) == [START, INSIDE, ANSWER]
+    assert _chat_categories(tokenizer, matcher, chat[:1]) == [START, INSIDE, ANSWER]
 
 
 # --- both back ends -------------------------------------------------------------------------------

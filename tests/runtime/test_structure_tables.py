@@ -16,7 +16,8 @@ import pytest
 
 import pse_processors as pse
 from pse_processors.runtime.device_tables import in_graph_constraint
-from pse_processors.runtime.in_graph import GraphTables, masked
+from pse_processors.matchers.prompts import ANSWER as CLOSED, INSIDE, START
+from pse_processors.runtime.in_graph import GraphTables, _prompt_category, masked
 from pse_processors.runtime.structure_tables import structure_tables
 
 
@@ -54,10 +55,35 @@ def marker_ids(text: str) -> list[int]:
 
 
 def random_prompt(rng: np.random.Generator, start: str, end: str) -> list[int]:
-    """Text with marker pieces, markers, specials that break a match, in random order."""
-    parts = [[int(rng.integers(0, 256))], marker_ids(start), marker_ids(end), [OTHER],
+    """Text with marker pieces, markers, whitespace, specials that break a match, in random order."""
+    parts = [[int(rng.integers(0, 256))], marker_ids(start), marker_ids(end), [OTHER], [10], [32, 13, 9],
              [256 + int(rng.integers(0, len(PIECES)))], marker_ids(start)[:1], marker_ids(end)[:2]]
-    return [t for _ in range(int(rng.integers(0, 6))) for t in parts[int(rng.integers(0, len(parts)))]]
+    return [t for _ in range(int(rng.integers(0, 8))) for t in parts[int(rng.integers(0, len(parts)))]]
+
+
+def chat_prompts(start: str, end: str) -> dict[str, tuple[list[int], int]]:
+    """Qwen3-like chat prompts (``<other>`` standing for ``<|im_end|>``/``<|im_start|>``) and their
+    category: a history with a closed block, then a new turn that leaves, opens or closes the block."""
+
+    def turn(role: str, text: bytes) -> list[int]:
+        return [OTHER] + list(role.encode() + b"\n" + text) + [OTHER] + [10]
+
+    def block(text: bytes) -> list[int]:
+        return marker_ids(start) + list(text) + marker_ids(end) + list(b"\n\n")
+
+    history = turn("user", b"2+2?") + [OTHER] + list(b"assistant\n") + block(b"\nEasy.\n") + list(b"4") + [OTHER, 10]
+    history += turn("user", b"And 3+3?")
+    assistant = [OTHER] + list(b"assistant\n")
+    return {
+        "history, new turn": (history + assistant, START),
+        "history, block opened": (history + assistant + marker_ids(start) + [10], INSIDE),
+        "history, block closed": (history + assistant + block(b"\n\n"), CLOSED),
+        "history, block closed, CRLF": (history + assistant + block(b"") + [13, 10, 9, 32], CLOSED),
+        "block closed, then text": (assistant + block(b"") + list(b"Sure"), START),
+        "text, then a second end": (assistant + block(b"") + list(b"ok ") + marker_ids(end) + [32], CLOSED),
+        "tool loop": (history + assistant + block(b"x") + list(b"<tool_call>{}</tool_call>") + [OTHER, 10]
+                      + turn("user", b"<tool_response>4</tool_response>") + assistant, START),
+    }
 
 
 @pytest.mark.parametrize("markers", MARKERS)
@@ -65,14 +91,40 @@ def test_prompt_scan_agrees_with_prompt_scanner(markers):
     start, end = MARKERS[markers]
     matcher = pse.compile(pse.Reasoning(ANSWER, start=start, end=end), VOCAB, backend="dfa")
     scan = structure_tables(matcher, VOCAB.size + 3).scan
+    for name, (prompt, want) in chat_prompts(start, end).items():
+        assert (matcher.prompt_scanner.category(prompt), scan.category_of(prompt)) == (want, want), name
     rng = np.random.default_rng(0)
     seen = set()
-    for _ in range(400):
-        prompt = random_prompt(rng, start, end) + [VOCAB.size + 1]  # an id past the vocabulary breaks a match too
+    for trial in range(1200):
+        prompt = random_prompt(rng, start, end)
+        if trial % 2:
+            prompt.append(VOCAB.size + 1)  # an id past the vocabulary breaks a match too
         want = matcher.prompt_scanner.category(prompt)
         assert scan.category_of(prompt) == want, prompt
         seen.add(want)
-    assert seen == {0, 1, 2}
+    assert seen == {START, INSIDE, CLOSED}
+
+
+def test_single_token_markers_read_without_a_walk_agree():
+    """Qwen3's case: the in-graph category from the markers' last positions and the last token that
+    is not whitespace, against PromptScanner (left-padded rows, as generate writes them)."""
+    matcher = pse.compile(pse.Reasoning(ANSWER, start="<t>", end="</t>"), VOCAB, backend="dfa")
+    width = VOCAB.size + 3
+    structure = structure_tables(matcher, width)
+    assert structure.scan.marker_tokens == (T, END_T)
+    tables = GraphTables(in_graph_constraint("test", pse.Reasoning(ANSWER, start="<t>", end="</t>"), VOCAB,
+                                             max_new_tokens=4).tables(width), NumpyOps, structure)
+    rng = np.random.default_rng(1)
+    chats = [prompt for prompt, _ in chat_prompts("<t>", "</t>").values()]
+    rows = chats + [random_prompt(rng, "<t>", "</t>") + [int(rng.choice([10, 32, 65, OTHER, VOCAB.size + 1]))]
+                    for _ in range(600)]
+    length = max(len(row) for row in rows)
+    buffer = np.array([[OTHER] * (length - len(row)) + row + [0] for row in rows], dtype=np.int64)
+    ids = np.where(buffer >= width, width, buffer)
+    got = _prompt_category(NumpyOps, tables.scan, ids[:, :length], length, np.zeros(len(rows), np.int32))
+    want = [matcher.prompt_scanner.category(row) for row in rows]
+    np.testing.assert_array_equal(got, want)
+    assert set(want) == {START, INSIDE, CLOSED}
 
 
 @pytest.mark.parametrize("markers", MARKERS)
