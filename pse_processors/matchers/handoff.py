@@ -33,6 +33,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .. import defaults
 from ..constraints.spec import ConstraintSpec
 from ..deprecation import deprecated_names
 from .base import DEAD, DONE, Matcher
@@ -230,15 +231,22 @@ def _offset(state: Optional[int]) -> Optional[int]:
 
 
 # -- the background builder: one thread, builds in order ---------------------------------------
-_queue: "queue.Queue[tuple[weakref.ref, Callable[[], Matcher]]]" = queue.Queue()
+# Each job is (work, ref, arg): ``work(ref, arg)`` runs on the builder thread; ``ref`` is a weak
+# reference to what the job is for, so a job whose owner is gone costs nothing.
+_Job = tuple[Callable[[weakref.ref, Any], None], weakref.ref, Any]
+_queue: "queue.Queue[_Job]" = queue.Queue()
 _worker: Optional[threading.Thread] = None
 _worker_lock = threading.Lock()
-_current: Optional[tuple] = None  # the build running now: a forked child starts it again
+_current: Optional[_Job] = None  # the job running now: a forked child starts it again
 
 
 def _submit(shared: _Shared, build: Callable[[], Matcher]) -> None:
+    _enqueue((_build, weakref.ref(shared), build))
+
+
+def _enqueue(job: _Job) -> None:
     global _worker
-    _queue.put((weakref.ref(shared), build))
+    _queue.put(job)
     with _worker_lock:
         if _worker is None or not _worker.is_alive():
             _worker = threading.Thread(target=_run, name="pse-automaton-builder", daemon=True)
@@ -248,10 +256,10 @@ def _submit(shared: _Shared, build: Callable[[], Matcher]) -> None:
 def _run() -> None:
     global _current
     while True:
-        item = _queue.get()
-        _current = item
+        job = _queue.get()
+        _current = job
         try:
-            _build(*item)
+            job[0](job[1], job[2])
         finally:
             _current = None
             _queue.task_done()
@@ -259,14 +267,13 @@ def _run() -> None:
 
 def _after_fork_in_child() -> None:
     """A forked child (a DataLoader worker, multiprocessing's default start on Linux) has no
-    builder thread: queue again the builds that were waiting or running in the parent."""
+    builder thread: queue again the jobs that were waiting or running in the parent."""
     global _queue, _worker, _worker_lock, _current
     pending = ([_current] if _current is not None else []) + list(_queue.queue)
     _queue, _worker, _worker_lock, _current = queue.Queue(), None, threading.Lock(), None
-    for ref, build in pending:
-        shared = ref()
-        if shared is not None:
-            _submit(shared, build)
+    for job in pending:
+        if job[1]() is not None:
+            _enqueue(job)
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
@@ -283,16 +290,52 @@ def _build(ref: "weakref.ref[_Shared]", build: Callable[[], Matcher]) -> None:
     except Exception as exc:  # noqa: BLE001 - kept for automaton_grammar() to raise
         automaton, error = None, exc
         logger.info("the byte automaton could not be built (%s): staying on llguidance", exc)
-    precompute = getattr(automaton, "precompute_masks", None)
-    if precompute is not None and getattr(ref(), "precompute", False):
-        try:  # every mask now, on this thread: none walks the trie once the automaton answers
-            precompute()
-        except Exception as exc:  # noqa: BLE001 - the automaton still runs, its masks computed on first use
-            logger.warning("precomputing the automaton's masks failed (%s): they are computed on first use", exc)
+    if automaton is not None and getattr(ref(), "precompute", False):
+        _precompute(weakref.ref(automaton), None)
     shared = ref()
     if shared is not None:
         shared.automaton, shared.error = automaton, error
         shared.done.set()
+
+
+def _precompute(ref: "weakref.ref[Matcher]", _arg: Any = None) -> None:
+    matcher = ref()
+    precompute = getattr(matcher, "precompute_masks", None)
+    if precompute is None or getattr(matcher, "mask_precompute", None) is not None:
+        return
+    try:  # every mask now, on this thread: none walks the trie on the caller's
+        precompute()
+    except Exception as exc:  # noqa: BLE001 - the automaton still runs, its masks computed on first use
+        logger.warning("precomputing the automaton's masks failed (%s): they are computed on first use", exc)
+
+
+def precompute_in_background(matcher: Matcher) -> bool:
+    """Queue ``matcher.precompute_masks()`` on the builder thread, once per matcher: for a byte
+    automaton that was not built by a hand-off (loaded from the disk cache, or ``backend="dfa"``),
+    whose masks would otherwise walk the token trie on their first visit, on the caller's thread.
+    The eager processors call it when they are built. Until it has run, masks are computed on first
+    use as before. Returns whether a job was queued (False: nothing to precompute, already
+    precomputed or queued, or more than ``defaults.PRECOMPUTE_MAX_STATES`` states).
+
+    Example:
+        >>> import pse_processors as pse
+        >>> vocab = pse.Vocabulary([b"a", b"b", b"ab", None], eos_token_ids=[3])
+        >>> matcher = pse.compile(pse.Regex("(ab)+"), vocab, backend="dfa")
+        >>> precompute_in_background(matcher), wait_for_builds(60), matcher.mask_precompute["masks"]
+        (True, True, 3)
+        >>> precompute_in_background(matcher)  # already done
+        False
+    """
+    if getattr(matcher, "precompute_masks", None) is None or getattr(matcher, "mask_precompute", None) is not None:
+        return False
+    if matcher.num_states > defaults.PRECOMPUTE_MAX_STATES:
+        return False
+    with _worker_lock:
+        if getattr(matcher, "_precompute_queued", False):
+            return False
+        matcher._precompute_queued = True  # type: ignore[attr-defined]
+    _enqueue((_precompute, weakref.ref(matcher), None))
+    return True
 
 
 def wait_for_builds(timeout: Optional[float] = None) -> bool:

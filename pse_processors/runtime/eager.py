@@ -38,6 +38,7 @@ from ..caching.lru import SizedLRU
 from ..compiler.options import CompileOptions
 from .. import defaults
 from ..matchers import Matcher
+from ..matchers.handoff import precompute_in_background
 from .device_cache import device_cache
 from .mask_table import MaskTable, TableOps
 from .prefix_states import PrefixStates
@@ -75,6 +76,9 @@ class EagerProcessor:
             options=options, compile_options=option_kwargs,
         )
         self._prefix = PrefixStates(self.matcher)
+        # A byte automaton from the disk cache (or backend="dfa") would walk the token trie on each
+        # state's first visit, on the decode thread: its masks are computed in the background now.
+        precompute_in_background(self.matcher)
         # context (device, dtype, width...) -> SizedLRU of device masks by mask id, shared by
         # every processor of this matcher.
         self._contexts: dict = device_cache(self.matcher, self.namespace)

@@ -219,9 +219,9 @@ print(json.dumps({"matcher": type(matcher).__name__, "states": matcher.num_state
 @pytest.mark.parametrize("tables", [False, True])
 def test_compile_warms_everything_a_later_process_loads(tmp_path, tiny_model_dir, tables):
     """The default backend ("auto") starts a schema on llguidance while its automaton builds: compile
-    waits for the automaton and writes it, with the regex and the token trie (--tables: the dense
-    tables too), so that a later process builds nothing; the report's figures are the automaton's,
-    and no temporary file is left."""
+    waits for the automaton and writes it, with the regex, the token trie and the dense tables (which
+    the automaton's mask precomputation builds: --tables or not), so that a later process builds
+    nothing; the report's figures are the automaton's, and no temporary file is left."""
     valid = json.dumps({"label": "ham", "score": 3})
     validate(LABEL_SCHEMA, valid)
     args = ["compile", "--schema", json.dumps(LABEL_SCHEMA), "--tokenizer", str(tiny_model_dir), "--json", "--quiet"]
@@ -229,7 +229,7 @@ def test_compile_warms_everything_a_later_process_loads(tmp_path, tiny_model_dir
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["engine"] == "dfa" and report["automaton_states"] > 10 and "masks_computed" not in report
-    expected = {"regex", "automaton", "token_trie"} | ({"dense_automaton"} if tables else set())
+    expected = {"regex", "automaton", "token_trie", "dense_automaton"}
     assert set(report["cached_files"]) == expected and all(Path(path).is_file() for path in report["cached_files"].values())
     cache = tmp_path / "cache"
     assert not list(cache.rglob("*.tmp"))

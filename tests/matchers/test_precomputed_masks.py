@@ -18,9 +18,11 @@ import pytest
 import pse_processors as pse
 from pse_processors import defaults
 from pse_processors.caching.lru import SizedLRU
+from pse_processors.matchers import automaton as automaton_module
 from pse_processors.matchers import handoff
 from pse_processors.matchers.automaton import AutomatonMatcher
 from pse_processors.matchers.handoff import HandoffMatcher
+from pse_processors.runtime.eager import EagerProcessor
 from pse_processors.vocabulary.token_trie import TokenTrie
 
 
@@ -45,6 +47,16 @@ def no_disk_cache(monkeypatch):
     monkeypatch.setenv("PSE_PROCESSORS_CACHE_DIR", "off")
     pse.clear_memory_cache()
     yield
+    handoff.wait_for_builds(120)
+    pse.clear_memory_cache()
+
+
+@pytest.fixture
+def disk_cache(monkeypatch, tmp_path):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("PSE_PROCESSORS_CACHE_DIR", str(folder))
+    pse.clear_memory_cache()
+    yield folder
     handoff.wait_for_builds(120)
     pse.clear_memory_cache()
 
@@ -172,3 +184,44 @@ def test_a_caller_that_wants_few_masks_turns_the_precomputation_off(no_disk_cach
     for state, mask, _ in walked:
         inner = state - handoff.AUTOMATON_OFFSET if state >= handoff.AUTOMATON_OFFSET else state
         assert (mask == lazy.allowed_mask(inner)).all()
+
+
+@pytest.mark.parametrize("tables_on_disk", [True, False])
+def test_no_mask_of_an_automaton_loaded_from_disk_walks_the_trie_on_the_callers_thread(
+    disk_cache, vocab, trie_walks, monkeypatch, tables_on_disk
+):
+    """The warm case: a later compile loads the automaton from the disk cache (no hand-off). Building
+    an eager processor over it queues the same precomputation on the builder thread, which reads the
+    dense automaton the first precomputation wrote (or, when it is gone, builds and writes it again)."""
+    schema = _schema()
+    pse.compile(schema, vocab).settled(timeout=120)
+    handoff.wait_for_builds(120)
+    tables = [path for path in disk_cache.rglob("*.npz") if path.parent.name == "tables"]
+    assert len(tables) == 1, "the hand-off's precomputation did not write the dense automaton"
+    if tables_on_disk:
+        def built(*args, **kwargs):
+            raise AssertionError("the dense automaton was built again, not read from the disk cache")
+
+        monkeypatch.setattr(automaton_module, "materialize", built)
+    else:
+        tables[0].unlink()
+    pse.clear_memory_cache()
+    matcher = pse.compile(schema, vocab)
+    assert type(matcher) is AutomatonMatcher and matcher._precomputed is None  # loaded, not handed off
+    del trie_walks[:]  # the compiler's own check of the first mask
+    processor = EagerProcessor("EagerProcessor", matcher)
+    assert handoff.wait_for_builds(120) and matcher.mask_precompute is not None
+    caller = threading.get_ident()
+    builder = [ident for ident in trie_walks if ident != caller]
+    assert caller not in trie_walks
+    if tables_on_disk:
+        assert builder == []  # every mask read from the stored token classes
+    else:
+        assert len(builder) > 10 and tables[0].is_file()  # walked once more, and written again
+    del trie_walks[:]
+    walked = _random_walks(processor.matcher, vocab, seeds=range(4))
+    assert len(walked) > 60
+    assert trie_walks == [], f"{len(trie_walks)} masks of the loaded automaton walked the trie on the caller's thread"
+    lazy = _lazy_twin(matcher, vocab)
+    for state, mask, bitmask in walked:
+        assert (mask == lazy.allowed_mask(state)).all() and (bitmask == lazy.bitmask(state)).all()
