@@ -185,6 +185,10 @@ class Tools(StructuredConstraint):
     def resolved_format(self, vocabulary: Any) -> str:
         return self.format or infer_format(getattr(vocabulary, "chat_template", None))
 
+    def call_markers(self, vocabulary: Any) -> tuple[str, str]:
+        """The texts around a call in the resolved format (``""``: none; llama3_json's start is optional)."""
+        return _MARKERS[self.resolved_format(vocabulary)]
+
     def call_schema(self, key: str) -> dict:
         """The JSON Schema of one call: ``{"name": <const>, key: <parameters>}`` for each allowed tool."""
         allowed = [t for t in self.tools if self.tool_choice in CHOICES or t.name == self.tool_choice]

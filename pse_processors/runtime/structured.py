@@ -23,7 +23,8 @@ from ..constraints.structure import Alt, Capture, FreeText, Inner, Lit, Node, Re
 from ..errors import InvalidOutputError
 from ..matchers import Matcher
 from ..matchers.budget import BudgetMatcher
-from ..matchers.prompts import INSIDE, START
+from ..matchers.prompts import ANSWER, INSIDE, START
+from .missing import SYMBOL, missing_part
 
 
 @dataclass
@@ -64,7 +65,7 @@ class StructuredOutput:
 
 
 #: Units of an output as a str: bytes as chr(0-255), a marker token ``t`` as chr(_SYMBOL + t).
-_SYMBOL = 0x20000
+_SYMBOL = SYMBOL
 _BARRIER = chr(0x10000)  # a byte-less token that is no marker
 END = ""  # in a set of following literals: the end of the output
 
@@ -97,7 +98,7 @@ def parse_structured(
             if 0 <= t < vocabulary.size else _BARRIER for t in ids
         )
         checker = matcher
-    category = _category(matcher, checker, ids, prompt)
+    category = _category(matcher, checker, ids, units, prompt)
     splitter = _Splitter(units, matcher, parse_inner)
     for end, captures in splitter.match(_entry(lowered, category, vocabulary.dummy_prefix), 0, frozenset([END])):
         if end == len(units):
@@ -141,7 +142,7 @@ def _spelled(units: str, vocabulary: Any, spell: Callable) -> list[int]:
     return ids
 
 
-def _category(matcher: Matcher, checker: Matcher, ids: list[int], prompt: Any) -> int:
+def _category(matcher: Matcher, checker: Matcher, ids: list[int], units: str, prompt: Any) -> int:
     """Where the output starts (:data:`START`, :data:`INSIDE`, :data:`ANSWER`), once ``checker``
     accepts ``ids`` from there."""
     scanner = checker.prompt_scanner
@@ -152,16 +153,28 @@ def _category(matcher: Matcher, checker: Matcher, ids: list[int], prompt: Any) -
         candidates = [(category, scanner.states[category])]
     else:
         candidates = list(enumerate(scanner.states))
-    live = False
+    live = []
     for category, state in candidates:
         reached = checker.walk(ids, state)
         if reached >= 0 and checker.is_accepting(reached):
             return category
-        live = live or reached >= 0
+        if reached >= 0:
+            live.append(category)
     text = matcher.vocabulary.decode(ids)[-200:].decode("utf-8", "replace")
     if live:
-        raise InvalidOutputError(f"the output is incomplete (was generation cut off by max_new_tokens?): ...{text!r}")
+        # A requirement the constraint names (a span, a call, the end marker), else a cut-off.
+        reasons = {c: missing_part(matcher, units, c) or "was generation cut off by max_new_tokens?" for c in live}
+        if len(set(reasons.values())) > 1:  # text parsed without its prompt: each start it may have
+            why = "; or, ".join(f"{_WHERE[c]}, {reasons[c]}" for c in live)
+        else:
+            why = reasons[live[0]]
+        raise InvalidOutputError(f"the output is incomplete: {why}: ...{text!r}")
     raise InvalidOutputError(f"the output does not satisfy the {matcher.spec.kind} constraint: ...{text!r}")
+
+
+#: Where an output read without its prompt may start (for the messages of :func:`_category`).
+_WHERE = {START: "if it opens the reasoning block", INSIDE: "if the prompt opened the block",
+          ANSWER: "if the prompt closed the block"}
 
 
 def _entry(lowered: Any, category: int, dummy_prefix: bool) -> Node:

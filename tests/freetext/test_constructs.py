@@ -16,6 +16,7 @@ from pse_processors.runtime.results import parse_output
 from tests.freetext import conventions as cv
 
 BYTES = pse.Vocabulary([bytes([b]) for b in range(256)] + [None], eos_token_ids=[256])
+SPAN_SCHEMA = {"type": "integer", "minimum": 0, "maximum": 99}
 CALL = '<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n</tool_call>'
 
 
@@ -230,6 +231,49 @@ def test_back_ends_agree_along_random_walks(which, request) -> None:
 
 
 # --- parse ---------------------------------------------------------------------------------------
+
+
+ADD_TOOL = [{"name": "add", "parameters": {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}}]
+
+
+@pytest.mark.parametrize("constraint, text, expected", [
+    (pse.Delimited(SPAN_SCHEMA, min_count=1), "No number today.",
+     r"it has no span, but Delimited\(min_count=1\) requires 1 \(a span is written between '```json\\n' and '\\n```'\)"),
+    (pse.Delimited(SPAN_SCHEMA, start="<n>", end="</n>", min_count=2), "Only <n>4</n>.",
+     r"it has 1 span, but Delimited\(min_count=2\) requires 2 \(a span is written between '<n>' and '</n>'\)"),
+    (pse.Tools(ADD_TOOL, tool_choice="required", format="hermes"), "I will not call.",
+     r"it has no tool call, but Tools\(tool_choice='required'\) requires one \(a call is written as '<tool_call>\\n' \.\.\. '\\n</tool_call>'\)"),
+    (pse.Tools(ADD_TOOL, tool_choice="add", format="mistral"), "No.", r"it has no tool call, but Tools\(tool_choice='add'\) requires one .*'\[TOOL_CALLS\]'"),
+    (pse.Tools(ADD_TOOL, tool_choice="required", format="llama3_json"), "", r"it has no tool call, .*'<\|python_tag\|>'"),
+    (pse.Reasoning(SPAN_SCHEMA), "<think>Let me see",
+     r"it has no end marker '</think>', so the reasoning block was never closed"),
+    (pse.Reasoning(pse.Delimited(SPAN_SCHEMA, min_count=1)), "<think>Hm.</think> None.", r"it has no span, but Delimited\(min_count=1\)"),
+])
+def test_incomplete_outputs_name_what_they_lack(constraint, text, expected) -> None:
+    matcher = pse.compile(constraint, BYTES)
+    with pytest.raises(pse.InvalidOutputError, match="the output is incomplete: " + expected) as info:
+        parse_output(matcher, text)
+    assert "max_new_tokens" not in str(info.value) or "inside the reasoning" in str(info.value)
+
+
+def test_incomplete_outputs_blame_the_cut_only_when_cut(qwen3) -> None:
+    matcher = pse.compile(pse.Delimited(SPAN_SCHEMA, min_count=1), BYTES)
+    with pytest.raises(pse.InvalidOutputError, match=r"incomplete: was generation cut off by max_new_tokens\?"):
+        parse_output(matcher, "A span: ```json\n4")  # cut inside the span
+    # Text read without its prompt: each start it may have is told.
+    matcher = pse.compile(pse.Reasoning(pse.Delimited(SPAN_SCHEMA, min_count=1)), BYTES)
+    with pytest.raises(pse.InvalidOutputError, match="if the prompt opened the block, it has no end marker .*; or, "
+                                                     "if the prompt closed the block, it has no span"):
+        parse_output(matcher, "None.")
+    # Token ids with the prompt (Qwen3: <think>, </think>, <tool_call> are special tokens).
+    tokenizer, vocab = qwen3
+    matcher = pse.compile(pse.Reasoning(pse.Tools(ADD_TOOL, tool_choice="required")), vocab)
+    closed = tokenizer.encode("<|im_start|>assistant\n<think>\n\n</think>\n\n", add_special_tokens=False)
+    body = tokenizer.encode("No call.", add_special_tokens=False)
+    with pytest.raises(pse.InvalidOutputError, match=r"^the output is incomplete: it has no tool call, .*'<tool_call>\\n'"):
+        parse_output(matcher, body, closed)
+    with pytest.raises(pse.InvalidOutputError, match=r"^the output is incomplete: it has no end marker '</think>'"):
+        parse_output(matcher, tokenizer.encode("Hm", add_special_tokens=False), closed[:-2])  # the prompt opened it
 
 
 def test_parse_text_and_ids_with_pydantic_and_function_tools(qwen3) -> None:
