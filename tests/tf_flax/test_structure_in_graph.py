@@ -5,9 +5,10 @@ around Delimited spans and tool calls, on the real Qwen3 (special-token markers)
 Tiny random-weight GPT-2 models sample at temperature 1.5 in one compiled ``generate`` per case.
 Each batch mixes the three prompts a chat template writes: no reasoning block (the output opens
 it), an opened block (the output starts inside it), a closed one (the output starts at the
-answer). A "nudge" processor ahead of ours raises the scores of a marker's next token and of EOS
-(a random model would never write ```` ```json\\n ```` by itself); it changes what is likely,
-never what is allowed. Every finished row must split (``parse``), its spans and calls must
+answer), each also after a multi-turn history whose earlier answer closed a block. A "nudge"
+processor ahead of ours raises the scores of a marker's next token and of EOS (a random model
+would never write ```` ```json\\n ```` by itself); it changes what is likely, never what is
+allowed. Every finished row must split (``parse``), its spans and calls must
 validate with jsonschema, the budget must hold exactly, the constructs must occur; and along
 every sampled path the in-graph masks must equal the eager matcher's.
 """
@@ -96,10 +97,17 @@ def prompts(name: str) -> tuple[np.ndarray, np.ndarray]:
         return spelling_of_marker(vocab, resolve_marker(value, vocab, "marker").units)
 
     newline = spell(vocab, b"\n")
-    by_category = {START: text, INSIDE: text + marker("<think>") + newline,
-                   ANSWER: text + marker("<think>") + spell(vocab, b"\n\n") + marker("</think>") + spell(vocab, b"\n\n")}
-    # Prompts of several widths, so that some rows are left-padded.
-    rows = [by_category[c][i // 3:] if c == START else by_category[c] for i, c in enumerate(CATEGORIES)]
+    closed = marker("<think>") + spell(vocab, b"\n\n") + marker("</think>") + spell(vocab, b"\n\n")
+    # The second half of the rows follow a multi-turn history whose earlier answer holds a closed
+    # block (as Qwen3's template writes a tool-calling turn): only the new turn's end counts.
+    turn = tokenizer(name).convert_tokens_to_ids("<|im_start|>" if name == "qwen3" else "<|start_header_id|>")
+    history = (text + marker("<think>") + spell(vocab, b"\nEasy.\n") + marker("</think>") + spell(vocab, b"\n\nYes.")
+               + [turn] + spell(vocab, b"user\nAnd 3+3? Answer:") + [turn] + spell(vocab, b"assistant\n"))
+    rows = []
+    for i, category in enumerate(CATEGORIES):
+        base = history if i >= len(CATEGORIES) // 2 else text
+        # Prompts of several widths, so that some rows are left-padded.
+        rows.append({START: base[i // 3:], INSIDE: base + marker("<think>") + newline, ANSWER: base + closed}[category])
     width = max(len(r) for r in rows)
     ids = np.array([[pad_id(name)] * (width - len(r)) + r for r in rows], dtype=np.int32)
     mask = np.array([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=np.int32)
