@@ -52,6 +52,10 @@ MASK_CACHE_BYTES = 64 << 20
 #: background thread (a trie walk per reachable state, ~1 ms each on a 49k vocabulary); larger
 #: automata compute masks on first use.
 PRECOMPUTE_MAX_STATES = 20_000
+#: The vLLM processor runs a new JSON Schema on llguidance and builds its byte automaton only once
+#: llguidance has computed this many of its masks (~0.4 ms each on a 49k vocabulary, about what a
+#: typical schema's automaton costs to build; ``Compiler(handoff_after=...)``).
+VLLM_HANDOFF_AFTER_MASKS = 256
 #: Device masks cached per matcher, per framework (all devices and dtypes together).
 DEVICE_MASK_CACHE_BYTES = 256 << 20
 #: Prefix -> state entries kept per eager processor, by bytes.

@@ -64,11 +64,19 @@ class Compiler:
         ('dfa', True, True)
     """
 
-    def __init__(self, vocabulary: Vocabulary, options: Optional[CompileOptions] = None) -> None:
+    def __init__(
+        self, vocabulary: Vocabulary, options: Optional[CompileOptions] = None, *, handoff_after: Optional[int] = None
+    ) -> None:
         if not isinstance(vocabulary, Vocabulary):
             raise TypeError(f"Compiler needs a Vocabulary (Vocabulary.from_tokenizer(...)), not {type(vocabulary).__name__}")
         self.vocabulary = vocabulary
         self.options = options_from(options, {})
+        #: ``backend="auto"``'s warm start builds the automaton at once (``None``), or once llguidance
+        #: has computed this many masks of the schema (:meth:`HandoffMatcher.start_build
+        #: <pse_processors.matchers.handoff.HandoffMatcher.start_build>`): the vLLM processor's choice,
+        #: where most new schemas serve a few requests. Not part of any cache key: a compile without
+        #: it that finds a deferred matcher in memory starts its build.
+        self.handoff_after = handoff_after
         self._schema_options: SchemaOptions = self.options.schema_options()
 
     def compile(self, constraint: Constraint) -> Matcher:
@@ -191,6 +199,8 @@ class Compiler:
         if matcher is not None:
             if isinstance(matcher, HandoffMatcher):
                 if warm_start:
+                    if self.handoff_after is None:  # this caller wants the automaton now
+                        matcher.start_build()
                     return matcher if matcher.spec == spec else matcher.with_spec(spec)
                 matcher = matcher.settled()  # backend="dfa" asks for the automaton itself
             if matcher.spec != spec:  # same automaton, other result type (e.g. two Pydantic classes)
@@ -226,7 +236,8 @@ class Compiler:
         except PSEError as exc:
             logger.info("llguidance cannot start this schema (%s): building its automaton now", exc)
             return None
-        return HandoffMatcher(first, spec, _after_grace(lambda: self._automaton_matcher(spec, key, store)))
+        build = _after_grace(lambda: self._automaton_matcher(spec, key, store))
+        return HandoffMatcher(first, spec, build, build_after=self.handoff_after)
 
 
 #: A warm start's background build waits this long first: the caller's first mask (the end of

@@ -9,7 +9,8 @@ is translated by replaying its token path through the automaton, once. Before it
 the same background thread gives every state of the automaton its mask
 (:meth:`~pse_processors.matchers.automaton.AutomatonMatcher.precompute_masks`, bounded by
 ``defaults.PRECOMPUTE_MAX_STATES``), so no mask of the automaton walks the token trie while
-the model waits.
+the model waits. The build may instead wait until llguidance has computed ``build_after`` masks
+(:meth:`HandoffMatcher.start_build`): the vLLM processor's choice for schemas that few requests use.
 
 Both back ends compile the same schema from the same compiler output, so they allow the
 same tokens (``tests/matchers/test_backend_agreement.py``); a path the automaton does not accept
@@ -56,6 +57,8 @@ class _Shared:
         self.mask_ids: tuple = ({}, {})  # [on llguidance?]: that back end's mask id -> ours
         self.lock = threading.Lock()
         self.precompute = True  # every automaton mask computed by the builder (HandoffMatcher.precompute)
+        self.build: Optional[Callable[[], Matcher]] = None  # a deferred build, queued once llguidance
+        self.build_after, self.pushdown_masks = 0, 0  # has computed build_after masks (pushdown_masks)
 
 
 class HandoffMatcher(Matcher):
@@ -81,10 +84,47 @@ class HandoffMatcher(Matcher):
         ('dfa', True, True)
     """
 
-    def __init__(self, pushdown: Matcher, spec: ConstraintSpec, build: Callable[[], Matcher]) -> None:
+    def __init__(
+        self, pushdown: Matcher, spec: ConstraintSpec, build: Callable[[], Matcher], build_after: Optional[int] = None
+    ) -> None:
         super().__init__(pushdown.vocabulary, spec)
         self._shared = _Shared(pushdown)
-        _submit(self._shared, build)
+        if build_after is None:
+            _submit(self._shared, build)
+        else:  # deferred: see start_build
+            self._shared.build, self._shared.build_after = build, build_after
+
+    def start_build(self) -> bool:
+        """Queue the automaton's build now if it was deferred (``build_after``); True if this call queued it.
+
+        Else it starts once llguidance has computed ``build_after`` masks (of distinct states), or in
+        :meth:`settled`: a grammar few tokens go through never pays for an automaton, one in steady use gets it.
+
+        Example:
+            >>> import uuid
+            >>> import pse_processors as pse
+            >>> from pse_processors.compiler import Compiler
+            >>> vocab = pse.Vocabulary([bytes([c]) for c in b'"0123456789abcdef-'] + [None], eos_token_ids=[18])
+            >>> grammar = Compiler(vocab, handoff_after=2).compile({"const": str(uuid.uuid4())})
+            >>> grammar.building, grammar.allowed_token_ids(grammar.initial_state).tolist()
+            (False, [0])
+            >>> grammar.allowed_token_ids(grammar.walk([0])).size, grammar.building  # the second mask starts it
+            (1, True)
+            >>> grammar.start_build(), grammar.settled().backend
+            (False, 'dfa')
+        """
+        shared = self._shared
+        with shared.lock:
+            build, shared.build = shared.build, None
+        if build is None:
+            return False
+        _submit(shared, build)
+        return True
+
+    @property
+    def building(self) -> bool:
+        """False while the automaton's build is deferred (see :meth:`start_build`); True once it is queued."""
+        return self._shared.build is None
 
     # -- the two back ends ----------------------------------------------------------------------
     @property
@@ -102,6 +142,7 @@ class HandoffMatcher(Matcher):
 
         Raises what building it raised (e.g. ``CompileLimitError``), or ``TimeoutError``."""
         shared = self._shared
+        self.start_build()
         if not shared.done.wait(timeout):
             raise TimeoutError(f"the byte automaton was not built within {timeout} s")
         if shared.error is not None:
@@ -208,6 +249,11 @@ class HandoffMatcher(Matcher):
 
     def _compute_mask(self, state: int) -> int:
         inner_matcher, inner = self._inner(state)
+        shared = self._shared
+        if shared.build is not None and inner_matcher is shared.pushdown:  # a deferred build: count llguidance's work
+            shared.pushdown_masks += 1
+            if shared.pushdown_masks >= shared.build_after:
+                self.start_build()
         inner_id = inner_matcher.mask_id(inner)
         ids = self._shared.mask_ids[inner_matcher is self._shared.pushdown]
         mask_id = ids.get(inner_id)

@@ -8,6 +8,13 @@ forward), and ``apply`` waits only for what is left of it. Requests with the sam
 (:attr:`~.requests.ConstraintRequest.key`) share one future, and the compiler's own caches
 (memory, disk) make a repeated constraint cost a dictionary lookup.
 
+A JSON Schema that no cache holds runs on llguidance (compiled in milliseconds), and its byte
+automaton is built in the background only once llguidance has computed
+``defaults.VLLM_HANDOFF_AFTER_MASKS`` of its masks: most new schemas of a server serve a few
+requests, for which the build (5 ms to seconds of CPU) and a trie walk per automaton state
+cost more than llguidance's masks; a schema in steady use gets the automaton (cached masks).
+The model's vocabulary is read on the same thread when the processor is built (:meth:`MatcherCache.preload`).
+
 This module needs neither vLLM nor torch.
 
 Example:
@@ -31,8 +38,9 @@ from typing import Callable, Optional
 
 from .. import defaults
 from ..caching.lru import SizedLRU
-from ..compiler.compiler import compile as compile_constraint
+from ..compiler.compiler import Compiler
 from ..matchers import HandoffMatcher, Matcher
+from ..vocabulary.llg_tokenizer import lltokenizer_for
 from ..vocabulary.vocabulary import Vocabulary
 from .requests import ConstraintRequest
 
@@ -48,10 +56,16 @@ class MatcherCache:
             tokenizer takes about a second, which no request without a constraint should wait for).
         max_items: how many distinct constraints keep their future (the compiler keeps its own
             caches besides).
+        handoff_after: llguidance masks of a new JSON Schema before its automaton is built
+            (``None``: at once, as ``pse_processors.compile`` does).
     """
 
-    def __init__(self, vocabulary: Callable[[], Vocabulary], max_items: int = defaults.MEMORY_CACHE_ENTRIES) -> None:
+    def __init__(
+        self, vocabulary: Callable[[], Vocabulary], max_items: int = defaults.MEMORY_CACHE_ENTRIES,
+        handoff_after: Optional[int] = defaults.VLLM_HANDOFF_AFTER_MASKS,
+    ) -> None:
         self._vocabulary_source = vocabulary
+        self.handoff_after = handoff_after
         self._vocabulary: Optional[Vocabulary] = None
         self._vocabulary_lock = threading.Lock()
         self._futures = SizedLRU(max_items=max_items)
@@ -64,18 +78,34 @@ class MatcherCache:
                 self._vocabulary = self._vocabulary_source()
             return self._vocabulary
 
+    def preload(self) -> "Future[None]":
+        """Read the model's vocabulary (and llguidance's view of it) on the background thread now,
+        not when the first constrained request arrives (about a second of CPU for a 49k tokenizer,
+        which that request's first step would wait for). A failure is logged, and the first
+        compile tries again."""
+        return self._pool().submit(self._preload)
+
+    def _preload(self) -> None:
+        try:
+            lltokenizer_for(self.vocabulary())
+        except Exception as exc:  # noqa: BLE001 - the first compile reads it again and reports it
+            logger.warning("pse: reading the model's vocabulary ahead of the first constrained request failed (%s)", exc)
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pse-vllm-compile")
+        return self._executor
+
     def submit(self, request: ConstraintRequest) -> "Future[Matcher]":
         """The future matcher of ``request``: started now unless an equal request started it."""
         future = self._futures.get(request.key)
         if future is None:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pse-vllm-compile")
-            future = self._executor.submit(self._compile, request)
+            future = self._pool().submit(self._compile, request)
             self._futures.put(request.key, future)
         return future
 
     def _compile(self, request: ConstraintRequest) -> Matcher:
-        matcher = compile_constraint(request.constraint, self.vocabulary(), options=request.options)
+        matcher = Compiler(self.vocabulary(), request.options, handoff_after=self.handoff_after).compile(request.constraint)
         lazy_masks(matcher)
         matcher.allowed_mask(matcher.initial_state)  # the first mask too, while the forward pass runs
         return matcher

@@ -73,6 +73,7 @@ class VLLMPSELogitsProcessor(_V1LogitsProcessor, _V2LogitsProcessor):
             raise TypeError(f"{type(self).__name__}(vllm_config, device, is_pin_memory) or (vllm_config, req_states)")
         self._speculative = getattr(vllm_config, "speculative_config", None) is not None
         self._matchers = MatcherCache(lambda: model_vocabulary(vllm_config))
+        self._matchers.preload()  # the tokenizer read now, on the compile thread: not by the first constrained request
         self._rows = RowStates(self._matchers)
         self._masks = DeviceMasks(torch.device(device))
         self._outputs: dict[int, list] = {}  # Model Runner V2: slot -> output ids read from the device

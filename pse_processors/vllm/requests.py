@@ -43,7 +43,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
-from ..compiler.compiler import compile as compile_constraint
+from .. import defaults
+from ..compiler.compiler import Compiler
 from ..compiler.options import CompileOptions, options_from
 from ..constraints.schema import Schema
 from ..constraints.spec import Choice, Grammar, Regex
@@ -265,19 +266,22 @@ def check_request(request: ConstraintRequest) -> Matcher:
 
     vLLM's front end (``validate_params``) has no tokenizer; this raises there what compiling
     for the model would raise, so a bad constraint becomes an HTTP 400 and never reaches the
-    engine. The byte automaton it builds lands in the disk cache, where the engine's compile
-    finds it. The returned matcher also checks finished outputs (:mod:`.outputs`).
+    engine. A new JSON Schema's byte automaton is not built here (as in the engine, the build is
+    deferred until llguidance has computed ``defaults.VLLM_HANDOFF_AFTER_MASKS`` masks, and this
+    matcher computes one): the check costs milliseconds. The returned matcher also checks
+    finished outputs (:mod:`.outputs`).
 
     Raises:
         PSEError: the constraint cannot be compiled (its subclass names the cause).
     """
     try:
-        matcher = compile_constraint(checkable(request.constraint), _BYTES, options=request.options)
+        compiler = Compiler(_BYTES, request.options, handoff_after=defaults.VLLM_HANDOFF_AFTER_MASKS)
+        matcher = compiler.compile(checkable(request.constraint))
     except PSEError:
         raise
     except (TypeError, ValueError) as exc:  # anything else a bad value can raise: still the request's fault
         raise SchemaError(f"extra_args['pse'] cannot be compiled: {exc}", None) from exc
-    if isinstance(matcher, HandoffMatcher):  # its masks are never used here: only build the automaton
+    if isinstance(matcher, HandoffMatcher):  # its masks are never used here, should its automaton be built
         matcher.precompute = False
     return matcher
 
