@@ -1,10 +1,10 @@
 """Parsed outputs as JSON values: what the command line prints and Ray writes.
 
 A JSON Schema's value is already JSON; a Pydantic instance becomes its JSON dict; a
-:class:`~pse_processors.StructuredOutput` (``Reasoning``, ``Delimited``, ``Tools``) becomes
-``{"reasoning", "text", "spans", "tool_calls", "answer", "segments"}``: ``tool_calls`` as
-``{"name", "arguments"}`` objects, ``segments`` the output in order as ``{"text": ...}``,
-``{"span": ...}`` and ``{"call": {"name", "arguments"}}`` objects.
+:class:`~pse_processors.StructuredOutput` (``Reasoning``, ``Delimited``, ``Tools``) becomes its
+:meth:`~pse_processors.StructuredOutput.to_dict`: ``{"reasoning", "text", "spans", "tool_calls",
+"answer", "segments"}``, ``tool_calls`` as ``{"name", "arguments"}`` objects, ``segments`` the
+output in order as ``{"text": ...}``, ``{"span": ...}`` and ``{"call": {"name", "arguments"}}``.
 
 Example:
     >>> from pse_processors import StructuredOutput, ToolCall
@@ -24,16 +24,7 @@ from ..runtime.structured import StructuredOutput, ToolCall
 
 def json_value(value: Any) -> Any:
     """``value`` as plain JSON data (dicts, lists, strings, numbers, booleans, None)."""
-    if isinstance(value, StructuredOutput):
-        return {
-            "reasoning": value.reasoning,
-            "text": value.text,
-            "spans": [json_value(span) for span in value.spans],
-            "tool_calls": [json_value(call) for call in value.tool_calls],
-            "answer": json_value(value.answer),
-            "segments": [{kind: json_value(item)} for kind, item in value.segments],
-        }
-    if isinstance(value, ToolCall):
+    if isinstance(value, (StructuredOutput, ToolCall)):
         return value.to_dict()
     dump = getattr(value, "model_dump", None)
     return dump(mode="json") if callable(dump) else value

@@ -37,8 +37,7 @@ class ToolCall:
 
     def to_dict(self) -> dict:
         """``{"name", "arguments"}`` with plain JSON arguments (OpenAI's ``function`` object, arguments unencoded)."""
-        arguments = self.arguments.model_dump(mode="json") if hasattr(self.arguments, "model_dump") else self.arguments
-        return {"name": self.name, "arguments": arguments}
+        return {"name": self.name, "arguments": _plain(self.arguments)}
 
 
 @dataclass
@@ -62,6 +61,28 @@ class StructuredOutput:
     spans: list = field(default_factory=list)
     tool_calls: list = field(default_factory=list)
     answer: Any = None
+
+    def to_dict(self) -> dict:
+        """Plain JSON data: ``{"reasoning", "text", "spans", "tool_calls", "answer", "segments"}``, each
+        call as ``{"name", "arguments"}``, Pydantic instances dumped, ``segments`` in order as
+        ``{"text": ...}``, ``{"span": ...}`` and ``{"call": {...}}`` objects (``json.dumps`` takes it).
+
+        Example:
+            >>> call = ToolCall("add", {"a": 2})
+            >>> StructuredOutput(text="Sure.", segments=[("text", "Sure."), ("call", call)], tool_calls=[call]).to_dict()
+            {'reasoning': None, 'text': 'Sure.', 'spans': [], 'tool_calls': [{'name': 'add', 'arguments': {'a': 2}}], 'answer': None, 'segments': [{'text': 'Sure.'}, {'call': {'name': 'add', 'arguments': {'a': 2}}}]}
+        """
+        return {
+            "reasoning": self.reasoning, "text": self.text, "spans": [_plain(span) for span in self.spans],
+            "tool_calls": [call.to_dict() for call in self.tool_calls], "answer": _plain(self.answer),
+            "segments": [{kind: item.to_dict() if isinstance(item, ToolCall) else _plain(item)} for kind, item in self.segments],
+        }
+
+
+def _plain(value: Any) -> Any:
+    """A Pydantic instance as its JSON dict; any other value as it is (parsed JSON already is)."""
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else value
 
 
 #: Units of an output as a str: bytes as chr(0-255), a marker token ``t`` as chr(_SYMBOL + t).

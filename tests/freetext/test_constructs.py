@@ -305,6 +305,40 @@ def test_parse_text_and_ids_with_pydantic_and_function_tools(qwen3) -> None:
         parse_output(matcher, text.replace('"Oslo"', "3"))
 
 
+def test_to_dict_is_plain_json_with_pydantic_values_dumped() -> None:
+    pydantic = pytest.importorskip("pydantic")
+    import json
+
+    import jsonschema
+
+    class Point(pydantic.BaseModel):
+        x: int
+        y: int
+
+    tools = pse.Tools([Point, {"name": "add", "parameters": cv.ADD}], format="hermes")
+    matcher = pse.compile(pse.Reasoning(tools), BYTES)
+    text = ('<think>Two calls.</think>Here.<tool_call>\n{"name": "Point", "arguments": {"x": 1, "y": 2}}\n</tool_call>'
+            '<tool_call>\n{"name": "add", "arguments": {"a": 3, "b": 4}}\n</tool_call>')
+    result = parse_output(matcher, text)
+    assert isinstance(result.tool_calls[0].arguments, Point)  # the value itself keeps the instance
+    plain = result.to_dict()
+    assert json.loads(json.dumps(plain)) == plain == {
+        "reasoning": "Two calls.", "text": "Here.", "spans": [], "answer": None,
+        "tool_calls": [{"name": "Point", "arguments": {"x": 1, "y": 2}}, {"name": "add", "arguments": {"a": 3, "b": 4}}],
+        "segments": [{"text": "Here."}, {"call": {"name": "Point", "arguments": {"x": 1, "y": 2}}},
+                     {"call": {"name": "add", "arguments": {"a": 3, "b": 4}}}],
+    }
+    spans = parse_output(pse.compile(pse.Delimited(Point), BYTES), 'A ```json\n{"x": 5, "y": 6}\n``` B').to_dict()
+    assert spans["spans"] == [{"x": 5, "y": 6}] and spans["segments"] == [{"text": "A "}, {"span": {"x": 5, "y": 6}}, {"text": " B"}]
+    answer = parse_output(pse.compile(pse.Reasoning(Point), BYTES), '<think>ok</think>{"x": 7, "y": 8}').to_dict()
+    jsonschema.validate(answer["answer"], Point.model_json_schema())
+    assert answer["answer"] == {"x": 7, "y": 8} and answer["reasoning"] == "ok"
+    # The CLI and Ray write the same dict (runners/values.py).
+    from pse_processors.runners.values import json_value
+
+    assert json_value(result) == plain and json_value(result.tool_calls[1]) == plain["tool_calls"][1]
+
+
 def test_free_text_masks_are_cached_once(qwen3) -> None:
     # Free-text steps cost a step and a cached mask: walking ordinary text does not compute new masks.
     tokenizer, vocab = qwen3
