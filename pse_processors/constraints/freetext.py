@@ -78,8 +78,9 @@ class Reasoning(StructuredConstraint):
             is allowed (``None``: no budget).
 
     The processors read each row's prompt: a block the chat template opened (Qwen3 thinking,
-    DeepSeek-R1) starts the output inside the reasoning; a block it closed (Qwen3 with
-    ``enable_thinking=False``) starts it at the answer; otherwise the output starts with ``start``.
+    DeepSeek-R1) starts the output inside the reasoning; a block it closed at the prompt's end
+    (Qwen3 with ``enable_thinking=False``: only whitespace after ``end``) starts it at the answer;
+    otherwise (a block closed in an earlier turn included) the output starts with ``start``.
 
     Raises:
         SchemaError: ``max_tokens`` is below 1 or not an int, a marker is empty, or ``answer`` is
