@@ -108,9 +108,11 @@ class PSELogitsProcessor(EagerProcessor, LogitsProcessor):
             masks = table.table.index_select(0, torch.tensor(rows, device=context[0]))
             processed = scores.add_(masks) if self.inplace else masks.add_(scores)
         best = processed.amax(dim=-1).tolist()
-        for row, value in enumerate(best):
-            if value != value or value == -math.inf:
-                raise bad_row_error(self.matcher, row, value, states[row])
+        total = sum(best)  # NaN or -inf when a row's best is (+inf and -inf make NaN): then find the row
+        if total != total or total == -math.inf:
+            for row, value in enumerate(best):
+                if value != value or value == -math.inf:
+                    raise bad_row_error(self.matcher, row, value, states[row])
         return processed
 
     def _table_ops(self, context: tuple) -> tuple[TableOps, int]:

@@ -216,6 +216,14 @@ class Matcher(ABC):
             found = self._compute_mask(state)
         return found
 
+    def mask_ids(self, states: list[int]) -> list[int]:
+        """:meth:`mask_id` of each state: one dictionary read per state once its mask is known (a batch's hot path)."""
+        found = list(map(self._mask_of_state.get, states))
+        if None in found:
+            mask_id = self.mask_id
+            found = [mask_id(state) if found_id is None else found_id for found_id, state in zip(found, states)]
+        return found  # type: ignore[return-value]
+
     def _mask_id_for(self, state: int, content: bytes) -> int:
         """Record ``state``'s mask id: the id of the allowed set whose bytes are ``content``, new
         when no state had that set before (the digest keys the sets, not the 128k-bit masks)."""

@@ -110,8 +110,7 @@ class EagerProcessor:
 
     def _rows(self, states: list[int]) -> list[int]:
         """The mask id of each row; one id when every row shares it (the mask is broadcast)."""
-        mask_id = self.matcher.mask_id
-        mask_ids = [mask_id(state) for state in states]
+        mask_ids = self.matcher.mask_ids(states)
         first = mask_ids[0]
         return [first] if all(m == first for m in mask_ids) else mask_ids
 

@@ -75,14 +75,16 @@ class MaskTable:
 
     def rows(self, states: list[int]) -> list[int]:
         """The table row of each state's mask, writing the rows of masks not held yet."""
-        mask_id = self.matcher.mask_id
-        ids = [mask_id(state) for state in states]
+        ids = self.matcher.mask_ids(states)
         with self._lock:
             get = self._row_of.get
-            found = [get(m) for m in ids]  # touches this call's ids: an eviction below never takes one
-            if None not in found:
-                return found  # type: ignore[return-value]
-            needed = len(set(ids))
+            # one read per distinct id (a batch shares few), which touches this call's ids: an
+            # eviction below never takes one
+            row_of = {m: get(m) for m in set(ids)}
+            if None not in row_of.values():
+                return list(map(row_of.__getitem__, ids))
+            found = [row_of[m] for m in ids]
+            needed = len(row_of)
             if needed > (self._row_of.max_items or 0):  # one call needs more masks than the budget: keep them all
                 self._row_of.max_items = needed
             for i, (m, state) in enumerate(zip(ids, states)):

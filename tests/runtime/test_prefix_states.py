@@ -73,3 +73,20 @@ def test_new_prompt_starts_fresh_and_reset():
     tracker.reset()
     # ...until reset() forgets it.
     assert tracker.states(rows([4, 4, 0])) == [g.initial_state]
+
+
+def test_plain_decoding_keys_its_rows_only_when_a_lookup_needs_them():
+    """The fast path keeps no per-row keys; the first call that needs a lookup (here a beam swap back
+    to rows three steps old) finds them, and the memory cap bounds what is written then."""
+    g = grammar()
+    tracker = PrefixStates(g, max_bytes=8 * 200)
+    prompt = [4] * 10
+    a, b = prompt + [0, 2, 3, 2, 3, 2], prompt + [0, 2, 2, 2, 3, 2]  # "[1,1,1" and "[111,1"
+    tracker.states(rows(prompt, prompt))
+    for n in range(len(prompt) + 1, len(a) + 1):
+        assert tracker.states(rows(a[:n], b[:n])) == [g.walk(a[len(prompt):n]), g.walk(b[len(prompt):n])]
+    assert len(tracker._states) == 1 and tracker._pending  # only the prompt is keyed (both rows share it)
+    swapped = tracker.states(rows(b[:-3] + [1], a[:-3] + [2]))  # parents from three calls ago, other rows
+    assert swapped == [g.walk(b[len(prompt):-3] + [1]), g.walk(a[len(prompt):-3] + [2])]
+    assert swapped[0] != swapped[1] and min(swapped) >= 0
+    assert tracker._bytes <= 8 * 200 and not tracker._pending
