@@ -1,7 +1,7 @@
 """Processor time per generate step: pse_processors vs. xgrammar, outlines, llguidance and lm-format-enforcer.
 
     bash scripts/setup_bench_env.sh                 # once: the venv with the peer libraries
-    python -m benchmarks.processor_step [--steps N] [--json]
+    python -m benchmarks.processor_step [--steps N] [--json] [--batches 1,16,64] [--baseline REV]
     python -m benchmarks.processor_step --schema tree --only xgrammar,outlines+llguidance,outlines+xgrammar
         # a recursive schema (llguidance under backend="auto"); plain outlines
         # (outlines-core's regex) masks valid trees nested past its unroll depth, so it is left out
@@ -176,7 +176,7 @@ class Contender:
 
 
 def build_contenders(model, tokenizer, schema_json: str, only: set[str] | None, engine: str = "auto",
-                     settle: bool = True) -> list[Contender]:
+                     settle: bool = True, baseline: str | None = None) -> list[Contender]:
     from pse_processors import PSELogitsProcessor
 
     vocab_size = model.config.vocab_size
@@ -209,6 +209,9 @@ def build_contenders(model, tokenizer, schema_json: str, only: set[str] | None, 
     if want("pse_processors[inplace]"):
         contenders.append(Contender("pse_processors[inplace]", ours_inplace_fresh, peer=False,
                                     note="PSELogitsProcessor(inplace=True)", setup_s=0.0))
+
+    if baseline:  # an earlier revision of ours, interleaved with the rest: before/after in one run
+        contenders.append(baseline_contender(baseline, model, tokenizer, schema_json, engine, settle))
 
     if want("xgrammar"):
         import xgrammar as xgr
@@ -259,6 +262,32 @@ def build_contenders(model, tokenizer, schema_json: str, only: set[str] | None, 
     if want("lm-format-enforcer"):
         contenders.append(lmfe_contender(tokenizer, schema_json, vocab_size))
     return contenders
+
+
+def baseline_contender(revision: str, model, tokenizer, schema_json: str, engine: str, settle: bool) -> Contender:
+    """Our processor at git ``revision`` (its ``pse_processors`` unpacked under another name, as
+    ``processor_ab`` does), built and reset like ours: ``pse_processors@<commit>``."""
+    import importlib
+    import tempfile
+
+    from .processor_ab import extract
+
+    folder = Path(tempfile.mkdtemp(prefix="pse_baseline_"))
+    commit = extract(revision, "pse_baseline", folder)
+    sys.path.insert(0, str(folder))
+    module = importlib.import_module("pse_baseline.torch")
+    start = time.perf_counter()
+    proc = module.PSELogitsProcessor(json.loads(schema_json), tokenizer, generation_config=model.generation_config,
+                                     backend={"grammar": "llguidance"}.get(engine, engine))
+    if settle:
+        proc.matcher.settled()
+    setup = time.perf_counter() - start
+
+    def fresh():
+        proc.reset()
+        return proc
+
+    return Contender(f"pse_processors@{commit}", fresh, peer=False, note=f"PSELogitsProcessor at git {commit}", setup_s=setup)
 
 
 def lmfe_contender(tokenizer, schema_json: str, vocab_size: int) -> Contender:
@@ -384,6 +413,8 @@ def main() -> int:
     parser.add_argument("--warm-start", action="store_true",
                         help="do not wait for backend='auto''s background automaton (and its masks) before the "
                              "warm-up: steps run on llguidance until the hand-off (default: wait, inside ours' setup time)")
+    parser.add_argument("--baseline", default=None, metavar="REV",
+                        help="also run our processor at this git revision, interleaved: before/after in one run")
     parser.add_argument("--pse-engine", choices=["auto", "dfa", "grammar"], default="auto",
                         help="our back end (backend=; grammar is llguidance; default auto)")
     args = parser.parse_args()
@@ -418,7 +449,8 @@ def main() -> int:
     schema_json = json.dumps(schema)
     only = set(args.only.split(",")) if args.only else None
     log("building processors (compiling the schema for each library)")
-    contenders = build_contenders(model, tokenizer, schema_json, only, args.pse_engine, settle=not args.warm_start)
+    contenders = build_contenders(model, tokenizer, schema_json, only, args.pse_engine, settle=not args.warm_start,
+                                  baseline=args.baseline)
     log(f"our back end: {contenders[0].fresh().matcher.backend}")
 
     rng = random.Random(7)
