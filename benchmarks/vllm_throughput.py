@@ -7,7 +7,7 @@ schemas through each back end as vLLM runs it.
         [--json benchmarks/results/vllm_throughput.json]
 
 Run it in the serve environment (``bash scripts/setup_env.sh serve``). Each back end runs in a
-process of its own (one ``LLM``, ``max_num_seqs`` = the largest request count, bfloat16, eager,
+process of its own (one ``LLM``, ``max_num_seqs`` = the largest request count, bfloat16 (``--dtype``), eager,
 one OpenMP thread, the engine in-process), on the same workloads: N requests (``--requests``)
 with one schema, and N with eight different schemas (request i uses schema i mod 8), chat
 prompts asking for that JSON, temperature 1.0 with a seed per request. The configurations:
@@ -98,7 +98,7 @@ def _prompts(tokenizer, n: int, kinds: int) -> list:
     return out
 
 
-def worker(backend: str, counts: list, max_tokens: int, repeats: int, lengths_file: str, out_file: str) -> None:
+def worker(backend: str, counts: list, max_tokens: int, repeats: int, lengths_file: str, out_file: str, dtype: str = "bfloat16") -> None:
     import jsonschema
     import vllm.v1.sample.logits_processor as plugins
     from vllm import LLM, SamplingParams
@@ -122,7 +122,7 @@ def worker(backend: str, counts: list, max_tokens: int, repeats: int, lengths_fi
         kwargs["logits_processors"] = [Timed]
     elif backend in ("xgrammar", "guidance"):
         kwargs["structured_outputs_config"] = {"backend": backend}
-    llm = LLM(model=str(smollm2_dir()), dtype="bfloat16", max_model_len=1024, enforce_eager=True,
+    llm = LLM(model=str(smollm2_dir()), dtype=dtype, max_model_len=1024, enforce_eager=True,
               max_num_seqs=max(counts), seed=0, **kwargs)
     tokenizer = llm.get_tokenizer()
     llm.generate(["Warm up."], SamplingParams(max_tokens=8), use_tqdm=False)
@@ -284,13 +284,15 @@ def main() -> None:
     parser.add_argument("--maskbench", default=str(ROOT.parent / "shared" / "data" / "maskbench-dev"))
     parser.add_argument("--stride", type=int, default=20, help="every N-th MaskBench file (0: skip MaskBench)")
     parser.add_argument("--json", default=str(RESULTS / "vllm_throughput.json"))
+    parser.add_argument("--dtype", default="bfloat16",
+                        help="the model's dtype (float32 on CPUs without AVX-512, where vLLM's bfloat16 matmuls are ~20x slower)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--maskbench-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--lengths", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return worker(args.worker, args.requests, args.max_tokens, args.repeats, args.lengths, args.out)
+        return worker(args.worker, args.requests, args.max_tokens, args.repeats, args.lengths, args.out, args.dtype)
     if args.maskbench_worker:
         return maskbench_worker(args.maskbench, args.stride, args.out)
 
@@ -309,6 +311,7 @@ def main() -> None:
                 if backend == "pse":  # an empty disk cache: every first use of a schema compiles cold
                     extra = {"PSE_PROCESSORS_CACHE_DIR": str(Path(scratch) / f"cache{index}")}
                 common = ["--requests", *map(str, args.requests), "--max-tokens", str(args.max_tokens), "--repeats", str(args.repeats),
+                          "--dtype", args.dtype,
                           "--lengths", str(lengths), "--out", str(out)]
                 done = subprocess.run(module_command("vllm_throughput", "--worker", backend, *common), cwd=ROOT,
                                       env=child_env(**ENV, **extra), timeout=3600)
@@ -337,7 +340,8 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_before": load_before,
                     "load_after": os.getloadavg()},
         "versions": _versions(),
-        "settings": {"max_tokens": args.max_tokens, "rounds": args.rounds, "repeats": args.repeats, "env": ENV, "temperature": 1.0},
+        "settings": {"max_tokens": args.max_tokens, "rounds": args.rounds, "repeats": args.repeats, "env": ENV, "temperature": 1.0,
+                     "dtype": args.dtype},
         "summary": _summary(rounds, args.requests),
         "rounds": rounds,
     }

@@ -89,7 +89,7 @@ class MatcherCache:
         try:
             lltokenizer_for(self.vocabulary())
         except Exception as exc:  # noqa: BLE001 - the first compile reads it again and reports it
-            logger.warning("pse: reading the model's vocabulary ahead of the first constrained request failed (%s)", exc)
+            logger.info("pse: reading the model's vocabulary ahead of the first constrained request failed (%s)", exc)
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
