@@ -20,7 +20,8 @@ WHITESPACE = "default"
 INDENT = 2
 ADDITIONAL_PROPERTIES = "closed"
 #: Which orders of an object's declared members are accepted (``json_schema/orders.py``): the order
-#: of ``properties`` or, for the root object, ``required``'s names first (models often write that one).
+#: of ``properties`` or ``required``'s names first (models often write that one; nested objects:
+#: on llguidance only), extra members before or after the declared ones.
 PROPERTY_ORDER = "required"
 STRICT = True
 MAX_RECURSION_DEPTH = 3

@@ -12,6 +12,7 @@ from ..errors import SchemaError, UnsupportedSchemaError
 from . import fragments as fx
 from .fragments import Fragment
 from .keywords import ALL_TYPES, ANNOTATIONS
+from .values import _surely_searches
 from .schema_tools import (
     _MAX_ONE_OF_VARIANTS,
     _pointer_join,
@@ -163,6 +164,9 @@ class CombinatorsMixin:
                     negations[j] = self.negation(other, _pointer_join(pointer, "oneOf", j))
                 failed = negations[j]
                 terms = [t for t in failed.terms if _may_share_type(t, generated)]
+                if objects_only and not failed.exact:  # a key this branch may have and the other forbids
+                    terms += [{"type": "object", "required": [name]} for name in _declared(view)
+                              if _forbids_required({"required": [name]}, other)]
                 if not terms and not failed.exact:
                     raise overlap
                 if generated == {"object"} and any(self._implied(branch, t) for t in terms):
@@ -347,22 +351,35 @@ class CombinatorsMixin:
         return types
 
 
+def _declared(schema: dict) -> list:
+    """The names ``schema``'s ``properties`` declares (none where it is malformed)."""
+    props = schema.get("properties")
+    return [name for name, sub in props.items() if sub is not False] if isinstance(props, dict) else []
+
+
 def _forbids_required(branch: dict, other: dict) -> bool:
     """True when ``branch`` requires a property that ``other`` forbids: its schema is ``false``,
-    or ``other`` is closed (``additionalProperties: false``, no ``patternProperties``) and does
-    not declare it. Then no object of ``branch`` passes ``other``.
+    or ``other`` is closed (``additionalProperties: false``) and neither declares it nor has a
+    ``patternProperties`` pattern that may match it. Then no object of ``branch`` passes ``other``.
 
     Example:
         >>> _forbids_required({"required": ["a"]}, {"properties": {"b": {}}, "additionalProperties": False})
         True
         >>> _forbids_required({"required": ["b"]}, {"properties": {"b": {}}, "additionalProperties": False})
         False
+        >>> closed = {"patternProperties": {"^[^$]": {}}, "additionalProperties": False}
+        >>> _forbids_required({"required": ["$oid"]}, closed), _forbids_required({"required": ["oid"]}, closed)
+        (True, False)
     """
     props = other.get("properties", {})
     required = branch.get("required", [])
     # next to a $ref, drafts disagree on whether other's keywords apply at all
     if not isinstance(props, dict) or not isinstance(required, list) or "$ref" in other or "$dynamicRef" in other:
         return False
-    # patternProperties regexes are ECMA-262: do not guess whether one matches a name
-    closed = other.get("additionalProperties") is False and not other.get("patternProperties")
-    return any(props.get(name) is False or (closed and name not in props) for name in required)
+    patterns = other.get("patternProperties") or {}
+    closed = other.get("additionalProperties") is False and isinstance(patterns, dict)
+
+    def unmatched(name: str) -> bool:  # ECMA-262 patterns: only where Python's re surely agrees
+        return all(_surely_searches(pattern, name) is False for pattern in patterns)
+
+    return any(props.get(name) is False or (closed and name not in props and unmatched(name)) for name in required)

@@ -168,6 +168,10 @@ class _Emitter:
         if kind == "lexical":
             self.scalar(node.text)
             return
+        if _many_strings(node):  # a large enum of strings: one terminal (see _many_strings)
+            self.flush()
+            self.out.append(self.output.terminal(node.text))
+            return
         # A group of whole tokens (or with holes): its own Lark group; past a nesting depth,
         # its own rule (llguidance refuses Lark nested too deeply: long oneOf chains, say).
         self.flush()
@@ -188,6 +192,25 @@ class _Emitter:
 
 
 _MAX_NESTING = 8
+# Alternatives that are whole JSON strings, from this many on, are one terminal: llguidance's
+# parser keeps one item per alternative terminal in a row and gives up past 2,000 (an enum of
+# 2,450 names, MaskBench-dev's cryproj.53); as one lexeme they cost its lexer one regex.
+_MANY_STRINGS = 64
+
+
+def _many_strings(node: FragmentNode) -> bool:
+    """Whether ``node`` is a group of at least :data:`_MANY_STRINGS` whole JSON strings, unquantified.
+
+    Example:
+        >>> from pse_processors.json_schema.fragment_parser import parse_fragment
+        >>> _many_strings(parse_fragment("(?:" + "|".join(f'"{i}"' for i in range(64)) + ")"))
+        True
+        >>> _many_strings(parse_fragment('(?:"a"|"b")'))
+        False
+    """
+    inner = node.parts[0] if node.kind == "group" and not node.quantifier and node.parts else None
+    return (inner is not None and inner.kind == "alt" and len(inner.parts) >= _MANY_STRINGS
+            and all(part.kind == "string" for part in inner.parts))
 
 
 def lark_expression(node: FragmentNode, output: LarkOutput, depth: int = 0) -> str:

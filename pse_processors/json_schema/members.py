@@ -1,6 +1,7 @@
 """An object's members laid out: declared members in each accepted order (``orders.py``), extra
-members (``additionalProperties``, ``patternProperties``) after them or, under
-``property_order="any"``, also between them.
+members (``additionalProperties``, ``patternProperties``) after them; under
+``property_order="required"`` (the default) also before them (``{"$schema": ..., "name": ...}``:
+models write a document's ``$schema`` or ``id`` first); under ``"any"`` also between them.
 
 Extra members may come anywhere exactly: their keys differ from every declared name, and nothing
 counts them (an object with ``maxProperties`` and declared members generates no extras). Writing
@@ -24,6 +25,10 @@ class MembersMixin:
     def _extras_anywhere(self, extra: Fragment, high: Optional[int], has_members: bool) -> bool:
         """Whether extra members go between the declared ones too (not only after them)."""
         return extra is not None and high is None and has_members and self.options.property_order == "any"  # type: ignore[attr-defined]
+
+    def _extras_first(self, extra: Fragment, high: Optional[int], has_members: bool) -> bool:
+        """Whether extra members may also come before the declared ones (``"required"``)."""
+        return extra is not None and high is None and has_members and self.options.property_order == "required"  # type: ignore[attr-defined]
 
     def _extras_loop(self, extra: str, sep: str) -> str:
         """Any number of extra members, each behind ``sep`` (a rule in grammar mode: written once)."""
@@ -50,7 +55,8 @@ class MembersMixin:
         if anywhere:
             return r"\{" + fx.FIRST_MEMBER_MARK + loop + (fx.alternation(orders) or "") + r"\}"
         tail = fx.repeat(sep + extra, 0, high) if extra is not None and high != 0 else ""
-        return r"\{" + fx.FIRST_MEMBER_MARK + (fx.alternation(orders) or "") + tail + r"\}"
+        lead = tail if self._extras_first(extra, high, bool(layouts[0])) else ""
+        return r"\{" + fx.FIRST_MEMBER_MARK + lead + (fx.alternation(orders) or "") + tail + r"\}"
 
     def _object_body(self, members: list, extras: list, sep: str, must_have: bool, high: Optional[int] = None) -> Fragment:
         """Members in one order with extra members after them (or also between them); non-empty.
@@ -69,6 +75,8 @@ class MembersMixin:
             first = self._members_first(members, 0, sep)
             if first is not None:
                 parts.append(first + more)
+                if self._extras_first(extra, high, True):  # extras, then at least one declared member
+                    parts.append(extra + self._extras_loop(extra, sep) + sep + first + more)  # type: ignore[operator]
         if extra is not None and not any(req for _, req in members):
             parts.append(extra + more)
         return fx.alternation(parts)

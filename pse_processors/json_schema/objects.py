@@ -96,9 +96,15 @@ class ObjectsMixin(MembersMixin):
             if extras and high is not None and entries:
                 extras = []  # counting free keys after declared ones is not tracked: the declared ones only
             members = [(self._key(name) + self.key_sep + value, req) for name, value, req in entries]
-            orders = member_orders([name for name, _, _ in entries], required, self.options.property_order, self.depth)
-            if len(orders) > 1 and self.rules is not None:  # each member once, as a rule, however many orders
-                members = [(self.rules.shared(member, "member"), req) for member, req in members]
+            names_in_order = [name for name, _, _ in entries]
+            orders = member_orders(names_in_order, required, self.options.property_order, self.depth)
+            if self.rules is not None:  # every depth: each member once, as a rule, however many orders
+                every_depth = member_orders(names_in_order, required, self.options.property_order, None)
+                if len(every_depth) > len(orders):
+                    self.rules.beyond_regex = True  # the regex output has the first order only here
+                orders = every_depth
+                if len(orders) > 1:
+                    members = [(self.rules.shared(member, "member"), req) for member, req in members]
             layouts = [[members[i] for i in order] for order in orders]
             opening, closing, sep = self.opening(), self.closing(), self.sep()
         finally:

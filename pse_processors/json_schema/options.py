@@ -27,8 +27,9 @@ class SchemaOptions:
             after the listed ones, with keys spelled without escapes).
         property_order: which orders of an object's members are accepted (see ``orders.py``):
             ``"properties"``, the order of ``properties``, extra members after the declared ones;
-            ``"required"`` (default), that order or, for the root object, ``required``'s names
-            first, then the optional members in the order of ``properties``, extra members after; ``"any"``, every
+            ``"required"`` (default), that order or ``required``'s names first, then the optional
+            members in the order of ``properties`` (nested objects: in the grammar output only,
+            which ``backend="auto"`` then runs), extra members before or after them; ``"any"``, every
             order for objects of at most 4 declared members (larger ones as ``"required"``), extra
             members anywhere.
         strict: ``True`` refuses a keyword that cannot be enforced exactly

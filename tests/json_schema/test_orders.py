@@ -9,7 +9,7 @@ import json
 import pytest
 
 import pse_processors as pse
-from pse_processors.json_schema import SchemaOptions
+from pse_processors.json_schema import SchemaOptions, json_schema_to_grammar
 from tests.helpers import validate
 
 ORDERED = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}, "c": {"type": "integer"}},
@@ -53,20 +53,35 @@ def test_required_names_first_then_properties_order(backend, smol_tokenizer, voc
         assert not _accepts(grammar, smol_tokenizer, json.dumps({k: 1 for k in order})), order
     nested = pse.compile({"type": "array", "items": schema}, vocabulary, backend=backend, additional_properties="closed")
     assert _accepts(nested, smol_tokenizer, '[{"a": 1, "b": 1, "d": 1}]')
-    assert not _accepts(nested, smol_tokenizer, '[{"d": 1, "b": 1}]')  # the root object only (orders.py)
+    # every depth in the grammar output, the root object only in the regex output (orders.py)
+    assert _accepts(nested, smol_tokenizer, '[{"d": 1, "b": 1}]') == (backend == "llguidance")
+    assert not _accepts(nested, smol_tokenizer, '[{"b": 1, "d": 1, "a": 1}]')
+
+
+def test_nested_required_order_keeps_auto_on_llguidance(smol_tokenizer, vocabulary):
+    """A nested object with a second order is beyond the regex output: ``auto`` never hands it to
+    the automaton (whose mask would then change), and the root-only case still may."""
+    inner = {"type": "object", "properties": {k: {"type": "integer"} for k in "ab"}, "required": ["b", "a"]}
+    nested = json_schema_to_grammar({"type": "object", "properties": {"o": inner}, "required": ["o"]})
+    assert nested.recursive  # "recursive": runs on llguidance under auto (compiler.py)
+    assert not json_schema_to_grammar(inner).recursive
+    matcher = pse.compile({"type": "array", "items": inner}, vocabulary, additional_properties="closed")
+    assert matcher.backend == "llguidance" and _accepts(matcher, smol_tokenizer, '[{"b": 1, "a": 2}]')
 
 
 @pytest.mark.parametrize("backend", ["dfa", "llguidance"])
 def test_extra_members_anywhere_under_any(backend, smol_tokenizer, vocabulary):
     schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
               "required": ["a"], "additionalProperties": {"type": "boolean"}}
-    anywhere = ['{"x": true, "a": 1, "b": 2}', '{"a": 1, "x": true, "b": 2}', '{"x": true, "a": 1, "y": false}']
+    first = ['{"x": true, "a": 1, "b": 2}', '{"x": true, "a": 1, "y": false}', '{"x": true, "y": false, "a": 1}']
+    between = ['{"a": 1, "x": true, "b": 2}']
     for policy in ("any", "required", "properties"):
         grammar = pse.compile(schema, vocabulary, backend=backend, property_order=policy)
         assert _accepts(grammar, smol_tokenizer, '{"a": 1, "b": 2, "x": true}')
-        for text in anywhere:
+        for text in first + between:  # extras first under "required" (members.py), anywhere under "any"
             validate(schema, text)
-            assert _accepts(grammar, smol_tokenizer, text) == (policy == "any"), (policy, text)
+            expected = policy == "any" or (policy == "required" and text in first)
+            assert _accepts(grammar, smol_tokenizer, text) == expected, (policy, text)
         for text in ['{"x": 1, "a": 1}', '{"x": true, "b": 2}', '{"a": 1, "x": true, "a": 1}', '{"x": true}']:
             assert not _accepts(grammar, smol_tokenizer, text), (policy, text)
 
@@ -146,3 +161,59 @@ def test_keywords_after_all_of_still_see_their_siblings(backend, smol_tokenizer,
     grammar = pse.compile(schema, vocabulary, backend=backend)
     assert _accepts(grammar, smol_tokenizer, '{"a": 1}')
     assert not _accepts(grammar, smol_tokenizer, '{"a": 1, "b": 2}') and not _accepts(grammar, smol_tokenizer, "{}")
+
+
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
+def test_extra_members_first_then_declared_ones(backend, smol_tokenizer, vocabulary):
+    # A document's "$schema" written before its declared members (MaskBench-dev modernizrrc, o68694)
+    schema = {"type": "object", "properties": {"name": {"type": "string"}, "n": {"type": "integer"}},
+              "required": ["name"]}
+    grammar = pse.compile(schema, vocabulary, backend=backend, additional_properties="spec")
+    for text in ['{"$schema": "s", "id": "i", "name": "x", "n": 1}', '{"$schema": "s", "name": "x", "extra": 2}']:
+        validate(schema, text)
+        assert _accepts(grammar, smol_tokenizer, text), text
+    for text in ['{"$schema": "s"}', '{"$schema": "s", "n": 1}', '{"name": "x", "name": "y"}', '{"$schema": "s", "name": 1}',
+                 '{"name": "x", "$schema": "s", "n": 1}']:  # required missing; a key twice; between declared ones
+        assert not _accepts(grammar, smol_tokenizer, text), text
+    closed = pse.compile(schema, vocabulary, backend=backend)  # additional_properties="closed": no extras at all
+    assert not _accepts(closed, smol_tokenizer, '{"$schema": "s", "name": "x"}')
+
+
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
+def test_one_of_branch_requiring_a_key_the_other_patterns_forbid(backend, smol_tokenizer, vocabulary):
+    # MaskBench-dev o10566: {"$oid": ...} next to a document whose keys may not start with "$"
+    oid = {"type": "object", "properties": {"$oid": {"type": "string"}}, "required": ["$oid"], "additionalProperties": False}
+    document = {"type": "object", "patternProperties": {"^[^$]": {"type": "integer"}}, "additionalProperties": False}
+    schema = {"oneOf": [oid, document]}
+    grammar = pse.compile(schema, vocabulary, backend=backend)
+    for text in ['{"$oid": "x"}', '{"a": 1}', "{}"]:
+        validate(schema, text)
+        assert _accepts(grammar, smol_tokenizer, text), text
+    for text in ['{"$oid": 1}', '{"a": "x"}', '{"$oid": "x", "a": 1}']:
+        assert not _accepts(grammar, smol_tokenizer, text), text
+
+
+def test_a_large_string_enum_is_one_terminal(smol_tokenizer, vocabulary):
+    # MaskBench-dev cryproj.53: 2,450 names, one alternative each, passed llguidance's 2,000 items a row
+    names = [f"cvar_{i}" for i in range(2500)]
+    schema = {"type": "array", "items": {"type": "object", "properties": {"name": {"enum": names}}, "required": ["name"]}}
+    lines = [line for line in json_schema_to_grammar(schema).lark.split("\n") if "cvar_" in line]
+    assert len(lines) == 1 and '"cvar_0"' in lines[0] and '"cvar_2499"' in lines[0]  # one terminal
+    grammar = pse.compile(schema, vocabulary, backend="llguidance", additional_properties="closed")
+    assert _accepts(grammar, smol_tokenizer, '[{"name": "cvar_7"}, {"name": "cvar_2499"}]')
+    assert not _accepts(grammar, smol_tokenizer, '[{"name": "cvar_2500"}]')
+
+
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
+def test_one_of_closed_objects_told_apart_by_their_keys(backend, smol_tokenizer, vocabulary):
+    # MaskBench-dev vtestunit: each branch one optional key, every other key closed off; only {}
+    # passes more than one branch. Was compiled as "no instance" (the items of an array dropped).
+    def branch(key):
+        return {"type": "object", "properties": {key: {"type": "string"}}, "additionalProperties": False}
+    schema = {"type": "array", "items": {"oneOf": [branch("a"), branch("b"), branch("c")]}}
+    grammar = pse.compile(schema, vocabulary, backend=backend)
+    for text in ['[{"a": "x"}, {"c": "y"}]', "[]"]:
+        validate(schema, text)
+        assert _accepts(grammar, smol_tokenizer, text), text
+    for text in ["[{}]", '[{"a": "x", "b": "y"}]', '[{"a": 1}]', '[{"d": "x"}]']:
+        assert not _accepts(grammar, smol_tokenizer, text), text
