@@ -31,6 +31,12 @@ class CombinatorsMixin:
         if not isinstance(branches, list) or not branches:
             raise SchemaError("allOf must be a non-empty array", pointer)
         merged: Any = {k: v for k, v in schema.items() if k != "allOf"}
+        only = branches[0]
+        if (len(branches) == 1 and isinstance(only, dict) and set(only) == {"$ref"} and isinstance(only["$ref"], str)
+                and not _has_assertions(merged)):
+            # allOf: [{$ref}] alone is the $ref: compiled as one, so a recursive one is a rule (or
+            # unrolled), not inlined into itself until Python's stack runs out (MaskBench-dev o13136)
+            return self.compile(only, _pointer_join(pointer, "allOf", 0))
         # Nested allOf entries are merged in place, depth first: property order follows the text.
         pending = [(branch, _pointer_join(pointer, "allOf", i)) for i, branch in enumerate(branches)]
         expansions = 0

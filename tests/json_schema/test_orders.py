@@ -217,3 +217,19 @@ def test_one_of_closed_objects_told_apart_by_their_keys(backend, smol_tokenizer,
         assert _accepts(grammar, smol_tokenizer, text), text
     for text in ["[{}]", '[{"a": "x", "b": "y"}]', '[{"a": 1}]', '[{"d": "x"}]']:
         assert not _accepts(grammar, smol_tokenizer, text), text
+
+
+@pytest.mark.parametrize("backend", ["dfa", "llguidance"])
+def test_all_of_a_single_recursive_ref_is_the_ref(backend, smol_tokenizer, vocabulary):
+    # MaskBench-dev o13136: "items": {"allOf": [{"$ref": "#/definitions/item"}]} inside item itself
+    # was inlined into itself until Python's stack ran out ("nests too deeply to compile")
+    item = {"type": "object", "properties": {"label": {"type": "string"},
+                                             "children": {"type": "array", "items": {"allOf": [{"$ref": "#/definitions/item"}]}}},
+            "required": ["label"], "additionalProperties": False}
+    schema = {"definitions": {"item": item}, "type": "array", "items": {"allOf": [{"$ref": "#/definitions/item"}]}}
+    grammar = pse.compile(schema, vocabulary, backend=backend)
+    for text in ['[{"label": "a", "children": [{"label": "b", "children": []}]}]', "[]"]:
+        validate(schema, text)
+        assert _accepts(grammar, smol_tokenizer, text), text
+    for text in ['[{"label": "a", "children": [{"children": []}]}]', '[{"label": 1}]']:
+        assert not _accepts(grammar, smol_tokenizer, text), text
