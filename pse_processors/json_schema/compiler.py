@@ -288,12 +288,14 @@ def _run(schema: Any, options: SchemaOptions, rules: Optional[RuleSet]) -> tuple
     except RecursionError as exc:
         raise SchemaError("the schema nests too deeply to compile", "#") from exc
     compiler = _Compiler(schema, options, rules)
+    limit: Optional[CompileLimitError] = None
     try:
         try:
             regex = compiler.compile(schema, "#")
-        except CompileLimitError:
+        except CompileLimitError as exc:
             if compiler._else_parts_left == _MAX_ELSE_PARTS:
                 raise
+            limit = exc
             # The else sides of many conditionals multiplied past a limit: keep their if-and-then
             # sides only (a subset, as for any partial negation).
             logger.info("compile limit reached with else sides of conditionals; retrying without them")
@@ -306,6 +308,9 @@ def _run(schema: Any, options: SchemaOptions, rules: Optional[RuleSet]) -> tuple
     except RecursionError as exc:
         raise SchemaError("the schema nests too deeply to compile", "#") from exc
     if regex is None:
+        if limit is not None:  # the subset without else sides is empty: the limit, not the schema, is why
+            raise CompileLimitError(f"{limit}; without the else sides of its conditionals (the fallback) no "
+                                    "instance remains: raise max_regex_length and max_compile_seconds") from limit
         if rules is None and compiler.depth_cut:
             raise _why_unsatisfiable(schema, options)
         raise UnsatisfiableConstraintError("no JSON value satisfies this schema")

@@ -9,7 +9,7 @@ import json
 import pytest
 
 import pse_processors as pse
-from pse_processors.json_schema import SchemaOptions, json_schema_to_grammar
+from pse_processors.json_schema import SchemaOptions, json_schema_to_grammar, json_schema_to_regex
 from tests.helpers import validate
 
 ORDERED = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}, "c": {"type": "integer"}},
@@ -233,3 +233,17 @@ def test_all_of_a_single_recursive_ref_is_the_ref(backend, smol_tokenizer, vocab
         assert _accepts(grammar, smol_tokenizer, text), text
     for text in ['[{"label": "a", "children": [{"children": []}]}]', '[{"label": 1}]']:
         assert not _accepts(grammar, smol_tokenizer, text), text
+
+
+def test_an_empty_fallback_without_else_sides_names_the_limit():
+    # MaskBench-dev github-issue-forms: past a compile limit the compiler keeps the if-and-then
+    # sides of conditionals only; disjoint "if"s then leave nothing, which is the limit's doing:
+    # it said "no JSON value satisfies this schema" of a schema with valid instances
+    kinds = ["a", "b", "c", "d"]
+    schema = {"type": "object", "properties": {"type": {"enum": kinds}, "v": {"type": "string"}}, "required": ["type"],
+              "allOf": [{"if": {"properties": {"type": {"const": k}}}, "then": {"properties": {"v": {"maxLength": 30 + i}}}}
+                        for i, k in enumerate(kinds)]}
+    json_schema_to_grammar(schema)  # within the default limits: fine
+    for compile_it in (json_schema_to_grammar, json_schema_to_regex):
+        with pytest.raises(pse.CompileLimitError, match="else sides"):
+            compile_it(schema, SchemaOptions(max_regex_length=3_000))
