@@ -53,7 +53,7 @@ class ValuesMixin:
         return fx.alternation(spelling for v in values for spelling in self._literals_of(v))
 
     def _literals_of(self, value: Any) -> list:
-        """The regexes of ``value``'s JSON text: an integral number in both its spellings
+        r"""The regexes of ``value``'s JSON text: an integral number in both its spellings
         (``2`` and ``2.0`` are one JSON Schema value); anything else as ``json.dumps`` writes it.
 
         Example:
