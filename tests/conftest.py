@@ -97,6 +97,20 @@ def tiny_gpt2(smol_tokenizer):
 
 
 @pytest.fixture()
+def no_disk_cache(monkeypatch):
+    """No disk cache and an empty memory cache; afterwards no automaton build of the hand-off's
+    builder thread is left running into the next test. (A few modules define a lighter autouse one.)"""
+    import pse_processors as pse
+    from pse_processors.matchers import handoff
+
+    monkeypatch.setenv("PSE_PROCESSORS_CACHE_DIR", "off")
+    pse.clear_memory_cache()
+    yield
+    handoff.wait_for_builds(120)
+    pse.clear_memory_cache()
+
+
+@pytest.fixture()
 def disk_cache(tmp_path, monkeypatch):
     """A fresh disk cache folder (``PSE_PROCESSORS_CACHE_DIR``) and an empty memory cache."""
     import pse_processors as pse

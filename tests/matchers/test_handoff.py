@@ -32,15 +32,6 @@ SCHEMA = {
 }
 
 
-@pytest.fixture
-def no_disk_cache(monkeypatch):
-    monkeypatch.setenv("PSE_PROCESSORS_CACHE_DIR", "off")
-    pse.clear_memory_cache()
-    yield
-    handoff.wait_for_builds(60)
-    pse.clear_memory_cache()
-
-
 @pytest.fixture(scope="module")
 def vocab(smol_tokenizer):
     return pse.Vocabulary.from_tokenizer(smol_tokenizer)

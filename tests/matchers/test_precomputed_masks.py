@@ -43,15 +43,6 @@ def _schema() -> dict:
 
 
 @pytest.fixture
-def no_disk_cache(monkeypatch):
-    monkeypatch.setenv("PSE_PROCESSORS_CACHE_DIR", "off")
-    pse.clear_memory_cache()
-    yield
-    handoff.wait_for_builds(120)
-    pse.clear_memory_cache()
-
-
-@pytest.fixture
 def disk_cache(monkeypatch, tmp_path):
     folder = tmp_path / "cache"
     monkeypatch.setenv("PSE_PROCESSORS_CACHE_DIR", str(folder))

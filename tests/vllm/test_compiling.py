@@ -24,15 +24,6 @@ def _schema() -> dict:
             "required": ["id", "n"]}
 
 
-@pytest.fixture
-def no_disk_cache(monkeypatch):
-    monkeypatch.setenv("PSE_PROCESSORS_CACHE_DIR", "off")
-    pse.clear_memory_cache()
-    yield
-    handoff.wait_for_builds(120)
-    pse.clear_memory_cache()
-
-
 def _walk_masks(matcher, token_ids):
     """Each state's mask along ``token_ids``, as the processor's ``apply`` asks for them; the final state."""
     state = matcher.initial_state
