@@ -74,7 +74,7 @@ class AutomatonMatcher(Matcher):
         self._accepting_list: list[bool] = self._accepting.tolist()
         self._byte_rows: list[Optional[list[int]]] = [None] * automaton.num_states
         self._dense: Optional[DenseAutomaton] = None
-        # The dense automaton that precompute_masks() read (written to disk only when asked for), and
+        # The dense automaton that precompute_masks() read (or built and wrote to the disk cache), and
         # the states whose masks it answers (their _walk reads it instead of walking the trie).
         self._mask_tables: Optional[DenseAutomaton] = None
         self._precomputed: Optional[np.ndarray] = None
@@ -154,10 +154,9 @@ class AutomatonMatcher(Matcher):
             logger.info("%d automaton states, over PRECOMPUTE_MAX_STATES: masks stay lazy", self.num_states)
             return None
         start, start_cpu = time.perf_counter(), time.thread_time()
-        dense = self._dense or self._read_dense()
-        if dense is None:
-            dense = materialize(self._next_state, self._accepting, self.trie, self.vocab_size)
-            self._save_dense(dense)  # ~0.3 MB for a 4k-state schema on 49k tokens: a later load reads it
+        # Read from the disk cache, or built and written there (~0.3 MB for a 4k-state schema on
+        # 49k tokens): a later load reads it.
+        dense = self._dense or self._load_dense()
         states = reachable_states(dense)
         allowed = dense.transitions[states] >= 0  # [states, classes]
         accepting = self._accepting[states]
