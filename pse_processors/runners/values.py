@@ -19,12 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..runtime.structured import StructuredOutput, ToolCall
+from ..runtime.structured import StructuredOutput, ToolCall, plain_value
 
 
 def json_value(value: Any) -> Any:
     """``value`` as plain JSON data (dicts, lists, strings, numbers, booleans, None)."""
-    if isinstance(value, (StructuredOutput, ToolCall)):
-        return value.to_dict()
-    dump = getattr(value, "model_dump", None)
-    return dump(mode="json") if callable(dump) else value
+    return value.to_dict() if isinstance(value, (StructuredOutput, ToolCall)) else plain_value(value)

@@ -74,5 +74,9 @@ def missing_part(matcher: Matcher, units: str, category: int) -> Optional[str]:
 
 def _units(text: str, vocabulary: Any) -> str:
     """A marker's text as units (its special tokens as their symbols)."""
-    units = resolve_marker(text, vocabulary, "marker").units
+    return units_text(resolve_marker(text, vocabulary, "marker").units)
+
+
+def units_text(units: Any) -> str:
+    """Marker units (bytes, or a special token's id) as a str of units: see :data:`SYMBOL`."""
     return "".join(u.decode("latin-1") if isinstance(u, bytes) else chr(SYMBOL + u) for u in units)

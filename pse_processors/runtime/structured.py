@@ -24,7 +24,7 @@ from ..errors import InvalidOutputError
 from ..matchers import Matcher
 from ..matchers.budget import BudgetMatcher
 from ..matchers.prompts import ANSWER, INSIDE, START
-from .missing import SYMBOL, missing_part
+from .missing import SYMBOL, missing_part, units_text
 
 
 @dataclass
@@ -37,7 +37,7 @@ class ToolCall:
 
     def to_dict(self) -> dict:
         """``{"name", "arguments"}`` with plain JSON arguments (OpenAI's ``function`` object, arguments unencoded)."""
-        return {"name": self.name, "arguments": _plain(self.arguments)}
+        return {"name": self.name, "arguments": plain_value(self.arguments)}
 
 
 @dataclass
@@ -73,20 +73,18 @@ class StructuredOutput:
             {'reasoning': None, 'text': 'Sure.', 'spans': [], 'tool_calls': [{'name': 'add', 'arguments': {'a': 2}}], 'answer': None, 'segments': [{'text': 'Sure.'}, {'call': {'name': 'add', 'arguments': {'a': 2}}}]}
         """
         return {
-            "reasoning": self.reasoning, "text": self.text, "spans": [_plain(span) for span in self.spans],
-            "tool_calls": [call.to_dict() for call in self.tool_calls], "answer": _plain(self.answer),
-            "segments": [{kind: item.to_dict() if isinstance(item, ToolCall) else _plain(item)} for kind, item in self.segments],
+            "reasoning": self.reasoning, "text": self.text, "spans": [plain_value(span) for span in self.spans],
+            "tool_calls": [call.to_dict() for call in self.tool_calls], "answer": plain_value(self.answer),
+            "segments": [{kind: item.to_dict() if isinstance(item, ToolCall) else plain_value(item)} for kind, item in self.segments],
         }
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """A Pydantic instance as its JSON dict; any other value as it is (parsed JSON already is)."""
     dump = getattr(value, "model_dump", None)
     return dump(mode="json") if callable(dump) else value
 
 
-#: Units of an output as a str: bytes as chr(0-255), a marker token ``t`` as chr(_SYMBOL + t).
-_SYMBOL = SYMBOL
 _BARRIER = chr(0x10000)  # a byte-less token that is no marker
 END = ""  # in a set of following literals: the end of the output
 
@@ -115,7 +113,7 @@ def parse_structured(
         end = next((i for i, t in enumerate(ids) if t in vocabulary.eos_token_ids), len(ids))
         ids = ids[:end]
         units = "".join(
-            chr(_SYMBOL + t) if t in symbols else (vocabulary.token_bytes[t] or b"").decode("latin-1")
+            chr(SYMBOL + t) if t in symbols else (vocabulary.token_bytes[t] or b"").decode("latin-1")
             if 0 <= t < vocabulary.size else _BARRIER for t in ids
         )
         checker = matcher
@@ -138,7 +136,7 @@ def _text_units(output: Any, vocabulary: Any, symbols: set) -> str:
     data = text.encode("utf-8").decode("latin-1")
     names = {name: token for name, token in vocabulary.special_tokens.items() if token in symbols}
     for name in sorted(names, key=len, reverse=True):  # free text never spells them: each is its marker
-        data = data.replace(name.encode("utf-8").decode("latin-1"), chr(_SYMBOL + names[name]))
+        data = data.replace(name.encode("utf-8").decode("latin-1"), chr(SYMBOL + names[name]))
     return data
 
 
@@ -158,8 +156,8 @@ def _spelled(units: str, vocabulary: Any, spell: Callable) -> list[int]:
                 )
             ids.extend(spelled)
             run = []
-        if ord(unit) >= _SYMBOL:
-            ids.append(ord(unit) - _SYMBOL)
+        if ord(unit) >= SYMBOL:
+            ids.append(ord(unit) - SYMBOL)
     return ids
 
 
@@ -210,14 +208,10 @@ def _entry(lowered: Any, category: int, dummy_prefix: bool) -> Node:
     return Seq(items[answer_at:])
 
 
-def _lit_text(node: Lit) -> str:
-    return "".join(u.decode("latin-1") if isinstance(u, bytes) else chr(_SYMBOL + u) for u in node.units)
-
-
 def _first(node: Node) -> Optional[tuple[frozenset, bool]]:
     """The literals ``node`` may start with and whether it may be empty; ``None``: it starts with text."""
     if isinstance(node, Lit):
-        return frozenset([_lit_text(node)]), False
+        return frozenset([units_text(node.units)]), False
     if isinstance(node, Capture):
         return _first(node.item)
     if isinstance(node, (Seq, Alt)):
@@ -282,7 +276,7 @@ class _Splitter:
         """Every ``(end, captures)`` of ``node`` from ``pos``; ``follow``: what may come after it."""
         units = self.units
         if isinstance(node, Lit):
-            text = _lit_text(node)
+            text = units_text(node.units)
             if units.startswith(text, pos):
                 yield pos + len(text), ()
         elif isinstance(node, FreeText):
